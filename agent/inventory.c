@@ -1,0 +1,160 @@
+/*
+ * The inventory: runs every collector in a fixed order and assembles one document
+ * (docs/inventory.md). A collector that fails for lack of memory leaves its section with
+ * an error; any other trouble is recorded inside the section by the collector itself.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "config.h"
+#include "lib/buf.h"
+#include "lib/jsonw.h"
+#include "lib/mm.h"
+
+static const struct collector collectors[] = {
+	{"identity", col_identity_collect},
+	{"os", col_os_collect},
+	{"cpu", col_cpu_collect},
+	{"memory", col_memory_collect},
+};
+
+int col_error(json_t *section, const char *source, int err, const char *fmt, ...)
+{
+	json_t *errors = json_object_get(section, "errors");
+	struct buf msg;
+	va_list ap;
+	int r;
+
+	if (!errors) {
+		errors = json_array();
+		if (jsonw_set(section, "errors", errors) < 0)
+			return -ENOMEM;
+	}
+	buf_init(&msg, 1024);
+	if (fmt) {
+		va_start(ap, fmt);
+		r = buf_vaddf(&msg, fmt, ap);
+		va_end(ap);
+	} else {
+		r = buf_adds(&msg, strerror(err < 0 ? -err : err));
+	}
+	if (r < 0 && r != -E2BIG) {
+		buf_done(&msg);
+		return -ENOMEM;
+	}
+	r = jsonw_append(errors,
+			 json_pack("{s:s, s:s}", "source", source, "message", buf_str(&msg)));
+	buf_done(&msg);
+	return r;
+}
+
+static bool section_has_data(json_t *section)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach (section, key, v)
+		if (!streq(key, "errors"))
+			return true;
+	return false;
+}
+
+json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
+{
+	_cleanup_(json_decrefp) json_t *doc = NULL;
+	bool readable = false;
+	char when[32];
+	struct tm tm;
+	time_t t = (time_t) ctx->now;
+
+	(void) gmtime_r(&t, &tm);
+	(void) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	doc = json_pack("{s:i, s:s, s:s}", "schema", INVENTORY_SCHEMA, "collected_at", when,
+			"agent_version", MAMORI_VERSION);
+	if (!doc)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(collectors); i++) {
+		json_t *section = json_object();
+		int r;
+
+		if (jsonw_set(doc, collectors[i].section, section) < 0)
+			return NULL;
+		r = collectors[i].collect(ctx, section);
+		if (r < 0) {
+			json_object_clear(section);
+			if (col_error(section, collectors[i].section, r, NULL) < 0)
+				return NULL;
+		}
+		if (section_has_data(section))
+			readable = true;
+	}
+	if (ret_readable)
+		*ret_readable = readable;
+	return TAKE_PTR(doc);
+}
+
+static void print_value(FILE *f, const json_t *v)
+{
+	char *s;
+
+	if (json_is_string(v)) {
+		fputs(json_string_value(v), f);
+		return;
+	}
+	s = jsonw_dump(v);
+	fputs(s ? s : "?", f);
+	mm_free(s);
+}
+
+static void print_object(FILE *f, const json_t *obj, int indent);
+
+static void print_item(FILE *f, const char *key, const json_t *v, int indent)
+{
+	size_t i;
+	const json_t *e;
+
+	if (json_is_object(v)) {
+		fprintf(f, "%*s%s:\n", indent, "", key);
+		print_object(f, v, indent + 2);
+	} else if (json_is_array(v) && json_array_size(v) > 0 &&
+		   json_is_object(json_array_get(v, 0))) {
+		fprintf(f, "%*s%s (%zu):\n", indent, "", key, json_array_size(v));
+		json_array_foreach (v, i, e) {
+			fprintf(f, "%*s-\n", indent + 2, "");
+			print_object(f, e, indent + 4);
+		}
+	} else {
+		fprintf(f, "%*s%s: ", indent, "", key);
+		print_value(f, v);
+		fputc('\n', f);
+	}
+}
+
+static void print_object(FILE *f, const json_t *obj, int indent)
+{
+	const char *key;
+	const json_t *v;
+
+	json_object_foreach ((json_t *) obj, key, v)
+		print_item(f, key, v, indent);
+}
+
+int inventory_print_text(const json_t *doc, FILE *f)
+{
+	const char *key;
+	const json_t *v;
+
+	json_object_foreach ((json_t *) doc, key, v) {
+		if (json_is_object(v)) {
+			fprintf(f, "[%s]\n", key);
+			print_object(f, v, 2);
+		} else {
+			print_item(f, key, v, 0);
+		}
+	}
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * Every ceiling on a buffer fed by outside input, in one place (STYLE.md). Hitting one of
+ * these returns -E2BIG and the caller says which limit, in words, to whoever sent the input.
+ * Included as "lib/limits.h"; it never shadows the C library's <limits.h>.
+ */
+#pragma once
+
+#include <stddef.h>
+
+/* Files read by collectors (/proc, /sys, /etc, /var/lib/dpkg/status). */
+#define LIMIT_SMALL_FILE ((size_t) 64 * 1024)        /* an attribute, os-release, passwd … */
+#define LIMIT_LARGE_FILE ((size_t) 64 * 1024 * 1024) /* dpkg status, mountinfo on a busy host */
+#define LIMIT_LINE       ((size_t) 64 * 1024)        /* one line of any text file we parse */
+
+/* Documents and protocol bodies. */
+#define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
+#define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
+#define LIMIT_API_BODY      ((size_t) 1 * 1024 * 1024) /* an /api/v1 request body */
+#define LIMIT_EVENT_BATCH   1000u                      /* events in one upload */
+#define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
+#define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
+#define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
+
+/* Fields. */
+#define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
+#define LIMIT_PATH    4096u
