@@ -23,7 +23,17 @@
 struct col_ctx {
 	const char *root; /* "/" or a fixture tree */
 	int64_t now;      /* wall clock, Unix seconds, for ages and uptimes */
+	unsigned *n_read; /* files read successfully, counted by col_read_*() */
 };
+
+/*
+ * Collectors read through these, never through fileio directly: they resolve paths under
+ * ctx->root and count what was read, so "nothing at all could be read" is a fact, not a
+ * guess. Same contracts as fileio_read() and fileio_read_attr().
+ */
+int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char **ret,
+		  size_t *ret_len) _wur_;
+int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret) _wur_;
 
 /*
  * A section collector: fills `section` (an empty object) with what it could read.

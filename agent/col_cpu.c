@@ -102,7 +102,7 @@ int col_cpu_parse_cpuinfo(char *text, json_t *section)
 int col_cpu_collect(const struct col_ctx *ctx, json_t *section)
 {
 	_cleanup_(freep) char *text = NULL;
-	int r = fileio_read(ctx->root, "/proc/cpuinfo", LIMIT_LARGE_FILE, &text, NULL);
+	int r = col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &text, NULL);
 
 	if (r < 0)
 		return col_error(section, "/proc/cpuinfo", r, NULL);

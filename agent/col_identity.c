@@ -130,7 +130,7 @@ static bool is_placeholder(const char *v)
 static int read_first_line(const struct col_ctx *ctx, const char *path, char **ret)
 {
 	char *v;
-	int r = fileio_read_attr(ctx->root, path, &v);
+	int r = col_read_attr(ctx, path, &v);
 
 	if (r < 0)
 		return r;
@@ -189,7 +189,7 @@ static int collect_dmi(const struct col_ctx *ctx, json_t *section, json_t *dmi)
 
 		if (!path)
 			return -ENOMEM;
-		r = fileio_read_attr(ctx->root, path, &v);
+		r = col_read_attr(ctx, path, &v);
 		if (r == -ENOMEM)
 			return r;
 		if (r == -ENOENT && !any && i == 0) {
@@ -235,14 +235,13 @@ static int collect_virtualization(const struct col_ctx *ctx, json_t *section, js
 	const char *container = NULL;
 	size_t len = 0;
 
-	if (!virt && fileio_read_attr(ctx->root, "/sys/hypervisor/type", &hv) == 0 && *hv)
+	if (!virt && col_read_attr(ctx, "/sys/hypervisor/type", &hv) == 0 && *hv)
 		virt = streq(hv, "xen") ? "xen" : hv;
-	if (!virt &&
-	    fileio_read(ctx->root, "/proc/cpuinfo", LIMIT_LARGE_FILE, &cpuinfo, NULL) == 0 &&
+	if (!virt && col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &cpuinfo, NULL) == 0 &&
 	    strstr(cpuinfo, " hypervisor"))
 		virt = "vm-other";
 	/* containers: the init process' environment names them (systemd's convention) */
-	if (fileio_read(ctx->root, "/proc/1/environ", LIMIT_SMALL_FILE, &environ_text, &len) == 0) {
+	if (col_read_file(ctx, "/proc/1/environ", LIMIT_SMALL_FILE, &environ_text, &len) == 0) {
 		for (size_t off = 0; off < len; off += strlen(environ_text + off) + 1) {
 			const char *v = str_startswith(environ_text + off, "container=");
 

@@ -59,7 +59,7 @@ int col_memory_parse_meminfo(char *text, json_t *section)
 int col_memory_collect(const struct col_ctx *ctx, json_t *section)
 {
 	_cleanup_(freep) char *text = NULL;
-	int r = fileio_read(ctx->root, "/proc/meminfo", LIMIT_SMALL_FILE, &text, NULL);
+	int r = col_read_file(ctx, "/proc/meminfo", LIMIT_SMALL_FILE, &text, NULL);
 
 	if (r < 0)
 		return col_error(section, "/proc/meminfo", r, NULL);

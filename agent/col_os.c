@@ -103,7 +103,7 @@ static int read_os_release(const struct col_ctx *ctx, json_t *section)
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
 		_cleanup_(freep) char *text = NULL;
 
-		r = fileio_read(ctx->root, paths[i], LIMIT_SMALL_FILE, &text, NULL);
+		r = col_read_file(ctx, paths[i], LIMIT_SMALL_FILE, &text, NULL);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
@@ -125,7 +125,7 @@ static int read_string(const struct col_ctx *ctx, json_t *section, const char *p
 		       const char *field)
 {
 	_cleanup_(freep) char *v = NULL;
-	int r = fileio_read_attr(ctx->root, path, &v);
+	int r = col_read_attr(ctx, path, &v);
 
 	if (r < 0)
 		return col_error(section, path, r, NULL);
@@ -155,7 +155,7 @@ static int read_boot_time(const struct col_ctx *ctx, json_t *section)
 {
 	_cleanup_(freep) char *text = NULL;
 	int64_t btime;
-	int r = fileio_read(ctx->root, "/proc/stat", LIMIT_LARGE_FILE, &text, NULL);
+	int r = col_read_file(ctx, "/proc/stat", LIMIT_LARGE_FILE, &text, NULL);
 
 	if (r < 0)
 		return col_error(section, "/proc/stat", r, NULL);

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "config.h"
 #include "lib/buf.h"
+#include "lib/fileio.h"
 #include "lib/jsonw.h"
 #include "lib/mm.h"
 
@@ -52,21 +53,30 @@ int col_error(json_t *section, const char *source, int err, const char *fmt, ...
 	return r;
 }
 
-static bool section_has_data(json_t *section)
+int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char **ret,
+		  size_t *ret_len)
 {
-	const char *key;
-	json_t *v;
+	int r = fileio_read(ctx->root, path, max, ret, ret_len);
 
-	json_object_foreach (section, key, v)
-		if (!streq(key, "errors"))
-			return true;
-	return false;
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret)
+{
+	int r = fileio_read_attr(ctx->root, path, ret);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
 }
 
 json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
 {
 	_cleanup_(json_decrefp) json_t *doc = NULL;
-	bool readable = false;
+	unsigned n_read = 0;
+	struct col_ctx c = *ctx;
 	char when[32];
 	struct tm tm;
 	time_t t = (time_t) ctx->now;
@@ -77,23 +87,22 @@ json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
 			"agent_version", MAMORI_VERSION);
 	if (!doc)
 		return NULL;
+	c.n_read = &n_read;
 	for (size_t i = 0; i < ARRAY_SIZE(collectors); i++) {
 		json_t *section = json_object();
 		int r;
 
 		if (jsonw_set(doc, collectors[i].section, section) < 0)
 			return NULL;
-		r = collectors[i].collect(ctx, section);
+		r = collectors[i].collect(&c, section);
 		if (r < 0) {
 			json_object_clear(section);
 			if (col_error(section, collectors[i].section, r, NULL) < 0)
 				return NULL;
 		}
-		if (section_has_data(section))
-			readable = true;
 	}
 	if (ret_readable)
-		*ret_readable = readable;
+		*ret_readable = n_read > 0;
 	return TAKE_PTR(doc);
 }
 
