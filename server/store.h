@@ -1,0 +1,211 @@
+/*
+ * The store: every piece of state mamori-server keeps, behind one interface, so the server
+ * is stateless and the backend is chosen by one setting ("sqlite:PATH", the default, or
+ * "postgres://…"). No SQL exists outside store_*.c. Each operation below is one
+ * transaction: it happens whole or not at all, and a failed operation leaves the store as
+ * it was. All functions are safe to call from several threads at once.
+ *
+ * Identifiers are text: host ids are UUIDs (36 characters), token ids are short random
+ * ids. Secrets (enrolment tokens, API tokens) are never stored: only their SHA-256, which
+ * is enough because they are 256-bit random values. Times are Unix seconds (int64_t)
+ * unless a name says _ms. Read operations return jansson values whose shapes are those of
+ * the admin API (docs/api.md), so the API layer passes them through.
+ *
+ * Errors: -ENOENT (no such object), -EEXIST (it exists already), -ESTALE (a precondition
+ * on current state failed: retry after re-reading), -EINVAL (bad argument), -ENOMEM, -EIO
+ * (the database failed; logged by the backend with its message).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/macro.h"
+
+#define STORE_ID_MAX     40 /* room for a UUID and its NUL */
+#define STORE_DIGEST_HEX 65 /* a SHA-256 in hex and its NUL */
+
+struct store;
+
+/*
+ * Opens (creating and migrating as needed) the store named by url: "sqlite:PATH" or, when
+ * built with PostgreSQL, "postgres://…" / "postgresql://…". Migrations are versioned and
+ * applied in order inside a transaction; a database newer than this program is refused
+ * with -EPROTO. On success *ret is the caller's, freed with store_free().
+ */
+int store_open(const char *url, struct store **ret) _wur_;
+struct store *store_free(struct store *st);
+DEFINE_POINTER_CLEANUP(struct store, store_free)
+
+/* The schema version the store is at. */
+int store_schema_version(struct store *st, int *ret) _wur_;
+
+/* ---- admin API tokens ---- */
+
+/* Creates an API token with the SHA-256 `hash` of its secret, a display name and a role
+ * ("admin", "auditor"). expires = 0 means never. *ret_id gets the token's id. */
+int store_api_token_create(struct store *st, const uint8_t hash[32], const char *name,
+			   const char *role, int64_t now, int64_t expires,
+			   char ret_id[STORE_ID_MAX]) _wur_;
+/* Finds a live (not revoked, not expired at `now`) API token by hash and records its use.
+ * *ret = {"id", "name", "role"}. -ENOENT when there is none. */
+int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now,
+			  json_t **ret) _wur_;
+/* How many API tokens exist (revoked included): 0 means the server must bootstrap one. */
+int store_api_token_count(struct store *st, size_t *ret) _wur_;
+
+/* ---- enrolment tokens ---- */
+
+struct store_enroll_token {
+	uint8_t hash[32];    /* SHA-256 of the secret */
+	const char *comment; /* may be NULL */
+	const char *group;   /* hosts enrolled with it join this group; may be NULL */
+	int64_t created;
+	int64_t expires;     /* > created */
+	unsigned max_uses;   /* >= 1 */
+	const char *created_by; /* API token id or name of the admin */
+};
+
+int store_enroll_token_create(struct store *st, const struct store_enroll_token *t,
+			      char ret_id[STORE_ID_MAX]) _wur_;
+/* *ret = {"tokens": [{"id", "comment", "group", "created", "expires", "max_uses", "uses",
+ * "revoked", "state": "active"|"expired"|"used"|"revoked", "uses_detail": [{"time",
+ * "host_id", "remote"}]}]}, newest first; `now` decides the state. */
+int store_enroll_token_list(struct store *st, int64_t now, json_t **ret) _wur_;
+/* Revokes a token; -ENOENT when unknown. Revoking twice is not an error. */
+int store_enroll_token_revoke(struct store *st, const char *id, int64_t now) _wur_;
+
+/* ---- enrolment ---- */
+
+enum store_token_verdict {
+	STORE_TOKEN_OK,
+	STORE_TOKEN_UNKNOWN,
+	STORE_TOKEN_EXPIRED,
+	STORE_TOKEN_USED,
+	STORE_TOKEN_REVOKED,
+};
+
+/*
+ * Issues the certificate for a new host, called by store_enroll() inside its transaction
+ * with the serial number the store allocated (unique across every server sharing the
+ * store). Returns 0 with *ret_cert_pem (the caller's, mm-allocated) or -errno, which
+ * aborts the enrolment.
+ */
+typedef int (*store_sign_fn)(uint64_t serial, const char *host_id, void *userdata,
+			     char **ret_cert_pem);
+
+struct store_enroll_result {
+	enum store_token_verdict verdict;
+	char host_id[STORE_ID_MAX];
+	uint64_t serial;
+	char *cert_pem; /* the caller's (mm_free) when verdict is OK */
+};
+
+/*
+ * Enrols a host with the token whose hash is given: checks the token at `now`; when it is
+ * good, consumes one use, records it (time, host, remote address), creates the host with
+ * `facts` (hostname, machine_id, os, agent_version — stored as given) in the token's
+ * group, allocates a certificate serial, calls sign(), and stores the certificate with the
+ * host. Returns 0 with ret->verdict saying whether the token was good (nothing is changed
+ * when it was not), or -errno (nothing is changed).
+ */
+int store_enroll(struct store *st, const uint8_t token_hash[32], int64_t now, json_t *facts,
+		 const char *remote, store_sign_fn sign, void *userdata,
+		 struct store_enroll_result *ret) _wur_;
+
+/* ---- agents' requests ---- */
+
+struct store_host_auth {
+	char host_id[STORE_ID_MAX];
+	bool revoked; /* revoked or deleted: refuse */
+};
+
+/* Finds the host holding the certificate with this serial. -ENOENT when none does. */
+int store_host_by_serial(struct store *st, uint64_t serial, struct store_host_auth *ret) _wur_;
+
+struct store_checkin_result {
+	char inventory_digest[STORE_DIGEST_HEX]; /* "" when the server holds no inventory */
+	uint64_t acked_seq;                      /* highest event seq held, 0 for none */
+};
+
+/* Records a check-in: last seen at `now`, from `remote`, and the agent's reported `state`
+ * (agent_version, policy_version, spool figures — stored as given). */
+int store_checkin(struct store *st, const char *host_id, int64_t now, const char *remote,
+		  json_t *state, struct store_checkin_result *ret) _wur_;
+
+/*
+ * The host's current inventory document, rebuilt from its items, and its digest. An
+ * empty object and "" when none was uploaded yet.
+ */
+int store_inventory_get(struct store *st, const char *host_id, json_t **ret_doc,
+			char ret_digest[STORE_DIGEST_HEX]) _wur_;
+
+/*
+ * Applies an inventory delta (lib/invdiff.h format) to the host's stored items: each
+ * added, changed and removed item is written and appended to the change history with
+ * time `now`; unchanged items are not touched. Succeeds only if the host's digest is still
+ * `base_digest` ("" for a host with none), else -ESTALE — so two uploads racing cannot
+ * interleave. Then sets the host's digest to `new_digest` and its inventory time to `now`.
+ * -EBADMSG when the delta does not fit the stored items. *ret_changes (optional) counts
+ * the items written.
+ */
+int store_inventory_commit(struct store *st, const char *host_id, const char *base_digest,
+			   const json_t *delta, const char *new_digest, int64_t now,
+			   size_t *ret_changes) _wur_;
+
+/*
+ * Stores a batch of events for a host: `events` is an array of validated objects
+ * {"seq": int >= 1, "time": ms, "type": string, "data": object, …}. A (host, seq) already
+ * held is skipped, so a retried batch is stored once. *ret_acked gets the highest seq held
+ * for the host after the batch, *ret_stored how many were new.
+ */
+int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
+			uint64_t *ret_acked, size_t *ret_stored) _wur_;
+
+/* ---- administrators' reads and actions ---- */
+
+struct store_host_query {
+	const char *search; /* substring of hostname, id or serial number; NULL for all */
+	const char *group;  /* NULL for all */
+	const char *status; /* "active", "revoked" or NULL for all */
+	const char *sort;   /* "hostname" (default), "last_seen", "enrolled" */
+	bool descending;
+	size_t limit;       /* 1..1000 */
+	size_t offset;
+};
+
+/* *ret = {"hosts": [{"id", "hostname", "group", "os", "agent_version", "enrolled",
+ * "last_seen", "last_inventory", "revoked", "serial_number", "chassis"}], "total": N}. */
+int store_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
+/* One host with its enrolment facts, last check-in state and certificate. -ENOENT. */
+int store_host_get(struct store *st, const char *host_id, json_t **ret) _wur_;
+/* The host's software packages: {"packages": [...], "total": N}, filtered by a name
+ * substring (NULL for all), sorted by name. */
+int store_host_software(struct store *st, const char *host_id, const char *search,
+			size_t limit, size_t offset, json_t **ret) _wur_;
+/* The host's change history, newest first: {"changes": [{"id", "time", "section", "list",
+ * "key", "op", "old", "new"}], "total": N}; only changes with time >= since. */
+int store_host_history(struct store *st, const char *host_id, int64_t since, size_t limit,
+		       size_t offset, json_t **ret) _wur_;
+/* The host's events in sequence order: {"events": [...], "acked_seq": N}, seq > after. */
+int store_host_events(struct store *st, const char *host_id, uint64_t after, size_t limit,
+		      json_t **ret) _wur_;
+/* Revokes a host: its certificate is refused from now on. -ENOENT when unknown. */
+int store_host_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
+/* Deletes a host and everything stored for it. Its certificate is refused afterwards. */
+int store_host_delete(struct store *st, const char *host_id, int64_t now) _wur_;
+
+/* ---- audit trail ---- */
+
+/*
+ * Appends an admin action to the audit trail: who (token id or user), what ("host.revoke"),
+ * on what (an id), details (object, may be NULL), from where. Each record carries the
+ * SHA-256 of the previous one, so removing or altering a record is detectable.
+ */
+int store_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
+		       const char *target, json_t *details, const char *remote) _wur_;
+/* {"records": [...], "total": N, "chain_ok": bool}, newest first. */
+int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
