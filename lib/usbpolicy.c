@@ -647,8 +647,8 @@ static int parse_network(struct parser *ps, const struct lexed *l)
 
 static bool rule_is_unconditional(const struct rule *r)
 {
-	return (!r->classes || r->classes == ~0u) && !r->n_ifs && !r->n_ids && !r->n_serials && !r->n_names &&
-	       !r->n_tags && !r->n_users && !r->netctx && !r->until;
+	return (!r->classes || r->classes == ~0u) && !r->n_ifs && !r->n_ids && !r->n_serials &&
+	       !r->n_names && !r->n_tags && !r->n_users && !r->netctx && !r->until;
 }
 
 static void lint(struct parser *ps, int64_t now)
