@@ -788,18 +788,34 @@ static int report_parse(json_t *section, const char *path, int r)
 	return 0;
 }
 
+/* Text with a NUL byte inside is parsed up to it (parsers see C strings); says so. */
+static int report_nul(json_t *section, const char *path, const char *text, size_t len)
+{
+	const char *nul = memchr(text, '\0', len);
+
+	if (!nul)
+		return 0;
+	return col_error(section, path, 0,
+			 "binary data (a NUL byte) at offset %zu: the rest was ignored",
+			 (size_t) (nul - text));
+}
+
 /* Reads one /proc/net file and runs its parser; unreadable files become errors, except a
  * missing IPv6 file (`ipv6`) on a kernel booted without IPv6. */
 static int read_parse(const struct col_ctx *ctx, json_t *section, const char *path,
 		      int (*parse)(char *, json_t *), json_t *into, bool ipv6)
 {
 	_cleanup_(freep) char *text = NULL;
-	int r = col_read_file(ctx, path, LIMIT_LARGE_FILE, &text, NULL);
+	size_t len;
+	int r = col_read_file(ctx, path, LIMIT_LARGE_FILE, &text, &len);
 
 	if (r == -ENOMEM || (r == -ENOENT && ipv6))
 		return r == -ENOMEM ? r : 0;
 	if (r < 0)
 		return col_error(section, path, r, NULL);
+	r = report_nul(section, path, text, len);
+	if (r < 0)
+		return r;
 	return report_parse(section, path, parse(text, into));
 }
 
@@ -1159,20 +1175,22 @@ static int read_addresses(const struct col_ctx *ctx, json_t *section, json_t *ro
 {
 	_cleanup_(json_decrefp) json_t *fib = json_object();
 	_cleanup_(freep) char *text = NULL;
-	size_t i;
+	size_t i, len;
 	json_t *e;
 	int r;
 
 	if (!fib)
 		return -ENOMEM;
-	r = col_read_file(ctx, "/proc/net/fib_trie", LIMIT_LARGE_FILE, &text, NULL);
+	r = col_read_file(ctx, "/proc/net/fib_trie", LIMIT_LARGE_FILE, &text, &len);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
 		r = col_error(section, "/proc/net/fib_trie", r, NULL);
 	} else {
-		r = report_parse(section, "/proc/net/fib_trie",
-				 col_network_parse_fib_trie(text, fib));
+		r = report_nul(section, "/proc/net/fib_trie", text, len);
+		if (r >= 0)
+			r = report_parse(section, "/proc/net/fib_trie",
+					 col_network_parse_fib_trie(text, fib));
 		if (r >= 0)
 			r = col_network_assign_ipv4(fib, routes, loopback, by_ifname, unassigned);
 	}
@@ -1279,11 +1297,15 @@ static int read_resolv(const struct col_ctx *ctx, json_t *section, const char *p
 		       json_t *servers, json_t *search, char **ret_path)
 {
 	_cleanup_(freep) char *real = NULL, *text = NULL;
+	size_t len;
 	int r = chase_in_root(ctx, path, &real);
 
 	if (r < 0)
 		return r;
-	r = col_read_file(ctx, real, LIMIT_SMALL_FILE, &text, NULL);
+	r = col_read_file(ctx, real, LIMIT_SMALL_FILE, &text, &len);
+	if (r < 0)
+		return r;
+	r = report_nul(section, real, text, len);
 	if (r < 0)
 		return r;
 	r = report_parse(section, real, col_network_parse_resolv_conf(text, servers, search));

@@ -361,10 +361,12 @@ int col_network_sockets_collect(const struct col_ctx *ctx, json_t *section)
 	for (size_t i = 0; i < ARRAY_SIZE(protocols); i++) {
 		_cleanup_(freep) char *path = mm_asprintf("/proc/net/%s", protocols[i]);
 		_cleanup_(freep) char *text = NULL;
+		const char *nul;
+		size_t len;
 
 		if (!path)
 			return -ENOMEM;
-		r = col_read_file(ctx, path, LIMIT_LARGE_FILE, &text, NULL);
+		r = col_read_file(ctx, path, LIMIT_LARGE_FILE, &text, &len);
 		if (r == -ENOMEM)
 			return r;
 		if (r == -ENOENT && str_endswith(protocols[i], "6"))
@@ -374,6 +376,11 @@ int col_network_sockets_collect(const struct col_ctx *ctx, json_t *section)
 				return -ENOMEM;
 			continue;
 		}
+		nul = memchr(text, '\0', len);
+		if (nul && col_error(section, path, 0,
+				     "binary data (a NUL byte) at offset %zu: the rest was ignored",
+				     (size_t) (nul - text)) < 0)
+			return -ENOMEM;
 		r = col_network_sockets_parse(text, protocols[i], listening);
 		if (r == -ENOMEM)
 			return r;
