@@ -83,15 +83,16 @@ int col_memory_parse_meminfo(char *text, json_t *section) _wur_;
 const char *col_identity_chassis_class(unsigned code);
 const char *col_identity_virt_from_dmi(const char *vendor, const char *product,
 				       const char *bios_vendor);
-/* network (col_network.c, col_network_sockets.c): see those files for the contracts. */
-int col_network_decode_words(const char *hex, int family, void *ret) _wur_;
-int col_network_decode_bytes6(const char *hex, void *ret) _wur_;
-int col_network_parse_route(char *text, json_t *routes) _wur_;
-int col_network_parse_ipv6_route(char *text, json_t *routes) _wur_;
-int col_network_parse_fib_trie(char *text, json_t *fib) _wur_;
-int col_network_parse_if_inet6(char *text, json_t *by_ifname) _wur_;
-int col_network_assign_ipv4(const json_t *fib, const json_t *routes, const char *loopback,
-			    json_t *by_ifname, json_t *unassigned) _wur_;
+/* network (col_network*.c): see those files for the contracts. */
+int col_network_ip_decode_words(const char *hex, int family, void *ret) _wur_;
+int col_network_ip_decode_bytes6(const char *hex, void *ret) _wur_;
+bool col_network_ip_valid_ifname(const char *s);
+int col_network_ip_parse_route(char *text, json_t *routes) _wur_;
+int col_network_ip_parse_ipv6_route(char *text, json_t *routes) _wur_;
+int col_network_ip_parse_fib_trie(char *text, json_t *fib) _wur_;
+int col_network_ip_parse_if_inet6(char *text, json_t *by_ifname) _wur_;
+int col_network_ip_assign_ipv4(const json_t *fib, const json_t *routes, const char *loopback,
+			       json_t *by_ifname, json_t *unassigned) _wur_;
 int col_network_parse_resolv_conf(char *text, json_t *servers, json_t *search) _wur_;
 int col_network_sockets_parse(char *text, const char *protocol, json_t *listening) _wur_;
 int col_network_sockets_collect(const struct col_ctx *ctx, json_t *section) _wur_;

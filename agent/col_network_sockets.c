@@ -12,7 +12,7 @@
  * in processes_unreadable, not reported one by one.
  *
  * Addresses in these tables are host-order 32-bit words in hex; see
- * col_network_decode_words(). User names come from the root's /etc/passwd.
+ * col_network_ip_decode_words(). User names come from the root's /etc/passwd.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -48,7 +48,7 @@ static int parse_endpoint(const char *s, int family, char out[INET6_ADDRSTRLEN],
 		return -EBADMSG;
 	memcpy(hex, s, len);
 	hex[len] = '\0';
-	if (col_network_decode_words(hex, family, addr) < 0 || strlen(colon + 1) > 4 ||
+	if (col_network_ip_decode_words(hex, family, addr) < 0 || strlen(colon + 1) > 4 ||
 	    strspn(colon + 1, "0123456789abcdefABCDEF") != strlen(colon + 1) ||
 	    str_to_u64(colon + 1, 16, &port) < 0)
 		return -EBADMSG;

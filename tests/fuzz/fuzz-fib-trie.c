@@ -27,9 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (text && fib && by && un && routes) {
 		memcpy(text, data, size);
 		text[size] = '\0';
-		r = col_network_parse_fib_trie(text, fib);
+		r = col_network_ip_parse_fib_trie(text, fib);
 		if (r >= 0)
-			r = col_network_assign_ipv4(fib, routes, "lo", by, un);
+			r = col_network_ip_assign_ipv4(fib, routes, "lo", by, un);
 	}
 	json_decref(routes);
 	json_decref(un);

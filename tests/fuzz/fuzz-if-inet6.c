@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (text && by) {
 		memcpy(text, data, size);
 		text[size] = '\0';
-		r = col_network_parse_if_inet6(text, by);
+		r = col_network_ip_parse_if_inet6(text, by);
 	}
 	json_decref(by);
 	mm_free(text);

@@ -24,9 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = '\0';
 		if (data[0] % 2 == 0)
-			r = col_network_parse_route(text, routes);
+			r = col_network_ip_parse_route(text, routes);
 		else
-			r = col_network_parse_ipv6_route(text, routes);
+			r = col_network_ip_parse_ipv6_route(text, routes);
 	}
 	json_decref(routes);
 	mm_free(text);

@@ -28,7 +28,7 @@ static const char *words(const char *hex, int family, char *out)
 {
 	unsigned char a[16];
 
-	if (col_network_decode_words(hex, family, a) < 0)
+	if (col_network_ip_decode_words(hex, family, a) < 0)
 		return "(error)";
 	return inet_ntop(family, a, out, INET6_ADDRSTRLEN);
 }
@@ -55,20 +55,20 @@ static void test_decode(void)
 	tap_diag("big-endian machine: the little-endian samples do not apply");
 #endif
 	CHECK_STR(words("00000000", AF_INET, out), "0.0.0.0", "zero is zero in any order");
-	CHECK_INT(col_network_decode_words("0100007", AF_INET, a), -EBADMSG, "7 digits refused");
-	CHECK_INT(col_network_decode_words("0100007G", AF_INET, a), -EBADMSG, "non-hex refused");
-	CHECK_INT(col_network_decode_words("0100007F00", AF_INET, a), -EBADMSG,
+	CHECK_INT(col_network_ip_decode_words("0100007", AF_INET, a), -EBADMSG, "7 digits refused");
+	CHECK_INT(col_network_ip_decode_words("0100007G", AF_INET, a), -EBADMSG, "non-hex refused");
+	CHECK_INT(col_network_ip_decode_words("0100007F00", AF_INET, a), -EBADMSG,
 		  "10 digits refused");
-	CHECK_INT(col_network_decode_words("0100007F", AF_UNIX, a), -EBADMSG,
+	CHECK_INT(col_network_ip_decode_words("0100007F", AF_UNIX, a), -EBADMSG,
 		  "unknown family refused");
-	CHECK_INT(col_network_decode_words("", AF_INET6, a), -EBADMSG, "empty refused");
+	CHECK_INT(col_network_ip_decode_words("", AF_INET6, a), -EBADMSG, "empty refused");
 
-	CHECK_INT(col_network_decode_bytes6("20010db8000000000000000000000005", a), 0,
+	CHECK_INT(col_network_ip_decode_bytes6("20010db8000000000000000000000005", a), 0,
 		  "if_inet6 address decodes");
 	CHECK_STR(inet_ntop(AF_INET6, a, out, sizeof(out)), "2001:db8::5",
 		  "if_inet6 prints bytes in order, not words");
-	CHECK_INT(col_network_decode_bytes6("fe80", a), -EBADMSG, "short address refused");
-	CHECK_INT(col_network_decode_bytes6("20010db800000000000000000000000x", a), -EBADMSG,
+	CHECK_INT(col_network_ip_decode_bytes6("fe80", a), -EBADMSG, "short address refused");
+	CHECK_INT(col_network_ip_decode_bytes6("20010db800000000000000000000000x", a), -EBADMSG,
 		  "non-hex refused");
 }
 
@@ -167,7 +167,7 @@ static void test_routes(void)
 		"2001 40 garbage\n");
 	json_t *r = json_array();
 
-	CHECK_INT(col_network_parse_route(v4, r), 2,
+	CHECK_INT(col_network_ip_parse_route(v4, r), 2,
 		  "non-contiguous mask and host bits under the mask are malformed");
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	CHECK_INT(json_array_size(r), 3, "reject route without device left out");
@@ -182,7 +182,7 @@ static void test_routes(void)
 	CHECK_INT(int_at(r, 2, "metric"), 4294967295LL, "a priority printed with %d is unsigned");
 #endif
 	json_array_clear(r);
-	CHECK_INT(col_network_parse_ipv6_route(v6, r), 1, "one malformed ipv6_route line");
+	CHECK_INT(col_network_ip_parse_ipv6_route(v6, r), 1, "one malformed ipv6_route line");
 	CHECK_INT(json_array_size(r), 2, "local, multicast and reject routes left out");
 	CHECK_STR(str_at(r, 0, "destination"), "2001:db8:1::/64", "ipv6 prefix route");
 	CHECK_STR(str_at(r, 1, "destination"), "::/0", "ipv6 default");
@@ -203,7 +203,7 @@ static void test_if_inet6(void)
 			   "short 03 40 20 80 x\n");
 	json_t *by = json_object(), *w, *fl;
 
-	CHECK_INT(col_network_parse_if_inet6(t, by), 2, "bad name and bad address counted");
+	CHECK_INT(col_network_ip_parse_if_inet6(t, by), 2, "bad name and bad address counted");
 	w = json_object_get(by, "wlp2s0");
 	CHECK_INT(json_array_size(w), 3, "three wlp2s0 addresses");
 	CHECK_STR(str_at(w, 0, "address"), "2001:db8:1:0:7eb2:7dff:feaa:bbcc", "global address");
@@ -228,10 +228,10 @@ static int assign(const char *fib_text, json_t *routes, json_t **ret_by, json_t 
 
 	*ret_by = json_object();
 	*ret_un = json_array();
-	r = col_network_parse_fib_trie(t, fib);
+	r = col_network_ip_parse_fib_trie(t, fib);
 	if (r != 0)
 		tap_diag("fib_trie parse gave %d", r);
-	r = col_network_assign_ipv4(fib, routes, "lo", *ret_by, *ret_un);
+	r = col_network_ip_assign_ipv4(fib, routes, "lo", *ret_by, *ret_un);
 	json_decref(fib);
 	mm_free(t);
 	return r;
@@ -453,7 +453,7 @@ static void test_fib_parse(void)
 			   "junk\n");
 	json_t *fib = json_object();
 
-	CHECK_INT(col_network_parse_fib_trie(t, fib), 5,
+	CHECK_INT(col_network_ip_parse_fib_trie(t, fib), 5,
 		  "host bits under a prefix, /99, a bad leaf and its alias, junk");
 	CHECK_INT(json_object_size(json_object_get(fib, "local")), 2, "two local addresses");
 	CHECK(json_object_get(json_object_get(fib, "local"), "10.7.0.1") != NULL,
