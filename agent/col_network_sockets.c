@@ -103,7 +103,8 @@ int col_network_sockets_parse(char *text, const char *protocol, json_t *listenin
 		    parse_endpoint(f[1], v6 ? AF_INET6 : AF_INET, local, &lport, &lzero) < 0 ||
 		    parse_endpoint(f[2], v6 ? AF_INET6 : AF_INET, remote, &rport, &rzero) < 0 ||
 		    strlen(f[3]) != 2 || str_to_u64(f[3], 16, &state) < 0 ||
-		    str_to_uint(f[7], 10, &uid) < 0 || str_to_u64(f[9], 10, &inode) < 0) {
+		    str_to_uint(f[7], 10, &uid) < 0 || str_to_u64(f[9], 10, &inode) < 0 ||
+		    inode > INT64_MAX) {
 			bad++;
 			continue;
 		}

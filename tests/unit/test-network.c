@@ -408,6 +408,25 @@ static void test_assign(void)
 	json_decref(un);
 	json_decref(routes);
 
+	/* noprefixroute without a route, and a peer address outside every route: the default
+	 * route through a gateway says nothing about where an address lives */
+	routes = json_array();
+	route(routes, "0.0.0.0/0", "192.168.1.1", "wlp2s0");
+	route(routes, "10.0.0.2/32", NULL, "ppp0");
+	r = assign("Local:\n"
+		   "     |-- 10.0.0.1\n"
+		   "        /32 host LOCAL\n"
+		   "     |-- 203.0.113.9\n"
+		   "        /32 host LOCAL\n"
+		   "     |-- 203.0.113.15\n"
+		   "        /32 link BROADCAST\n",
+		   routes, &by, &un);
+	CHECK_INT(r, 2, "noprefixroute and peer addresses without routes: unassigned");
+	CHECK_INT(json_object_size(by), 0, "and not put on the default route's interface");
+	json_decref(by);
+	json_decref(un);
+	json_decref(routes);
+
 	/* a /31 has no broadcast address and needs none */
 	routes = json_array();
 	route(routes, "10.1.0.0/31", NULL, "eth1");
