@@ -34,6 +34,9 @@ struct col_ctx {
 int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char **ret,
 		  size_t *ret_len) _wur_;
 int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret) _wur_;
+/* Reads the target of the symlink at root + path without following it (a /proc/PID/fd
+ * entry, a sysfs driver link). Same contract as fileio_readlink(); counts as a read. */
+int col_readlink(const struct col_ctx *ctx, const char *path, char **ret) _wur_;
 
 /*
  * A section collector: fills `section` (an empty object) with what it could read.
@@ -80,3 +83,16 @@ int col_memory_parse_meminfo(char *text, json_t *section) _wur_;
 const char *col_identity_chassis_class(unsigned code);
 const char *col_identity_virt_from_dmi(const char *vendor, const char *product,
 				       const char *bios_vendor);
+/* network (col_network*.c): see those files for the contracts. */
+int col_network_ip_decode_words(const char *hex, int family, void *ret) _wur_;
+int col_network_ip_decode_bytes6(const char *hex, void *ret) _wur_;
+bool col_network_ip_valid_ifname(const char *s);
+int col_network_ip_parse_route(char *text, json_t *routes) _wur_;
+int col_network_ip_parse_ipv6_route(char *text, json_t *routes) _wur_;
+int col_network_ip_parse_fib_trie(char *text, json_t *fib) _wur_;
+int col_network_ip_parse_if_inet6(char *text, json_t *by_ifname) _wur_;
+int col_network_ip_assign_ipv4(const json_t *fib, const json_t *routes, const char *loopback,
+			       json_t *by_ifname, json_t *unassigned) _wur_;
+int col_network_parse_resolv_conf(char *text, json_t *servers, json_t *search) _wur_;
+int col_network_sockets_parse(char *text, const char *protocol, json_t *listening) _wur_;
+int col_network_sockets_collect(const struct col_ctx *ctx, json_t *section) _wur_;

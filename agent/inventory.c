@@ -17,10 +17,9 @@
 #include "lib/mm.h"
 
 static const struct collector collectors[] = {
-	{"identity", col_identity_collect},
-	{"os", col_os_collect},
-	{"cpu", col_cpu_collect},
-	{"memory", col_memory_collect},
+	{"identity", col_identity_collect}, {"os", col_os_collect},
+	{"cpu", col_cpu_collect},           {"memory", col_memory_collect},
+	{"network", col_network_collect},
 };
 
 int col_error(json_t *section, const char *source, int err, const char *fmt, ...)
@@ -66,6 +65,15 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret)
 {
 	int r = fileio_read_attr(ctx->root, path, ret);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_readlink(const struct col_ctx *ctx, const char *path, char **ret)
+{
+	int r = fileio_readlink(ctx->root, path, ret);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;

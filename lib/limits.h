@@ -11,6 +11,7 @@
 #define LIMIT_SMALL_FILE ((size_t) 64 * 1024)        /* an attribute, os-release, passwd … */
 #define LIMIT_LARGE_FILE ((size_t) 64 * 1024 * 1024) /* dpkg status, mountinfo on a busy host */
 #define LIMIT_LINE       ((size_t) 64 * 1024)        /* one line of any text file we parse */
+#define LIMIT_NET_ITEMS  16384u /* interfaces, addresses, routes or sockets kept per list */
 
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
