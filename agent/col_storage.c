@@ -544,8 +544,11 @@ static int probe_device(struct storage *st, const char *name, json_t *obj)
 		if (st->dev_unreadable++ == 0)
 			st->dev_unreadable_err = r;
 	} else if (r < 0 && r != -ENOENT && r != -ENXIO && r != -ENOMEDIUM && r != -ENODEV &&
-		   col_error(st->section, dev, r, NULL) < 0)
+		   col_error(st->section, dev, r,
+			     r == -EINVAL ? "neither a block device nor a disk image: not read"
+					  : NULL) < 0) {
 		return -ENOMEM;
+	}
 	if (r < 0)
 		return jsonw_set(obj, "content", json_null());
 	content = col_storage_probe(head, got);
