@@ -124,7 +124,8 @@ static int attr_u64(const struct storage *st, const char *dir, const char *name,
 			return -ENOMEM;
 		return jsonw_set(obj, key, json_null());
 	}
-	return jsonw_set(obj, key, json_integer((json_int_t) (n * mult)));
+	n *= mult; /* cannot overflow: checked against INT64_MAX / mult above */
+	return jsonw_set(obj, key, json_integer((json_int_t) n));
 }
 
 /* Reads a 0/1 attribute into obj[key] as a boolean (null when absent or not 0/1). */
@@ -861,12 +862,15 @@ static int collect_open_mappings(struct storage *st)
 		v = find_by(st->volumes, "device", backing);
 		if (!v) {
 			/* header unreadable (not root) or not LUKS: what the mapping tells */
-			bool luks = str_startswith(type, "luks");
+			const char *luks_version = str_startswith(type, "luks");
+			unsigned version = 0;
 
+			if (luks_version && str_to_uint(luks_version, 10, &version) < 0)
+				version = 0;
 			v = json_pack("{s:s, s:s, s:o, s:o}", "device", backing, "type",
-				      luks ? "luks" : type, "version",
-				      luks && type[4] ? json_integer(type[4] - '0') : json_null(),
-				      "uuid", *luks_uuid ? json_string(luks_uuid) : json_null());
+				      luks_version ? "luks" : type, "version",
+				      version ? json_integer(version) : json_null(), "uuid",
+				      *luks_uuid ? json_string(luks_uuid) : json_null());
 			if (!v || jsonw_append(st->volumes, v) < 0)
 				return -ENOMEM;
 		}

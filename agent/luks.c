@@ -95,7 +95,7 @@ static int parse_luks1(const unsigned char *p, size_t len, struct luks_header *h
 		(void) snprintf(h->cipher, sizeof(h->cipher), "%s", name);
 	h->key_bits = key_bytes * 8;
 	for (unsigned i = 0; i < LUKS1_KEYSLOTS; i++)
-		if (be32(p + 208 + 48 * i) == LUKS1_SLOT_ACTIVE)
+		if (be32(p + 208 + (size_t) 48 * i) == LUKS1_SLOT_ACTIVE)
 			h->keyslots++;
 	(void) snprintf(h->kdf, sizeof(h->kdf), "pbkdf2");
 	return 1;

@@ -124,6 +124,18 @@ void fileio_normalize_path(char *p)
 	*out = '\0';
 }
 
+/* A normalised copy of path into *ret. */
+static int strdup_normalized(const char *path, char **ret)
+{
+	char *p = mm_strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	fileio_normalize_path(p);
+	*ret = p;
+	return 0;
+}
+
 int fileio_resolve_link(const char *root, const char *path, char **ret)
 {
 	_cleanup_(freep) char *target = NULL;
@@ -131,11 +143,13 @@ int fileio_resolve_link(const char *root, const char *path, char **ret)
 	char *full;
 	int r = fileio_readlink(root, path, &target);
 
-	if (r == -EINVAL) {
-		full = mm_strdup(path);
-	} else if (r < 0) {
+	if (r == -EINVAL)
+		return strdup_normalized(path, ret);
+	if (r < 0)
 		return r;
-	} else if (target[0] == '/') {
+	if (!target) /* fileio_readlink() sets it on success; this is for the analyser */
+		return -EIO;
+	if (target[0] == '/') {
 		full = TAKE_PTR(target);
 	} else {
 		slash = strrchr(path, '/');
