@@ -156,11 +156,14 @@ static int attr_text(const struct storage *st, const char *dir, const char *name
 	return set_text(obj, key, v);
 }
 
-static bool dir_exists(const struct col_ctx *ctx, const char *path)
+/* 1 when path exists under the root, 0 when not, -ENOMEM. */
+static int exists(const struct col_ctx *ctx, const char *path)
 {
 	_cleanup_(freep) char *full = fileio_path(ctx->root, path);
 
-	return full && access(full, F_OK) == 0;
+	if (!full)
+		return -ENOMEM;
+	return access(full, F_OK) == 0;
 }
 
 /* Whether s is all decimal digits (and not empty). */
@@ -509,6 +512,8 @@ static int read_luks2_area(struct storage *st, const char *dev, struct luks_head
 	if (!area)
 		return -ENOMEM;
 	r = col_read_prefix(st->ctx, dev, area, (size_t) h->hdr_size, &got);
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0 || got < h->hdr_size)
 		return 0; /* a header copied without its JSON area (a test image): unknown */
 	r = luks_parse_area(area, got, h);
@@ -541,6 +546,8 @@ static int probe_device(struct storage *st, const char *name, json_t *obj)
 	if (json_is_integer(size) && json_integer_value(size) == 0)
 		return jsonw_set(obj, "content", json_null()); /* an unattached loop device */
 	r = col_read_prefix(st->ctx, dev, head, sizeof(head), &got);
+	if (r == -ENOMEM)
+		return r;
 	if (r == -EACCES || r == -EPERM) {
 		if (st->dev_unreadable++ == 0)
 			st->dev_unreadable_err = r;
@@ -583,6 +590,7 @@ static int read_serial(struct storage *st, const char *sys, const char *devpath,
 	_cleanup_(freep) char *raw = NULL;
 	char serial[256];
 	size_t len;
+	int r;
 
 	if (!vpd_path)
 		return -ENOMEM;
@@ -594,8 +602,10 @@ static int read_serial(struct storage *st, const char *sys, const char *devpath,
 		if (v && *v)
 			return set_text(obj, "serial", v);
 	}
-	if (col_read_file(st->ctx, vpd_path, LIMIT_SMALL_FILE, &raw, &len) == 0 &&
-	    col_storage_parse_vpd80(raw, len, serial, sizeof(serial)) == 0)
+	r = col_read_file(st->ctx, vpd_path, LIMIT_SMALL_FILE, &raw, &len);
+	if (r == -ENOMEM)
+		return r;
+	if (r == 0 && col_storage_parse_vpd80(raw, len, serial, sizeof(serial)) == 0)
 		return set_text(obj, "serial", serial);
 	if (usb_dir) {
 		_cleanup_(freep) char *v = NULL;
@@ -613,6 +623,7 @@ static int read_serial(struct storage *st, const char *sys, const char *devpath,
  */
 static int usb_device_of(const char *devpath, char **ret_dir, char **ret_bus_path)
 {
+	_cleanup_(freep) char *dir = NULL, *bus_path = NULL;
 	const char *c = devpath, *best = NULL;
 	size_t best_n = 0;
 
@@ -632,13 +643,12 @@ static int usb_device_of(const char *devpath, char **ret_dir, char **ret_bus_pat
 	}
 	if (!best)
 		return 0;
-	*ret_dir = mm_strndup(devpath, (size_t) (best - devpath) + best_n);
-	*ret_bus_path = mm_strndup(best, best_n);
-	if (!*ret_dir || !*ret_bus_path) {
-		mm_free(*ret_dir);
-		mm_free(*ret_bus_path);
+	dir = mm_strndup(devpath, (size_t) (best - devpath) + best_n);
+	bus_path = mm_strndup(best, best_n);
+	if (!dir || !bus_path)
 		return -ENOMEM;
-	}
+	*ret_dir = TAKE_PTR(dir);
+	*ret_bus_path = TAKE_PTR(bus_path);
 	return 1;
 }
 
@@ -702,7 +712,10 @@ static int collect_dm(struct storage *st, const char *devpath, json_t *obj)
 
 	if (!dm || !slaves_dir)
 		return -ENOMEM;
-	if (dir_exists(st->ctx, dm)) {
+	r = exists(st->ctx, dm);
+	if (r < 0)
+		return r;
+	if (r > 0) {
 		r = attr_text(st, dm, "name", obj, "dm_name");
 		if (r >= 0)
 			r = attr_text(st, dm, "uuid", obj, "dm_uuid");
@@ -739,7 +752,10 @@ static int collect_block_device(struct storage *st, const char *name)
 		return r;
 	if (r < 0)
 		return col_error(st->section, sys, r, NULL);
-	if (!dir_exists(st->ctx, devpath))
+	r = exists(st->ctx, devpath);
+	if (r < 0)
+		return r;
+	if (r == 0)
 		return col_error(st->section, sys, -ENOENT, "dangling link to %s", devpath);
 	transport = col_storage_transport(devpath, name);
 	devdir = mm_asprintf("%s/device", devpath);
@@ -776,7 +792,9 @@ static int collect_block_device(struct storage *st, const char *name)
 		r = attr_bool(st, devpath, "ro", obj, "read_only");
 	if (r >= 0)
 		r = set_text(obj, "usb_bus_path", usb_bus_path);
-	if (r >= 0 && dir_exists(st->ctx, loop))
+	if (r >= 0)
+		r = exists(st->ctx, loop);
+	if (r > 0)
 		r = attr_text(st, loop, "backing_file", obj, "backing_file");
 	if (r >= 0)
 		r = collect_dm(st, devpath, obj);
@@ -1008,20 +1026,21 @@ static int collect_mounts(struct storage *st)
 
 int col_storage_collect(const struct col_ctx *ctx, json_t *section)
 {
-	struct storage st = {
-		.ctx = ctx,
-		.section = section,
-		.block_devices = json_array(),
-		.partitions = json_array(),
-		.mounts = json_array(),
-		.volumes = json_array(),
-	};
+	struct storage st = {.ctx = ctx, .section = section};
 	int r;
 
-	if (jsonw_set(section, "block_devices", st.block_devices) < 0 ||
-	    jsonw_set(section, "partitions", st.partitions) < 0 ||
-	    jsonw_set(section, "mounts", st.mounts) < 0 ||
-	    jsonw_set(section, "encrypted_volumes", st.volumes) < 0)
+	/* one at a time: jsonw_set() owns each array from the moment it is made */
+	st.block_devices = json_array();
+	if (jsonw_set(section, "block_devices", st.block_devices) < 0)
+		return -ENOMEM;
+	st.partitions = json_array();
+	if (jsonw_set(section, "partitions", st.partitions) < 0)
+		return -ENOMEM;
+	st.mounts = json_array();
+	if (jsonw_set(section, "mounts", st.mounts) < 0)
+		return -ENOMEM;
+	st.volumes = json_array();
+	if (jsonw_set(section, "encrypted_volumes", st.volumes) < 0)
 		return -ENOMEM;
 	r = collect_block_devices(&st);
 	if (r >= 0)

@@ -348,12 +348,15 @@ static int read_interfaces(const struct usb *u, const char *devdir, json_t *dev,
 	_cleanup_(freep) char *raw = NULL, *cfg = NULL;
 	_cleanup_(freep) char *desc_path = mm_asprintf("%s/descriptors", devdir);
 	struct col_usb_desc d;
-	json_t *arr = json_array();
+	json_t *arr;
 	unsigned config_value = 0;
 	size_t len;
 	int r;
 
-	if (!desc_path || jsonw_set(dev, "interfaces", arr) < 0)
+	if (!desc_path)
+		return -ENOMEM;
+	arr = json_array();
+	if (jsonw_set(dev, "interfaces", arr) < 0)
 		return -ENOMEM;
 	r = col_list_dir(u->ctx, devdir, &names);
 	if (r == -ENOMEM)
