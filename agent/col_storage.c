@@ -582,8 +582,7 @@ static int probe_device(struct storage *st, const char *name, json_t *obj)
 }
 
 /* The serial a disk reports: its own attribute, the SCSI serial page, else its USB device's. */
-static int read_serial(struct storage *st, const char *sys, const char *devpath,
-		       const char *usb_dir, json_t *obj)
+static int read_serial(struct storage *st, const char *devpath, const char *usb_dir, json_t *obj)
 {
 	static const char *const attrs[] = {"device/serial", "serial"};
 	_cleanup_(freep) char *vpd_path = mm_asprintf("%s/device/vpd_pg80", devpath);
@@ -597,7 +596,7 @@ static int read_serial(struct storage *st, const char *sys, const char *devpath,
 	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
 		_cleanup_(freep) char *v = NULL;
 
-		if (attr(st, sys, attrs[i], &v) < 0)
+		if (attr(st, devpath, attrs[i], &v) < 0)
 			return -ENOMEM;
 		if (v && *v)
 			return set_text(obj, "serial", v);
@@ -779,7 +778,7 @@ static int collect_block_device(struct storage *st, const char *name)
 	if (r >= 0)
 		r = attr_text(st, devdir, "vendor", obj, "vendor");
 	if (r >= 0)
-		r = read_serial(st, devpath, devpath, usb_dir, obj);
+		r = read_serial(st, devpath, usb_dir, obj);
 	if (r >= 0)
 		r = attr_text(st, devpath, "wwid", obj, "wwid");
 	if (r >= 0 && !json_string_value(json_object_get(obj, "wwid")))
