@@ -14,13 +14,22 @@
 #include "lib/buf.h"
 #include "lib/fileio.h"
 #include "lib/jsonw.h"
+#include "lib/limits.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 
+/* one collector a line, in document order */
+/* clang-format off */
 static const struct collector collectors[] = {
-	{"identity", col_identity_collect}, {"os", col_os_collect},
-	{"cpu", col_cpu_collect},           {"memory", col_memory_collect},
+	{"identity", col_identity_collect},
+	{"os", col_os_collect},
+	{"cpu", col_cpu_collect},
+	{"memory", col_memory_collect},
+	{"storage", col_storage_collect},
 	{"network", col_network_collect},
+	{"usb", col_usb_collect},
 };
+/* clang-format on */
 
 int col_error(json_t *section, const char *source, int err, const char *fmt, ...)
 {
@@ -78,6 +87,63 @@ int col_readlink(const struct col_ctx *ctx, const char *path, char **ret)
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
 	return r;
+}
+
+int col_read_prefix(const struct col_ctx *ctx, const char *path, void *buf, size_t n,
+		    size_t *ret_len)
+{
+	int r = fileio_read_prefix(ctx->root, path, buf, n, ret_len);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_list_dir(const struct col_ctx *ctx, const char *path, char ***ret)
+{
+	int r = fileio_list_dir(ctx->root, path, LIMIT_DIR_ENTRIES, ret);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+json_t *col_json_text(const char *s, size_t len)
+{
+	struct buf b;
+	json_t *v;
+	size_t i = 0;
+
+	if (str_is_clean_utf8(s, len))
+		return json_stringn(s, len);
+	buf_init(&b, 4 * len + 1);
+	while (i < len) {
+		/* the longest clean prefix of one character, else one escaped byte */
+		size_t n = 1;
+		unsigned char c = (unsigned char) s[i];
+
+		if (c >= 0xf0)
+			n = 4;
+		else if (c >= 0xe0)
+			n = 3;
+		else if (c >= 0xc0)
+			n = 2;
+		if (n <= len - i && str_is_clean_utf8(s + i, n) && c != '\\') {
+			if (buf_add(&b, s + i, n) < 0)
+				goto fail;
+			i += n;
+			continue;
+		}
+		if (buf_addf(&b, "\\x%02x", c) < 0)
+			goto fail;
+		i++;
+	}
+	v = json_stringn(buf_str(&b), b.len);
+	buf_done(&b);
+	return v;
+fail:
+	buf_done(&b);
+	return NULL;
 }
 
 json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)

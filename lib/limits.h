@@ -13,6 +13,13 @@
 #define LIMIT_LINE       ((size_t) 64 * 1024)        /* one line of any text file we parse */
 #define LIMIT_NET_ITEMS  16384u /* interfaces, addresses, routes or sockets kept per list */
 
+/* Block devices and USB devices (storage and usb sections). */
+#define LIMIT_DIR_ENTRIES    65536u                     /* names listed from one directory */
+#define LIMIT_BLOCK_PROBE    ((size_t) 4096)            /* read from a block device's start */
+#define LIMIT_LUKS2_HEADER   ((size_t) 4 * 1024 * 1024) /* LUKS2 header area, the spec's cap */
+#define LIMIT_USB_INTERFACES 32u                        /* interfaces of one USB device */
+#define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
+
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
 #define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
