@@ -619,6 +619,26 @@ int invdiff_foreach_item(const json_t *doc, invdiff_item_fn fn, void *userdata)
 	return 0;
 }
 
+/*
+ * Writes every -0.0 in v as 0.0. json_equal() holds the two equal (so no delta carries the
+ * difference), but they serialise differently, and equal documents must hash alike.
+ */
+static void normalize_zeros(json_t *v)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (json_is_real(v) && json_real_value(v) == 0.0)
+		(void) json_real_set(v, 0.0);
+	else if (json_is_object(v))
+		json_object_foreach (v, key, child)
+			normalize_zeros(child);
+	else if (json_is_array(v))
+		json_array_foreach (v, i, child)
+			normalize_zeros(child);
+}
+
 int invdiff_digest(const json_t *doc, char ret[65])
 {
 	_cleanup_(json_decrefp) json_t *copy = json_deep_copy(doc);
@@ -627,6 +647,7 @@ int invdiff_digest(const json_t *doc, char ret[65])
 
 	if (!copy || invdiff_canonicalize(copy) < 0)
 		return -ENOMEM;
+	normalize_zeros(copy);
 	text = jsonw_dump(copy);
 	if (!text)
 		return -ENOMEM;
