@@ -11,7 +11,8 @@
 # (valgrind massif: the largest mem_heap_B + mem_heap_extra_B of any snapshot); then the
 # ratio agent / dpkg-query and the agent's goals: <= 100 ms and <= 2 MiB of peak heap.
 # Exits 1 only when it cannot measure; a missed goal is printed, not a failure (benchmarks
-# are not timed tests, STYLE.md). MAMORI_BENCH_ARGS adds arguments to the agent (--root …).
+# are not timed tests, STYLE.md). MAMORI_BENCH_ARGS adds arguments to the agent (--root …);
+# MAMORI_BENCH_NO_HYPERFINE=1 times with the shell loop even when hyperfine is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -54,7 +55,7 @@ baseline=(dpkg-query -W)
 # median wall time in ms (3 decimals) of RUNS runs, after 3 warm-up runs
 median_ms() {
 	local i t0 t1
-	if command -v hyperfine >/dev/null; then
+	if [ -z "${MAMORI_BENCH_NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null; then
 		hyperfine -N --warmup 3 --runs "$runs" --export-json "$tmp/h.json" \
 			--output=null -- "$(printf '%q ' "$@")" >/dev/null 2>&1 || return 1
 		python3 -c 'import json,sys; print("%.3f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$tmp/h.json"
