@@ -270,6 +270,8 @@ static const char *field(json_t *obj, const char *key)
 /* Whether the cpuinfo text has a "flags" line naming the hypervisor bit. */
 static bool cpuinfo_has_hypervisor_flag(char *text)
 {
+	static const char flag[] = "hypervisor";
+	const size_t n = sizeof(flag) - 1;
 	char *cursor = text, *line;
 
 	while ((line = str_next_line(&cursor))) {
@@ -278,8 +280,9 @@ static bool cpuinfo_has_hypervisor_flag(char *text)
 
 		if (!v || !(p = strchr(v, ':')))
 			continue;
-		for (p++; (p = strstr(p, "hypervisor")); p += strlen("hypervisor"))
-			if (p[-1] == ' ' && (p[10] == ' ' || p[10] == '\0' || p[10] == '\r'))
+		/* a whole word: p[-1] is at worst the colon */
+		for (p++; (p = strstr(p, flag)); p += n)
+			if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0' || p[n] == '\r'))
 				return true;
 	}
 	return false;
