@@ -63,7 +63,11 @@ struct collector {
 	col_fn collect;
 };
 
-/* Records that `source` (a path) could not be read or parsed, with -errno or a message. */
+/*
+ * Records that `source` (a path) could not be read or parsed, with -errno or a message.
+ * Returns 0, or -ENOMEM — also when err is -ENOMEM, which fails the section rather than
+ * being recorded as a fact about the source.
+ */
 int col_error(json_t *section, const char *source, int err, const char *fmt, ...) _printf_(4, 5)
 	_wur_;
 

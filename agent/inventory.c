@@ -38,6 +38,9 @@ int col_error(json_t *section, const char *source, int err, const char *fmt, ...
 	va_list ap;
 	int r;
 
+	/* running out of memory is not a fact about the source: fail the section instead */
+	if (err == -ENOMEM)
+		return -ENOMEM;
 	if (!errors) {
 		errors = json_array();
 		if (jsonw_set(section, "errors", errors) < 0)
@@ -171,7 +174,7 @@ json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
 		r = collectors[i].collect(&c, section);
 		if (r < 0) {
 			json_object_clear(section);
-			if (col_error(section, collectors[i].section, r, NULL) < 0)
+			if (col_error(section, collectors[i].section, 0, "%s", strerror(-r)) < 0)
 				return NULL;
 		}
 	}

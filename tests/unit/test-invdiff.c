@@ -49,6 +49,35 @@ static int count_items(const char *section, const char *list, const char *key, j
 	return 0;
 }
 
+/* apply(old, compute(old, new)) == new, compared in canonical form, sections only. */
+static bool round_trips(const char *from, const char *to)
+{
+	json_t *a = parse(from), *b = parse(to), *delta = NULL;
+	char err[256] = "";
+	bool ok = a && b && invdiff_compute(a, b, &delta) == 0 &&
+		  invdiff_apply(a, delta, err, sizeof(err)) == 0 && invdiff_canonicalize(a) == 0 &&
+		  invdiff_canonicalize(b) == 0 && json_equal(a, b);
+
+	if (!ok)
+		printf("#   %s\n", *err ? err : "documents differ");
+	json_decref(delta);
+	json_decref(a);
+	json_decref(b);
+	return ok;
+}
+
+/* Cases the fuzzer (tests/fuzz/fuzz-invdiff.c) found. */
+static void test_found_by_fuzzing(void)
+{
+	CHECK(round_trips("{\"users\":{\"accounts\":[{\"name\":\"a\",\"uid\":1},"
+			  "{\"name\":\"a\",\"uid\":2},{\"name\":\"a\",\"uid\":3}]}}",
+			  "{\"users\":{\"accounts\":[{\"name\":\"a\",\"uid\":1}]}}"),
+	      "removing several items that share a key (occurrences renumber)");
+	CHECK(round_trips("{\"cpu\":5,\"os\":{\"id\":\"debian\"}}",
+			  "{\"cpu\":{\"threads\":2},\"os\":{\"id\":\"debian\"}}"),
+	      "a section replaces a top-level member that was not one");
+}
+
 int main(void)
 {
 	json_t *old_doc = parse(old_text), *new_doc = parse(new_text), *delta = NULL, *e;
@@ -108,5 +137,6 @@ int main(void)
 	}
 	json_decref(old_doc);
 	json_decref(new_doc);
+	test_found_by_fuzzing();
 	return tap_done();
 }
