@@ -711,17 +711,18 @@ static int read_dns(const struct col_ctx *ctx, json_t *section)
 
 int col_network_collect(const struct col_ctx *ctx, json_t *section)
 {
-	json_t *interfaces = json_array(), *routes = json_array(), *unassigned = json_array();
+	json_t *interfaces, *routes, *unassigned;
 	_cleanup_(json_decrefp) json_t *by_ifname = json_object();
 	const char *loopback = "lo";
 	size_t i;
 	json_t *e;
 	int r;
 
-	/* the section owns the lists from here on, also on failure */
-	if (jsonw_set(section, "interfaces", interfaces) < 0 ||
-	    jsonw_set(section, "routes", routes) < 0 ||
-	    jsonw_set(section, "unassigned_addresses", unassigned) < 0 || !by_ifname)
+	/* the section owns each list as soon as it exists, also on failure; jsonw_set()
+	 * takes the reference even when it fails, so nothing is left unowned */
+	if (jsonw_set(section, "interfaces", interfaces = json_array()) < 0 ||
+	    jsonw_set(section, "routes", routes = json_array()) < 0 ||
+	    jsonw_set(section, "unassigned_addresses", unassigned = json_array()) < 0 || !by_ifname)
 		return -ENOMEM;
 	r = read_interfaces(ctx, section, interfaces);
 	if (r < 0)

@@ -645,8 +645,17 @@ int invdiff_digest(const json_t *doc, char ret[65])
 	_cleanup_(freep) char *text = NULL;
 	unsigned char md[32];
 
+	const char *name;
+	json_t *v;
+	void *tmp;
+
 	if (!copy || invdiff_canonicalize(copy) < 0)
 		return -ENOMEM;
+	/* only the sections are items: schema, collected_at and agent_version are not stored
+	 * by the server and change without the inventory changing */
+	json_object_foreach_safe (copy, tmp, name, v)
+		if (!json_is_object(v))
+			(void) json_object_del(copy, name);
 	normalize_zeros(copy);
 	text = jsonw_dump(copy);
 	if (!text)
