@@ -107,6 +107,14 @@ int main(void)
 	CHECK_INT(invdiff_digest(old_doc, d1), 0, "digest");
 	CHECK_INT(invdiff_digest(new_doc, d2), 0, "digest");
 	CHECK_STR(d1, d2, "equal documents have equal digests");
+	json_object_set_new(old_doc, "collected_at", json_string("2026-01-01T00:00:00Z"));
+	json_object_set_new(old_doc, "agent_version", json_string("9.9"));
+	CHECK_INT(invdiff_digest(old_doc, d1), 0, "digest");
+	CHECK_STR(d1, d2, "the digest ignores when and by which agent the inventory was taken");
+	json_object_set_new(json_object_get(old_doc, "os"), "version_id", json_string("13"));
+	CHECK_INT(invdiff_digest(old_doc, d1), 0, "digest");
+	CHECK(strcmp(d1, d2) != 0, "but not what it says");
+	json_object_set_new(json_object_get(old_doc, "os"), "version_id", json_string("12"));
 
 	/* Applying the same delta again does not fit: the base is gone. */
 	{
