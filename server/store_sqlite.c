@@ -197,6 +197,11 @@ int store_sqlite_error(struct store_sqlite_conn *c, int rc, const char *what)
 	switch (rc & 0xff) {
 	case SQLITE_NOMEM:
 		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		/* a duplicate is the caller's -EEXIST; a violated CHECK or foreign key is a bug */
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		log_warning("(M4011) store: %s: database busy past %d ms: %s", what,
@@ -204,10 +209,11 @@ int store_sqlite_error(struct store_sqlite_conn *c, int rc, const char *what)
 			    c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		return -EBUSY;
 	default:
-		log_error("(M4010) store: %s: %s (%d)", what,
-			  c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), rc);
-		return -EIO;
+		break;
 	}
+	log_error("(M4010) store: %s: %s (%d)", what,
+		  c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), rc);
+	return -EIO;
 }
 
 int store_sqlite_step(struct store_sqlite_conn *c, sqlite3_stmt *q, const char *what)
@@ -643,11 +649,7 @@ static int api_token_create(struct store_sqlite_conn *c, const uint8_t hash[32],
 	(void) store_sqlite_bind_text(q, 4, role);
 	(void) sqlite3_bind_int64(q, 5, now);
 	(void) sqlite3_bind_int64(q, 6, expires);
-	r = store_sqlite_step(c, q, "creating an API token");
-	if (r < 0 && (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE ||
-		      sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_PRIMARYKEY))
-		return -EEXIST;
-	return r;
+	return store_sqlite_step(c, q, "creating an API token");
 }
 
 static int sqlite_api_token_create(struct store *st, const uint8_t hash[32], const char *name,
@@ -781,11 +783,7 @@ static int enroll_token_create(struct store_sqlite_conn *c, const struct store_e
 	(void) sqlite3_bind_int64(q, 6, t->expires);
 	(void) sqlite3_bind_int64(q, 7, t->max_uses);
 	(void) store_sqlite_bind_text(q, 8, t->created_by);
-	r = store_sqlite_step(c, q, "creating an enrolment token");
-	if (r < 0 && (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE ||
-		      sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_PRIMARYKEY))
-		return -EEXIST;
-	return r;
+	return store_sqlite_step(c, q, "creating an enrolment token");
 }
 
 static int sqlite_enroll_token_create(struct store *st, const struct store_enroll_token *t,

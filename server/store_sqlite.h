@@ -68,8 +68,9 @@ static inline void store_sqlite_resetp(sqlite3_stmt **q)
 	}
 }
 
-/* Logs a database failure with SQLite's message and maps rc to -errno (-EIO mostly,
- * -ENOMEM, -EBUSY for a lock held past the busy timeout). */
+/* Maps a SQLite result code to -errno and logs real failures with SQLite's message: -EIO
+ * mostly, -ENOMEM, -EBUSY (logged) for a lock held past the busy timeout, -EEXIST (not
+ * logged: the caller expects it) for a duplicate primary or unique key. */
 int store_sqlite_error(struct store_sqlite_conn *c, int rc, const char *what);
 
 /* Steps q: 1 for a row, 0 when done, -errno (logged) on failure. */

@@ -39,7 +39,7 @@ static int record_hash(const char *prev, int64_t id, int64_t time, const char *a
 	gnutls_hash_hd_t h;
 	uint8_t md[32];
 
-	rec = json_pack("{sIsIsssss?sOss?}", "id", (json_int_t) id, "time", (json_int_t) time,
+	rec = json_pack("{sIsIssssss?sOss?}", "id", (json_int_t) id, "time", (json_int_t) time,
 			"actor", actor, "action", action, "target", target, "details",
 			details ? details : json_null(), "remote", remote);
 	if (!rec)
