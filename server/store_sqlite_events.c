@@ -136,7 +136,6 @@ int store_sqlite_events_append(struct store *st, const char *host_id, json_t *ev
 	ev = mm_calloc(n ? n : 1, sizeof(*ev));
 	if (!ev)
 		return -ENOMEM;
-	r = 0;
 	json_array_foreach (events, i, v) {
 		r = event_parse(v, &ev[i]);
 		if (r < 0)

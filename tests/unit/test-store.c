@@ -70,6 +70,13 @@ static void test_open(void)
 		CHECK_INT(store_open(url, &st), -EINVAL, "an unknown VFS is refused");
 		(void) snprintf(url, sizeof(url), "%s?colour=blue", tmp.url);
 		CHECK_INT(store_open(url, &st), -EINVAL, "an unknown parameter is refused");
+		(void) snprintf(url, sizeof(url), "%s?readers=65", tmp.url);
+		CHECK_INT(store_open(url, &st), -EINVAL, "too many readers are refused");
+		(void) snprintf(url, sizeof(url), "%s?readers=0", tmp.url);
+		CHECK_INT(store_open(url, &st), 0, "readers=0: everything on the writer");
+		CHECK_INT(store_schema_version(st, &v), 0, "reads go through the writer");
+		CHECK_INT(v, 1, "and see the schema");
+		st = store_free(st);
 	}
 }
 
