@@ -129,8 +129,10 @@ int store_sqlite_events_append(struct store *st, const char *host_id, json_t *ev
 	json_t *v;
 	int r;
 
-	if (!host_id || !json_is_array(events) || json_array_size(events) > LIMIT_EVENT_BATCH)
+	if (!host_id || !json_is_array(events))
 		return -EINVAL;
+	if (json_array_size(events) > LIMIT_EVENT_BATCH)
+		return -E2BIG;
 	/* validate and serialise before taking the writer: other threads may write meanwhile */
 	n = json_array_size(events);
 	ev = mm_calloc(n ? n : 1, sizeof(*ev));

@@ -484,6 +484,11 @@ static void test_events(struct store *st, const char *host)
 		  "a batch with an invalid event is refused");
 	CHECK_INT(raw_int(raw, "SELECT count(*) FROM events"), 15, "as a whole");
 	json_decref(b);
+	b = batch(16, 1016);
+	CHECK_INT(store_events_append(st, host, b, NOW, &acked, &stored), -E2BIG,
+		  "a batch of 1,001 events is refused");
+	CHECK_INT(raw_int(raw, "SELECT count(*) FROM events"), 15, "nothing stored");
+	json_decref(b);
 
 	b = parse_json("[{\"seq\":20,\"time\":1,\"type\":\"agent.spool_evicted\","
 		       "  \"data\":{\"count\":3},\"user\":\"alice\"}]");
