@@ -45,6 +45,7 @@
 
 #include "agent/agent.h"
 #include "agent/monitors.h"
+#include "lib/fileio.h"
 #include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/mm.h"
@@ -385,20 +386,21 @@ static uint64_t fs_mask(const struct fan_mon *f)
 	return MASK_COMMON | (f->use_rename ? FAN_RENAME : MASK_MOVES);
 }
 
-/* Marks the tree at path (a glob in the direct implementation) within the budget. */
-static int mark_tree(struct fan_mon *f, const char *path, struct mon_fsid *ret_fsid)
+/* Marks the tree at path (a glob in the direct implementation) within the budget; op is
+ * MARK_TREE, or MARK_NEW with ret_found for a directory that just appeared. */
+static int mark_tree(struct fan_mon *f, enum mon_fan_op op, const char *path,
+		     struct mon_fsid *ret_fsid, char ***ret_found)
 {
 	unsigned left = LIMIT_FANOTIFY_MARKS - f->marks_used;
 	int r;
 
 	if (left == 0)
 		return -E2BIG;
-	r = f->priv->fan_mark(f->priv, MON_FAN_MARK_TREE, path, inode_mask(f), left, ret_fsid);
+	r = f->priv->fan_mark(f->priv, op, path, inode_mask(f), left, ret_fsid, ret_found);
 	if (r == -EINVAL && f->use_rename && !f->rename_known) {
 		/* a kernel before 5.17: no FAN_RENAME, pair MOVED_FROM and MOVED_TO instead */
 		f->use_rename = false;
-		r = f->priv->fan_mark(f->priv, MON_FAN_MARK_TREE, path, inode_mask(f), left,
-				      ret_fsid);
+		r = f->priv->fan_mark(f->priv, op, path, inode_mask(f), left, ret_fsid, ret_found);
 	}
 	if (r >= 0 || r == -E2BIG)
 		f->rename_known = true;
@@ -416,16 +418,17 @@ static int mark_tree(struct fan_mon *f, const char *path, struct mon_fsid *ret_f
 
 static int mark_removable(struct fan_mon *f, struct removable *rm)
 {
-	int r = f->priv->fan_mark(f->priv, MON_FAN_MARK_FS, rm->mount, fs_mask(f), 0, &rm->fsid);
+	int r = f->priv->fan_mark(f->priv, MON_FAN_MARK_FS, rm->mount, fs_mask(f), 0, &rm->fsid,
+				  NULL);
 
 	if (r == -EINVAL && f->use_rename && !f->rename_known) {
 		f->use_rename = false;
-		r = f->priv->fan_mark(f->priv, MON_FAN_MARK_FS, rm->mount, fs_mask(f), 0,
-				      &rm->fsid);
+		r = f->priv->fan_mark(f->priv, MON_FAN_MARK_FS, rm->mount, fs_mask(f), 0, &rm->fsid,
+				      NULL);
 	}
 	if (r == -EOPNOTSUPP || r == -ENODEV || r == -EXDEV) {
 		rm->tree = true;
-		r = mark_tree(f, rm->mount, &rm->fsid);
+		r = mark_tree(f, MON_FAN_MARK_TREE, rm->mount, &rm->fsid, NULL);
 		if (r == -E2BIG)
 			r = 0; /* partly marked: what is marked is reported */
 	}
@@ -443,7 +446,7 @@ static void unmark_removable(struct fan_mon *f, struct removable *rm)
 {
 	if (rm->marked)
 		(void) f->priv->fan_mark(f->priv, MON_FAN_UNMARK_FS, rm->mount, fs_mask(f), 0,
-					 &rm->fsid);
+					 &rm->fsid, NULL);
 	rm->marked = false;
 }
 
@@ -452,14 +455,14 @@ static int remark(struct fan_mon *f)
 {
 	int r, first = 0;
 
-	r = f->priv->fan_mark(f->priv, MON_FAN_FLUSH, NULL, 0, 0, NULL);
+	r = f->priv->fan_mark(f->priv, MON_FAN_FLUSH, NULL, 0, 0, NULL, NULL);
 	if (r < 0)
 		return r;
 	f->marks_used = 0;
 	dirs_clear(f);
 	if (f->files)
 		for (char **p = f->folders; *p; p++) {
-			r = mark_tree(f, *p, NULL);
+			r = mark_tree(f, MON_FAN_MARK_TREE, *p, NULL, NULL);
 			if (r < 0 && r != -ENOENT && r != -E2BIG && first == 0) {
 				log_warning("(M1213) file monitor: cannot watch folder %s: %s", *p,
 					    strerror(-r));
@@ -539,22 +542,34 @@ static int proc_fields(struct fan_mon *f, int pid, json_t *data)
 	return 0;
 }
 
+/* Emits data as type (borrowed). */
+static int emit_as(struct fan_mon *f, const char *type, json_t *data)
+{
+	int r = f->sink->emit(f->sink, type, data);
+
+	if (r == -ENOMEM)
+		log_warning("(M1214) file monitor: out of memory, a file event was lost");
+	return r == -ENOSPC ? 0 : r;
+}
+
+static int set_ops_found(json_t *data)
+{
+	return jsonw_set(data, "ops", json_pack("[s]", "found"));
+}
+
+/* Emits data (borrowed) as the type its operations say. */
 static int emit(struct fan_mon *f, json_t *data)
 {
 	json_t *ops = json_object_get(data, "ops");
 	uint64_t mask = 0;
 	size_t i;
 	json_t *v;
-	int r;
 
 	json_array_foreach (ops, i, v)
 		for (size_t k = 0; k < ARRAY_SIZE(op_names); k++)
 			if (streq(json_string_value(v), op_names[k].name))
 				mask |= op_names[k].bit;
-	r = f->sink->emit(f->sink, type_of(mask), data);
-	if (r == -ENOMEM)
-		log_warning("(M1214) file monitor: out of memory, a file event was lost");
-	return r == -ENOSPC ? 0 : r;
+	return emit_as(f, type_of(mask), data);
 }
 
 static void pending_drop(struct fan_mon *f, size_t i)
@@ -661,11 +676,47 @@ static int scope(struct fan_mon *f, const struct mon_fsid *fsid, const char *pat
 	return rm || in_folders(f, path);
 }
 
-/* A new directory appeared at path: watch it too when it is under inode marks. */
-static void watch_new_dir(struct fan_mon *f, const struct removable *rm, const char *path)
+/*
+ * A new directory appeared at path (made by rec's process, or moved in): when it is under
+ * inode marks, mark it and what is below it, and report what it already held, since no
+ * event will: `cp -r` fills a directory faster than its creation's event is read. Those
+ * are reported as file.write (files) and file.create (directories) with "ops": ["found"],
+ * and the process of the record that made the directory, which in practice made them too.
+ */
+static void watch_new_dir(struct fan_mon *f, const struct mon_fan_record *rec,
+			  const struct removable *rm, const char *path)
 {
-	if ((rm && rm->tree) || (!rm && in_folders(f, path)))
-		(void) mark_tree(f, path, NULL);
+	_cleanup_(fileio_strv_freep) char **found = NULL;
+	int r;
+
+	if (!((rm && rm->tree) || (!rm && in_folders(f, path))))
+		return;
+	r = mark_tree(f, MON_FAN_MARK_NEW, path, NULL, &found);
+	if ((r < 0 && r != -E2BIG) || !found)
+		return;
+	for (char **p = found; *p; p++) {
+		size_t len = strlen(*p);
+		bool dir = len > 1 && (*p)[len - 1] == '/';
+		json_t *data;
+
+		if (streq(*p, "…")) {
+			data = json_pack("{s:s, s:s}", "monitor", "fanotify", "reason",
+					 "a new directory held more than could be listed");
+			if (data)
+				(void) !f->sink->emit(f->sink, "monitor.overflow", data);
+			json_decref(data);
+			break;
+		}
+		if (dir)
+			(*p)[len - 1] = '\0';
+		if (excluded(f, *p))
+			continue;
+		data = event_new(f, *p, NULL, dir ? FAN_CREATE | FAN_ONDIR : FAN_CLOSE_WRITE,
+				 rec ? rec->pid : 0, rm);
+		if (data && set_ops_found(data) == 0)
+			(void) emit_as(f, dir ? "file.create" : "file.write", data);
+		json_decref(data);
+	}
 }
 
 static void flush_moved_from(struct fan_mon *f)
@@ -683,18 +734,20 @@ static int on_rename(struct fan_mon *f, const struct mon_fan_record *rec, const 
 {
 	_cleanup_(json_decrefp) json_t *data = NULL;
 	struct removable *rm = rm_to ? rm_to : rm_from;
+	int r;
 
 	data = event_new(f, to ? to : from, rec->to.name, rec->mask, rec->pid, rm);
 	if (!data)
 		return -ENOMEM;
 	if ((from && set_text(data, "from", from) < 0) || (to && set_text(data, "to", to) < 0))
 		return -ENOMEM;
+	r = emit(f, data);
 	if (rec->mask & FAN_ONDIR) {
 		dirs_clear(f); /* cached paths below the old name are wrong now */
 		if (to)
-			watch_new_dir(f, rm_to, to);
+			watch_new_dir(f, rec, rm_to, to);
 	}
-	return emit(f, data);
+	return r;
 }
 
 static int on_record(struct fan_mon *f, const struct mon_fan_record *rec)
@@ -771,9 +824,10 @@ static int on_record(struct fan_mon *f, const struct mon_fan_record *rec)
 			if (!data || (path && set_text(data, "to", path) < 0))
 				return -ENOMEM;
 		}
+		r = emit(f, data);
 		if ((rec->mask & FAN_ONDIR) && path)
-			watch_new_dir(f, rm, path);
-		return emit(f, data);
+			watch_new_dir(f, rec, rm, path);
+		return r;
 	}
 	flush_moved_from(f);
 
@@ -833,11 +887,12 @@ static int on_record(struct fan_mon *f, const struct mon_fan_record *rec)
 		if (!data)
 			return -ENOMEM;
 	}
+	r = emit(f, data);
 	if ((rec->mask & (FAN_CREATE | FAN_ONDIR)) == (FAN_CREATE | FAN_ONDIR) && path)
-		watch_new_dir(f, rm, path);
+		watch_new_dir(f, rec, rm, path);
 	if ((rec->mask & (FAN_DELETE | FAN_ONDIR)) == (FAN_DELETE | FAN_ONDIR))
 		dirs_clear(f);
-	return emit(f, data);
+	return r;
 }
 
 static void pids_clear(struct fan_mon *f)

@@ -4,11 +4,13 @@
  * daemon's privileged parent uses these same functions to answer its worker
  * (docs/internals/privsep.md), so there is one implementation of each operation.
  *
- * Besides the fanotify group it is given, it keeps, per marked file system, an O_PATH
- * descriptor to decode file handles against (open_by_handle_at needs one on the same file
- * system) and a table of the directories it marked one by one (handle → path), bounded by
- * LIMIT_FANOTIFY_MARKS. The table is what names directories on file systems whose handles
- * cannot be decoded (exFAT and others without export operations); where they can, decoding
+ * Besides the fanotify group it is given, it keeps, per marked file system, the path of a
+ * directory on it to decode file handles against (open_by_handle_at needs a descriptor on
+ * the same file system, and not an O_PATH one; it is opened for each decode and checked to
+ * still be that file system, because a descriptor held open would keep a USB stick from
+ * being unmounted), and a table of the directories it marked one by one (handle → path),
+ * bounded by LIMIT_FANOTIFY_MARKS. The table is what names directories on file systems whose
+ * handles cannot be decoded (exFAT and others without export operations); where they can, decoding
  * wins, because it follows renames the table does not know about.
  */
 #include <dirent.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/monitors.h"
+#include "lib/fileio.h"
 #include "lib/mm.h"
 #include "lib/str.h"
 
@@ -30,7 +33,7 @@
 
 struct fs_entry {
 	struct mon_fsid fsid;
-	int fd; /* O_PATH, on that file system */
+	char *path; /* a directory on that file system */
 };
 
 struct handle_entry {
@@ -124,26 +127,51 @@ static struct fs_entry *fs_find(struct direct *d, const struct mon_fsid *fsid)
 	return NULL;
 }
 
-/* The fsid of the file system fd is on, and a descriptor kept to decode handles there. */
-static int fs_remember(struct direct *d, int fd, struct mon_fsid *ret)
+static int fd_fsid(int fd, struct mon_fsid *ret)
 {
 	struct statfs sfs;
-	struct mon_fsid fsid;
-	int keep;
 
 	if (fstatfs(fd, &sfs) < 0)
 		return -errno;
-	memcpy(&fsid, &sfs.f_fsid, sizeof(fsid));
+	memcpy(ret, &sfs.f_fsid, sizeof(*ret));
+	return 0;
+}
+
+/* The fsid of the file system the directory fd (at path) is on, remembered with path. */
+static int fs_remember(struct direct *d, int fd, const char *path, struct mon_fsid *ret)
+{
+	struct mon_fsid fsid;
+	int r = fd_fsid(fd, &fsid);
+
+	if (r < 0)
+		return r;
 	if (!fs_find(d, &fsid)) {
+		char *copy;
+
 		if (d->n_fs >= ARRAY_SIZE(d->fs))
 			return -E2BIG;
-		keep = openat(fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (keep < 0)
-			return -errno;
-		d->fs[d->n_fs++] = (struct fs_entry){.fsid = fsid, .fd = keep};
+		copy = mm_strdup(path);
+		if (!copy)
+			return -ENOMEM;
+		d->fs[d->n_fs++] = (struct fs_entry){.fsid = fsid, .path = copy};
 	}
 	*ret = fsid;
 	return 0;
+}
+
+/* Opens the remembered directory of e, if it is still on that file system. */
+static int fs_open(const struct fs_entry *e)
+{
+	struct mon_fsid now;
+	int fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fd_fsid(fd, &now) < 0 || !fsid_eq(&now, &e->fsid)) {
+		(void) close(fd);
+		return -ESTALE; /* unmounted, something else mounted there */
+	}
+	return fd;
 }
 
 static void handles_forget(struct direct *d, const struct mon_fsid *fsid)
@@ -216,10 +244,29 @@ struct walk {
 	struct direct *d;
 	uint64_t mask;
 	unsigned max, marked;
+	char **found; /* MARK_NEW: what the tree held, LIMIT_FANOTIFY_FOUND + 2 slots */
+	size_t n_found;
 	dev_t dev;
 	struct mon_fsid fsid;
 	bool fsid_known;
 };
+
+/* Records an entry of a new tree (MARK_NEW); past LIMIT_FANOTIFY_FOUND, one "…" says so. */
+static int found_add(struct walk *w, const char *dir, const char *name, bool is_dir)
+{
+	char *s;
+
+	if (!w->found || (w->n_found > 0 && streq(w->found[w->n_found - 1], "…")))
+		return 0;
+	if (w->n_found >= LIMIT_FANOTIFY_FOUND)
+		s = mm_strdup("…");
+	else
+		s = mm_asprintf("%s/%s%s", streq(dir, "/") ? "" : dir, name, is_dir ? "/" : "");
+	if (!s)
+		return -ENOMEM;
+	w->found[w->n_found++] = s;
+	return 0;
+}
 
 /* Marks the directory fd (at path) and, depth first, every directory below it on the
  * same device. Symlinks are not followed. */
@@ -235,7 +282,7 @@ static int walk_tree(struct walk *w, int fd, const char *path, unsigned depth)
 		return -errno;
 	w->marked++;
 	if (!w->fsid_known) {
-		r = fs_remember(w->d, fd, &w->fsid);
+		r = fs_remember(w->d, fd, path, &w->fsid);
 		if (r < 0)
 			return r;
 		w->fsid_known = true;
@@ -263,11 +310,24 @@ static int walk_tree(struct walk *w, int fd, const char *path, unsigned depth)
 
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) {
+			r = found_add(w, path, de->d_name, false);
+			if (r < 0)
+				break;
 			continue;
+		}
 		cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0 && de->d_type == DT_UNKNOWN && (errno == ENOTDIR || errno == ELOOP)) {
+			r = found_add(w, path, de->d_name, false);
+			if (r < 0)
+				break;
+			continue;
+		}
 		if (cfd < 0 || fstat(cfd, &st) < 0 || st.st_dev != w->dev)
 			continue;
+		r = found_add(w, path, de->d_name, true);
+		if (r < 0)
+			break;
 		sub = mm_asprintf("%s/%s", streq(path, "/") ? "" : path, de->d_name);
 		if (!sub) {
 			r = -ENOMEM;
@@ -282,9 +342,9 @@ static int walk_tree(struct walk *w, int fd, const char *path, unsigned depth)
 	return r;
 }
 
-/* Marks the tree at the directory fd (named path). */
+/* Marks the tree at the directory fd (named path); with ret_found, lists what it holds. */
 static int mark_one_tree(struct direct *d, int fd, const char *path, uint64_t mask,
-			 unsigned max_marks, struct mon_fsid *fsid_io)
+			 unsigned max_marks, struct mon_fsid *fsid_io, char ***ret_found)
 {
 	struct walk w = {.d = d, .mask = mask, .max = max_marks};
 	struct stat st;
@@ -293,9 +353,20 @@ static int mark_one_tree(struct direct *d, int fd, const char *path, uint64_t ma
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	w.dev = st.st_dev;
+	if (ret_found) {
+		w.found = mm_calloc(LIMIT_FANOTIFY_FOUND + 2, sizeof(char *));
+		if (!w.found)
+			return -ENOMEM;
+	}
 	r = walk_tree(&w, fd, path, 0);
 	if (fsid_io && w.fsid_known)
 		*fsid_io = w.fsid;
+	if (ret_found) {
+		if (r < 0 && r != -E2BIG)
+			fileio_strv_free(w.found);
+		else
+			*ret_found = w.found;
+	}
 	if (r < 0 && !(r == -E2BIG && w.marked > 0))
 		return r;
 	return r == -E2BIG ? -E2BIG : (int) w.marked;
@@ -322,7 +393,7 @@ static int mark_glob(struct direct *d, const char *pattern, uint64_t mask, unsig
 
 		if (fd < 0)
 			continue;
-		k = mark_one_tree(d, fd, g.gl_pathv[i], mask, max_marks - total, fsid_io);
+		k = mark_one_tree(d, fd, g.gl_pathv[i], mask, max_marks - total, fsid_io, NULL);
 		if (k == -ENOMEM || k == -E2BIG) {
 			r = k;
 			break;
@@ -337,7 +408,7 @@ static int mark_glob(struct direct *d, const char *pattern, uint64_t mask, unsig
 }
 
 static int fan_mark(struct mon_priv *p, enum mon_fan_op op, const char *path, uint64_t mask,
-		    unsigned max_marks, struct mon_fsid *fsid_io)
+		    unsigned max_marks, struct mon_fsid *fsid_io, char ***ret_found)
 {
 	struct direct *d = to_direct(p);
 	_cleanup_(closep) int fd = -1;
@@ -358,15 +429,18 @@ static int fan_mark(struct mon_priv *p, enum mon_fan_op op, const char *path, ui
 		if (!e)
 			return -ENOENT;
 		/* gone already when the medium was unmounted: nothing to undo then */
-		(void) fanotify_mark(d->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, mask, e->fd,
-				     NULL);
+		fd = fs_open(e);
+		if (fd >= 0)
+			(void) fanotify_mark(d->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, mask,
+					     fd, NULL);
 		handles_forget(d, fsid_io);
-		(void) close(e->fd);
+		mm_free(e->path);
 		*e = d->fs[--d->n_fs];
 		return 0;
 	}
 	case MON_FAN_MARK_FS:
 	case MON_FAN_MARK_TREE:
+	case MON_FAN_MARK_NEW:
 		break;
 	default:
 		return -EINVAL;
@@ -384,14 +458,15 @@ static int fan_mark(struct mon_priv *p, enum mon_fan_op op, const char *path, ui
 		if (fanotify_mark(d->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, fd, NULL) <
 		    0)
 			return -errno;
-		r = fs_remember(d, fd, &fsid);
+		r = fs_remember(d, fd, path, &fsid);
 		if (r < 0)
 			return r;
 		if (fsid_io)
 			*fsid_io = fsid;
 		return 1;
 	}
-	return mark_one_tree(d, fd, path, mask, max_marks, fsid_io);
+	return mark_one_tree(d, fd, path, mask, max_marks, fsid_io,
+			     op == MON_FAN_MARK_NEW ? ret_found : NULL);
 }
 
 static int fan_handle_path(struct mon_priv *p, const struct mon_fsid *fsid, int handle_type,
@@ -409,12 +484,13 @@ static int fan_handle_path(struct mon_priv *p, const struct mon_fsid *fsid, int 
 	if (handle_len == 0 || handle_len > HANDLE_MAX)
 		return -EINVAL;
 	if (e) {
-		_cleanup_(closep) int fd = -1;
+		_cleanup_(closep) int mfd = fs_open(e), fd = -1;
 
 		u.fh.handle_bytes = (unsigned) handle_len;
 		u.fh.handle_type = handle_type;
 		memcpy(u.fh.f_handle, handle, handle_len);
-		fd = open_by_handle_at(e->fd, &u.fh, O_PATH | O_CLOEXEC);
+		if (mfd >= 0)
+			fd = open_by_handle_at(mfd, &u.fh, O_PATH | O_CLOEXEC);
 		if (fd >= 0) {
 			(void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 			r = read_link(AT_FDCWD, link, ret);
@@ -481,7 +557,7 @@ void mon_priv_direct_free(struct mon_priv *p)
 	handles_forget(d, NULL);
 	mm_free(d->handles);
 	for (size_t i = 0; i < d->n_fs; i++)
-		(void) close(d->fs[i].fd);
+		mm_free(d->fs[i].path);
 	mm_free(d);
 }
 

@@ -34,6 +34,7 @@ enum mon_fan_op {
 	MON_FAN_MARK_FS = 2,   /* one mark on the whole file system holding path */
 	MON_FAN_UNMARK_FS = 3, /* removes a MON_FAN_MARK_FS mark */
 	MON_FAN_FLUSH = 4,     /* removes every inode mark (path unused) */
+	MON_FAN_MARK_NEW = 5,  /* MARK_TREE for a directory just made, saying what it holds */
 };
 
 /*
@@ -58,10 +59,14 @@ struct mon_priv {
 	 * the file system cannot be marked whole (its file handles cannot be decoded, as on
 	 * exFAT): the caller marks the tree instead. Both return the number of marks placed
 	 * and the file system's id in *fsid (optional). UNMARK_FS: *fsid (in) names the file
-	 * system (path is only for the log). FLUSH: every inode mark.
+	 * system (path is only for the log). FLUSH: every inode mark. MARK_NEW: MARK_TREE of a
+	 * directory that just appeared, plus, in *ret_found (a NULL-terminated list the caller
+	 * frees with fileio_strv_free()), what was already in it: entries made before the
+	 * marks were in place, which no event will report (directories end with '/'; at most
+	 * LIMIT_FANOTIFY_FOUND, past them the list ends with "…").
 	 */
 	int (*fan_mark)(struct mon_priv *p, enum mon_fan_op op, const char *path, uint64_t mask,
-			unsigned max_marks, struct mon_fsid *fsid);
+			unsigned max_marks, struct mon_fsid *fsid, char ***ret_found);
 	/* The path of the directory named by a file handle on file system fsid (one that was
 	 * marked), in *ret (the caller's). -ESTALE when it no longer exists. */
 	int (*fan_handle_path)(struct mon_priv *p, const struct mon_fsid *fsid, int handle_type,

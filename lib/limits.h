@@ -38,6 +38,7 @@
 #define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
 #define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
 #define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
+#define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
 #define LIMIT_DIR_CACHE        4096u /* directory handles → paths remembered */
 #define LIMIT_REMOVABLE_MOUNTS 32u   /* removable media marked at once */
 #define LIMIT_HASH_CACHE       1024u /* executables' SHA-256 remembered */

@@ -7,7 +7,7 @@
  *
  *   mon-driver [--proc] [--fanotify] [--login] [--net] [--policy FILE]
  *              [--removable MOUNT[=DEVICE-JSON]]… [--ready FILE] [--seconds N]
- *              [--wtmp F] [--btmp F] [--auth-log F] [--resolv-conf F] [--wpa-dir D]
+ *              [--utmp F] [--wtmp F] [--btmp F] [--auth-log F] [--resolv-conf F] [--wpa-dir D]
  *              [--dbus-address A] [--no-rename] [--refuse-fs-marks] [--flush-ms N]
  */
 #include <errno.h>
@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 		{"removable", required_argument, NULL, 'r'},
 		{"ready", required_argument, NULL, 'y'},
 		{"seconds", required_argument, NULL, 's'},
+		{"utmp", required_argument, NULL, 'u'},
 		{"wtmp", required_argument, NULL, 'w'},
 		{"btmp", required_argument, NULL, 'b'},
 		{"auth-log", required_argument, NULL, 'a'},
@@ -119,6 +120,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			seconds = (unsigned) strtoul(optarg, NULL, 10);
+			break;
+		case 'u':
+			lp.utmp = optarg;
 			break;
 		case 'w':
 			lp.wtmp = optarg;
