@@ -1066,6 +1066,19 @@ static void net_free(struct monitor *m)
 	mm_free(n);
 }
 
+int mon_net_test_replace_rtnl(struct monitor *m, int fd)
+{
+	struct net_mon *n = to_net(m);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_RTNL};
+
+	if (epoll_ctl(m->fd, EPOLL_CTL_DEL, n->rtnl_fd, NULL) < 0 ||
+	    epoll_ctl(m->fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	(void) close(n->rtnl_fd);
+	n->rtnl_fd = fd;
+	return 0;
+}
+
 int mon_net_new(const struct mon_net_paths *paths, struct monitor **ret)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK,

@@ -456,3 +456,5 @@ struct mon_net_paths {
 };
 
 int mon_net_new(const struct mon_net_paths *paths, struct monitor **ret) _wur_;
+/* Benchmark seam: reads rtnetlink datagrams from fd (taken) instead of the kernel's socket. */
+int mon_net_test_replace_rtnl(struct monitor *m, int fd) _wur_;
