@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/monitors.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -40,6 +41,7 @@ static void print_help(void)
 {
 	printf("Usage: mamori-agent inventory [--root DIR] [--format json|text]\n"
 	       "       mamori-agent inventory --diff OLD.json NEW.json\n"
+	       "       mamori-agent status --collection [--state-dir DIR] [--lang ja|en]\n"
 	       "       mamori-agent --version\n");
 }
 
@@ -177,5 +179,9 @@ int main(int argc, char **argv)
 	}
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
+	/* what this machine's policy collects, in plain words (agent/collection.c) */
+	for (int i = 2; streq(verb, "status") && i < argc; i++)
+		if (streq(argv[i], "--collection"))
+			return collection_status_main(argc - 1, argv + 1);
 	return usage_error("unknown command '%s' (see --help)", verb);
 }
