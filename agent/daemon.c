@@ -285,6 +285,17 @@ static void trim(void)
 	(void) malloc_trim(0);
 }
 
+/* Whether there is something to send as events: spooled events, or evictions to report
+ * (making room for a report can evict again; that goes into the next one). */
+static bool events_pending(struct daemon *d)
+{
+	struct spool_stats s;
+
+	if (spool_has_events(d->spool) > 0)
+		return true;
+	return spool_stats(d->spool, &s) == 0 && s.evicted_unreported > 0;
+}
+
 /* ---- requests ---- */
 
 static void on_reply(const struct uplink_reply *reply, void *userdata);
@@ -310,11 +321,11 @@ static void failed(struct daemon *d, const char *what, const struct uplink_reply
 		(void) snprintf(d->st.last_error, sizeof(d->st.last_error), "%s: %s", what, detail);
 	if (reply && (reply->status == 401 || reply->status == 403))
 		log_error("(M2041) %s; the server refuses this agent's certificate: re-enrol it"
-			  " (retrying in %" PRIu64 " s)",
-			  d->st.last_error, delay / 1000);
+			  " (retrying in %.1f s)",
+			  d->st.last_error, (double) delay / 1000.0);
 	else
-		log_warning("(M2040) %s; retrying in %" PRIu64 " s", d->st.last_error,
-			    delay / 1000);
+		log_warning("(M2040) %s; retrying in %.1f s", d->st.last_error,
+			    (double) delay / 1000.0);
 	write_status(d);
 }
 
@@ -403,8 +414,7 @@ static void checkin_done(struct daemon *d, const struct uplink_reply *reply)
 			d->want_full = true;
 		d->want_collect = true;
 	}
-	r = spool_has_events(d->spool);
-	d->events_waiting = r > 0;
+	d->events_waiting = events_pending(d);
 	write_status(d);
 }
 
@@ -470,8 +480,7 @@ static void events_done(struct daemon *d, const struct uplink_reply *reply)
 	}
 	succeeded(d);
 	d->st.last_upload = wall_s();
-	r = spool_has_events(d->spool);
-	d->events_waiting = r > 0;
+	d->events_waiting = events_pending(d);
 	write_status(d);
 }
 
@@ -872,8 +881,7 @@ static int setup(struct daemon *d)
 	now = now_ms();
 	d->want_checkin = true;
 	d->flush_at = now;
-	r = spool_has_events(d->spool);
-	d->events_waiting = r > 0;
+	d->events_waiting = events_pending(d);
 	{
 		int64_t id;
 		_cleanup_(freep) char *doc = NULL;

@@ -155,9 +155,11 @@ struct spool_stats {
 enum spool_prio spool_priority(const char *type);
 
 /*
- * Opens (creating when missing, unless read_only) the spool database at path with a bound
- * of max_bytes (ignored when read_only). Returns 0 and *ret (released with spool_free()),
- * -ENOENT when read_only and it does not exist, -EIO when SQLite fails (logged), -ENOMEM.
+ * Opens (creating when missing, unless read_only) the spool database at path. max_bytes
+ * sets the spool's bound, which persists (the daemon does this; a lowered bound evicts at
+ * once); 0 — and read_only — use the bound last set (AGENT_SPOOL_MAX_DEFAULT if none).
+ * Returns 0 and *ret (released with spool_free()), -ENOENT when read_only and it does not
+ * exist, -EIO when SQLite fails (logged), -ENOMEM.
  */
 int spool_open(const char *path, uint64_t max_bytes, bool read_only, struct spool **ret) _wur_;
 struct spool *spool_free(struct spool *sp);

@@ -366,8 +366,7 @@ static int cmd_status(int argc, char **argv)
 	/* running = the daemon said so and its process is still there. */
 	running = have_status && st.running && st.pid > 0 &&
 		  (kill((pid_t) st.pid, 0) == 0 || errno == EPERM);
-	if (spool_open(spool_path, enrolled ? conf.spool_max : AGENT_SPOOL_MAX_DEFAULT, true,
-		       &sp) == 0 &&
+	if (spool_open(spool_path, 0, true, &sp) == 0 &&
 	    spool_stats(sp, &ss) == 0)
 		have_spool = true;
 
@@ -491,7 +490,6 @@ static int cmd_emit(int argc, char **argv)
 	struct spool_event *ev = NULL;
 	char **texts = NULL;
 	const char *dir = NULL, *type = NULL, *data = NULL;
-	struct agent_conf conf = {0};
 	uint64_t max = 0, first = 0;
 	unsigned count = 1;
 	struct stat st;
@@ -546,13 +544,7 @@ static int cmd_emit(int argc, char **argv)
 			strerror(errno));
 		return EXIT_FAILURE;
 	}
-	if (max == 0) {
-		if (state_conf_load(dir, &conf) == 0)
-			max = conf.spool_max;
-		else
-			max = AGENT_SPOOL_MAX_DEFAULT;
-		state_conf_done(&conf);
-	}
+	/* max 0: the bound the daemon set (--spool-max only for tests without a daemon). */
 	spool_path = state_path(dir, STATE_SPOOL);
 	if (!spool_path)
 		return EXIT_FAILURE;

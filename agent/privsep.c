@@ -66,6 +66,7 @@ static const char *const priv_files[] = {
 	"/sys/class/dmi/id/product_uuid",
 	"/sys/class/dmi/id/board_serial",
 	"/sys/class/dmi/id/chassis_serial",
+	"/proc/1/environ", /* container detection (col_identity.c) */
 };
 
 /* The worker's end of the channel; -1 when not separated. One worker per process. */

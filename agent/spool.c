@@ -190,12 +190,42 @@ static int rollback(struct spool *sp, int r)
 	return r;
 }
 
+static int make_room(struct spool *sp, uint64_t need, int prio);
+
+/*
+ * The bound is the spool's, not each writer's: the daemon sets it (from --spool-max or
+ * agent.conf) and other writers (`emit`) open with 0 and use what it set. A lowered bound
+ * takes effect at once: the excess is evicted (and counted) here.
+ */
+static int adopt_bound(struct spool *sp)
+{
+	int64_t stored;
+	int r;
+
+	if (sp->max_bytes == 0 || sp->read_only) {
+		if (meta_get(sp, "max_bytes", (int64_t) AGENT_SPOOL_MAX_DEFAULT, &stored) < 0)
+			return -EIO;
+		sp->max_bytes = (uint64_t) stored;
+		return 0;
+	}
+	r = begin(sp);
+	if (r < 0)
+		return r;
+	r = meta_set(sp, "max_bytes", (int64_t) sp->max_bytes);
+	if (r == 0)
+		r = make_room(sp, 0, SPOOL_PRIO_HIGH);
+	if (r < 0)
+		return rollback(sp, r);
+	return commit(sp);
+}
+
 int spool_open(const char *path, uint64_t max_bytes, bool read_only, struct spool **ret)
 {
 	_cleanup_(spool_freep) struct spool *sp = NULL;
 	int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	struct stat st;
 	int64_t schema;
+	int r;
 
 	if (read_only && stat(path, &st) < 0)
 		return -errno;
@@ -230,6 +260,9 @@ int spool_open(const char *path, uint64_t max_bytes, bool read_only, struct spoo
 			  schema, SCHEMA_VERSION);
 		return -EPROTO;
 	}
+	r = adopt_bound(sp);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(sp);
 	return 0;
 }

@@ -94,8 +94,21 @@ def sign_csr(csr_pem, host_id, serial):
             return f.read()
 
 
+OPEN = set()  # the agent listener's live connections, closed when it goes "down"
+
+
 class AgentHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with LOCK:
+            OPEN.add(self.connection)
+
+    def finish(self):
+        with LOCK:
+            OPEN.discard(self.connection)
+        super().finish()
 
     def log_message(self, fmt, *args):
         pass
@@ -318,6 +331,11 @@ class AgentListener:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+            for c in list(OPEN):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         elif not down and not self.server:
             self.open()
 
@@ -329,12 +347,11 @@ def main():
     STATE = load_state()
     AGENT = AgentListener()
     ports = os.path.join(DIR, "ports.json")
-    if os.path.exists(ports):
-        with open(ports) as f:
-            old = json.load(f)
-        AGENT.port = old["agent"]
+    AGENT.port = STATE.get("agent_port", 0)  # a restarted server keeps its port
     if STATE["config"]["mode"] != "down":
         AGENT.open()
+    STATE["agent_port"] = AGENT.port
+    save()
     control = ThreadingHTTPServer(("127.0.0.1", 0), ControlHandler)
     control.daemon_threads = True
     tmp = ports + ".tmp"

@@ -185,6 +185,18 @@ static void test_eviction(void)
 	CHECK_INT(spool_stats(sp, &st), 0, "stats");
 	CHECK(st.evicted_total > 0 && st.evicted_unreported == 0,
 	      "the eviction counters persist (%llu)", (unsigned long long) st.evicted_total);
+	sp = spool_free(sp);
+
+	CHECK_INT(spool_open(path, 0, false, &sp), 0, "opened by a writer without a bound");
+	CHECK_INT(spool_stats(sp, &st), 0, "stats");
+	CHECK_INT(st.max_bytes, max, "it uses the bound the daemon set");
+	sp = spool_free(sp);
+	n = st.evicted_total;
+	CHECK_INT(spool_open(path, 8 * 1024, false, &sp), 0, "reopened with a lower bound");
+	CHECK_INT(spool_stats(sp, &st), 0, "stats");
+	CHECK(st.bytes <= 8 * 1024, "the excess is evicted at once (%llu bytes left)",
+	      (unsigned long long) st.bytes);
+	CHECK(st.evicted_total > n, "and counted");
 	spool_free(sp);
 }
 
