@@ -734,7 +734,7 @@ static void begin_stop(struct daemon *d, const char *why)
 
 static void sig_dispatch(struct loop_source *src, uint32_t events)
 {
-	struct daemon *d = (struct daemon *) ((char *) src - offsetof(struct daemon, sig));
+	struct daemon *d = LOOP_OWNER(src, struct daemon, sig);
 	struct signalfd_siginfo si;
 
 	(void) events;
@@ -759,7 +759,7 @@ static void timer_dispatch(struct loop_source *src, uint32_t events)
 
 static void ctl_dispatch(struct loop_source *src, uint32_t events)
 {
-	struct daemon *d = (struct daemon *) ((char *) src - offsetof(struct daemon, ctl));
+	struct daemon *d = LOOP_OWNER(src, struct daemon, ctl);
 	char msg[64];
 	bool any = false;
 

@@ -324,6 +324,9 @@ struct loop_source {
 	int fd;
 };
 
+/* The structure a loop_source is embedded in. */
+#define LOOP_OWNER(src, type, member) ((type *) (void *) ((char *) (src) -offsetof(type, member)))
+
 struct uplink;
 
 struct uplink_tls {

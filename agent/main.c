@@ -366,8 +366,7 @@ static int cmd_status(int argc, char **argv)
 	/* running = the daemon said so and its process is still there. */
 	running = have_status && st.running && st.pid > 0 &&
 		  (kill((pid_t) st.pid, 0) == 0 || errno == EPERM);
-	if (spool_open(spool_path, 0, true, &sp) == 0 &&
-	    spool_stats(sp, &ss) == 0)
+	if (spool_open(spool_path, 0, true, &sp) == 0 && spool_stats(sp, &ss) == 0)
 		have_spool = true;
 
 	if (json) {
