@@ -65,34 +65,31 @@ enum request {
 
 struct daemon {
 	const struct daemon_options *opt;
-	struct agent_conf conf;
-	bool separated;
-	int epfd;
-	struct loop_source sig, timer, ctl;
 	struct spool *spool;
 	struct uplink *up;
+	char *inv_doc; /* the document being uploaded, the acknowledged one once it is */
+	size_t inv_len;
+	int64_t inv_id;
+	uint64_t batch_last_seq;
+	size_t batch_n;
+	uint64_t next_checkin, next_inventory, flush_at; /* boot-time ms */
+	uint64_t stop_deadline;
+	int64_t checkin_interval, inventory_interval; /* seconds */
 	struct sched_rng rng;
 	struct sched_backoff backoff;
 	struct sched_rate rate;
-
+	struct agent_conf conf;
+	struct agent_status st;
+	struct loop_source sig, timer, ctl;
+	int epfd;
 	enum request inflight;
-	uint64_t batch_last_seq;
-	size_t batch_n;
-	int64_t inv_id;
+	bool separated;
 	bool inv_full;
-	char *inv_doc; /* the document being uploaded, the acknowledged one once it is */
-	size_t inv_len;
-	char inv_digest[65];
-
-	uint64_t next_checkin, next_inventory, flush_at; /* boot-time ms */
 	bool want_checkin, want_collect, want_full;
 	bool events_waiting, inventory_waiting;
-	int64_t checkin_interval, inventory_interval; /* seconds */
-	char acked_digest[65];                        /* "" when nothing is acknowledged */
-
-	struct agent_status st;
 	bool stopping, done;
-	uint64_t stop_deadline;
+	char inv_digest[65];
+	char acked_digest[65]; /* "" when nothing is acknowledged */
 };
 
 static uint64_t now_ms(void)
