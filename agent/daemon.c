@@ -1002,6 +1002,6 @@ int daemon_main(const struct daemon_options *o)
 	}
 	teardown(&d);
 	curl_global_cleanup();
-	log_info("(M2050) stopped");
+	log_info("(M2073) stopped");
 	return EXIT_SUCCESS;
 }

@@ -100,7 +100,7 @@ ok $? "events spooled while the server was down arrive afterwards"
 
 stop_agent; rc=$?
 ok $rc "SIGTERM stops the daemon with exit status 0"
-grep -q "M2050.*stopped" "$AGENT_LOG"; ok $? "logging it"
+grep -q "M2073) stopped" "$AGENT_LOG"; ok $? "logging it"
 ! pgrep -f "^$AGENT run --state-dir $st" >/dev/null; ok $? "no process is left"
 agent_status "$st" 'not j["running"] and j["spool"]["events"] >= 1' >/dev/null
 ok $? "status says not running, agent.stop waits in the spool"
