@@ -52,8 +52,8 @@ int store_api_token_create(struct store *st, const uint8_t hash[32], const char 
 			   char ret_id[STORE_ID_MAX]) _wur_;
 /* Finds a live (not revoked, not expired at `now`) API token by hash and records its use.
  * *ret = {"id", "name", "role"}. -ENOENT when there is none. */
-int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now,
-			  json_t **ret) _wur_;
+int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now, json_t **ret)
+	_wur_;
 /* How many API tokens exist (revoked included): 0 means the server must bootstrap one. */
 int store_api_token_count(struct store *st, size_t *ret) _wur_;
 
@@ -64,8 +64,8 @@ struct store_enroll_token {
 	const char *comment; /* may be NULL */
 	const char *group;   /* hosts enrolled with it join this group; may be NULL */
 	int64_t created;
-	int64_t expires;     /* > created */
-	unsigned max_uses;   /* >= 1 */
+	int64_t expires;        /* > created */
+	unsigned max_uses;      /* >= 1 */
 	const char *created_by; /* API token id or name of the admin */
 };
 
@@ -173,7 +173,7 @@ struct store_host_query {
 	const char *status; /* "active", "revoked" or NULL for all */
 	const char *sort;   /* "hostname" (default), "last_seen", "enrolled" */
 	bool descending;
-	size_t limit;       /* 1..1000 */
+	size_t limit; /* 1..1000 */
 	size_t offset;
 };
 
@@ -184,8 +184,8 @@ int store_hosts_list(struct store *st, const struct store_host_query *q, json_t 
 int store_host_get(struct store *st, const char *host_id, json_t **ret) _wur_;
 /* The host's software packages: {"packages": [...], "total": N}, filtered by a name
  * substring (NULL for all), sorted by name. */
-int store_host_software(struct store *st, const char *host_id, const char *search,
-			size_t limit, size_t offset, json_t **ret) _wur_;
+int store_host_software(struct store *st, const char *host_id, const char *search, size_t limit,
+			size_t offset, json_t **ret) _wur_;
 /* The host's change history, newest first: {"changes": [{"id", "time", "section", "list",
  * "key", "op", "old", "new"}], "total": N}; only changes with time >= since. */
 int store_host_history(struct store *st, const char *host_id, int64_t since, size_t limit,
