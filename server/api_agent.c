@@ -114,7 +114,7 @@ int api_agent_parse_enroll(json_t *body, struct api_agent_enroll *ret, struct js
 		return r;
 	if (strlen(csr) > CSR_MAX)
 		return jsonw_fail(err, "field 'csr': longer than %zu bytes", CSR_MAX);
-	if (!str_startswith(csr, "-----BEGIN "))
+	if (!strstr(csr, "-----BEGIN "))
 		return jsonw_fail(err, "field 'csr': expected a PEM certificate request");
 	if ((r = get_text(f, "hostname", true, HOSTNAME_MAX, &s, err)) < 0)
 		return nest(err, "facts");

@@ -758,7 +758,12 @@ int ca_peer_serial(gnutls_session_t session, uint64_t *ret_serial, char *errbuf,
 
 		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
 								 0) >= 0) {
-			(void) fail(errbuf, errlen, "%.*s", (int) out.size, out.data);
+			size_t len = out.size;
+
+			/* GnuTLS ends its sentences with a space. */
+			while (len > 0 && (out.data[len - 1] == ' ' || out.data[len - 1] == '\0'))
+				len--;
+			(void) fail(errbuf, errlen, "%.*s", (int) len, out.data);
 			free_datum(&out);
 		} else {
 			(void) fail(errbuf, errlen, "the client certificate does not verify");

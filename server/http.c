@@ -677,8 +677,9 @@ int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon
 	d->srv = srv;
 	d->api = api;
 	d->quiesced_fd = -1;
-	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, d, MHD_OPTION_NOTIFY_COMPLETED,
-				  completed, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	/* The logger goes first, so every message of MHD reaches our log. */
+	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, d, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
 				  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	if (!d->mhd) {
 		(void) snprintf(errbuf, errlen,

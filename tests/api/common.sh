@@ -24,7 +24,11 @@ cleanup() {
 		kill -KILL "$SERVER_PID" 2>/dev/null
 		wait "$SERVER_PID" 2>/dev/null
 	fi
-	rm -rf "$T"
+	if [ -n "${MAMORI_KEEP_TEST_DIR:-}" ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
 }
 trap cleanup EXIT
 
