@@ -694,8 +694,15 @@ int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon
 
 void http_quiesce(struct http_daemon *d)
 {
-	if (d && d->quiesced_fd < 0)
-		d->quiesced_fd = MHD_quiesce_daemon(d->mhd);
+	if (!d || d->quiesced_fd >= 0)
+		return;
+	d->quiesced_fd = MHD_quiesce_daemon(d->mhd);
+	/* MHD no longer accepts, but the socket must stay open until MHD_stop_daemon(), and a
+	 * listening socket still completes handshakes into its backlog: clients would wait
+	 * for an answer that never comes. Shutting it down (Linux stops listening) makes them
+	 * see "connection refused" at once and go to another server. */
+	if (d->quiesced_fd >= 0)
+		(void) shutdown(d->quiesced_fd, SHUT_RDWR);
 }
 
 struct http_daemon *http_stop(struct http_daemon *d)
