@@ -102,7 +102,7 @@ chmod 0640 "$STATE/ca.key"
 ok $? "mode 0640 too"
 chmod 0600 "$STATE/ca.key"
 
-fp=$(certtool -i --infile "$STATE/ca.crt" 2>/dev/null | sed -n 's/.*sha256://p')
+fp=$(certtool -i --infile "$STATE/ca.crt" 2>/dev/null | sed -n '/Fingerprint:/,/sha256/s/.*sha256://p')
 start_server || ok 1 "restarts"
 [ ${#fp} = 64 ] && grep '(M3021)' "$T/server.log" | tr -d ':' | grep -q "$fp"
 ok $? "restarted with the same CA (fingerprint logged)"
