@@ -59,7 +59,7 @@ static const struct setting settings[] = {
 	S("retry_after", T_DURATION, retry_after, 1, 3600),
 	S("shutdown_timeout", T_DURATION, shutdown_timeout, 0, 3600),
 	S("checkin_interval", T_DURATION, checkin_interval, 10, 86400),
-	S("inventory_interval", T_DURATION, inventory_interval, 60, 7 * 86400),
+	S("inventory_interval", T_DURATION, inventory_interval, 60, (int64_t) 7 * 86400),
 };
 
 #undef S

@@ -607,7 +607,7 @@ static _printf_(2, 0) void mhd_log(void *cls _unused_, const char *fmt, va_list 
 int http_listen(const char *addr, int *ret_fd, char *ret_bound, size_t boundlen, char *errbuf,
 		size_t errlen)
 {
-	struct sockaddr_storage ss, bound;
+	struct sockaddr_storage ss = {0}, bound = {0};
 	socklen_t len, blen = sizeof(bound);
 	char host[INET6_ADDRSTRLEN], port[8];
 	int fd, one = 1;
@@ -649,7 +649,7 @@ int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon
 	       char *errbuf, size_t errlen)
 {
 	struct http_daemon *d = mm_calloc(1, sizeof(*d));
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sslen = sizeof(ss);
 	unsigned flags =
 		MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -658,7 +658,7 @@ int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon
 		{MHD_OPTION_THREAD_POOL_SIZE, srv->cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, srv->cfg->max_connections, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg->connection_timeout, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) 64 * 1024, NULL},
 		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) ca_server_key_pem(srv->ca)},
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) ca_server_cert_pem(srv->ca)},
 		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES},

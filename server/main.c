@@ -115,7 +115,7 @@ static int wait_for_signal(const sigset_t *set)
 
 static void drain(struct server *srv)
 {
-	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+	struct timespec tick = {.tv_nsec = 20000000L};
 	unsigned ticks = srv->cfg->shutdown_timeout * 50;
 
 	for (unsigned i = 0; atomic_load(&srv->inflight) > 0; i++) {

@@ -73,8 +73,8 @@ int main(int argc, char **argv)
 		if (!a || !b || invdiff_digest(a, d1) < 0 || invdiff_digest(b, d2) < 0 ||
 		    invdiff_compute(a, b, &delta) < 0)
 			return 1;
-		out = json_pack("{s:s, s:s, s:s, s:o}", "kind", "delta", "base_digest", d1, "digest",
-				d2, "delta", delta);
+		out = json_pack("{s:s, s:s, s:s, s:o}", "kind", "delta", "base_digest", d1,
+				"digest", d2, "delta", delta);
 		rc = out ? print(out) : 1;
 		json_decref(out);
 		json_decref(a);

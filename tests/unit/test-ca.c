@@ -212,8 +212,8 @@ static void test_sign(void)
 							     &l2) == 0 &&
 			      l1 == l2 && memcmp(id1, id2, l1) == 0,
 		      "the certificate carries the CSR's public key");
-		CHECK(gnutls_x509_crt_get_expiration_time(crt) >= now + 364 * 86400 &&
-			      gnutls_x509_crt_get_expiration_time(crt) <= now + 366 * 86400,
+		CHECK(gnutls_x509_crt_get_expiration_time(crt) >= now + 364L * 86400 &&
+			      gnutls_x509_crt_get_expiration_time(crt) <= now + 366L * 86400,
 		      "valid for one year");
 	}
 	if (crt)
