@@ -13,7 +13,8 @@
  *
  * Errors: -ENOENT (no such object), -EEXIST (it exists already), -ESTALE (a precondition
  * on current state failed: retry after re-reading), -EINVAL (bad argument), -ENOMEM, -EIO
- * (the database failed; logged by the backend with its message).
+ * (the database failed; logged by the backend with its message), -EBUSY (the database
+ * stayed locked by another process past the backend's timeout: answer 503 and retry).
  */
 #pragma once
 
@@ -35,6 +36,9 @@ struct store;
  * built with PostgreSQL, "postgres://…" / "postgresql://…". Migrations are versioned and
  * applied in order inside a transaction; a database newer than this program is refused
  * with -EPROTO. On success *ret is the caller's, freed with store_free().
+ * "sqlite:PATH?readers=N" sets the reader connections (default 4, 0..64); "?vfs=NAME" is
+ * a test seam (tests/fault). A backend this build lacks (PostgreSQL, for now) gives
+ * -EPROTONOSUPPORT; a malformed URL -EINVAL. Both are logged.
  */
 int store_open(const char *url, struct store **ret) _wur_;
 struct store *store_free(struct store *st);
@@ -160,7 +164,8 @@ int store_inventory_commit(struct store *st, const char *host_id, const char *ba
  * Stores a batch of events for a host: `events` is an array of validated objects
  * {"seq": int >= 1, "time": ms, "type": string, "data": object, …}. A (host, seq) already
  * held is skipped, so a retried batch is stored once. *ret_acked gets the highest seq held
- * for the host after the batch, *ret_stored how many were new.
+ * for the host after the batch, *ret_stored how many were new. -EINVAL when an event is
+ * not of that shape, -E2BIG past LIMIT_EVENT_BATCH events; nothing is stored then.
  */
 int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
 			uint64_t *ret_acked, size_t *ret_stored) _wur_;

@@ -602,7 +602,7 @@ static void sqlite_free(struct store *st)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 
-	for (size_t i = 0; i < s->n_readers; i++)
+	for (size_t i = 0; s->readers && i < s->n_readers; i++)
 		conn_close(&s->readers[i]);
 	conn_close(&s->writer);
 	(void) pthread_mutex_destroy(&s->write_lock);
@@ -1142,9 +1142,10 @@ static int sqlite_enroll(struct store *st, const uint8_t token_hash[32], int64_t
 	if (!token_hash || !sign || !ret || (facts && !json_is_object(facts)))
 		return -EINVAL;
 	if (!facts) {
-		facts = no_facts = json_object();
-		if (!facts)
+		no_facts = json_object();
+		if (!no_facts)
 			return -ENOMEM;
+		facts = no_facts;
 	}
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
 	if (r < 0)

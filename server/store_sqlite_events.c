@@ -57,24 +57,24 @@ static int event_parse(json_t *v, struct event *e)
 		if (json_object_set(extra, name, m) < 0)
 			return -ENOMEM;
 	}
-	e->data = data ? jsonw_dump(data) : mm_strdup("{}");
+	/* events are stored as sent, not canonical: skipping the key sort is measurably faster */
+	e->data = data ? json_dumps(data, JSON_COMPACT) : mm_strdup("{}");
 	if (!e->data)
 		return -ENOMEM;
 	if (extra) {
-		e->extra = jsonw_dump(extra);
+		e->extra = json_dumps(extra, JSON_COMPACT);
 		if (!e->extra)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-static int append(struct store_sqlite_conn *c, const char *host_id, json_t *events, int64_t now,
-		  uint64_t *ret_acked, size_t *ret_stored)
+static int append(struct store_sqlite_conn *c, const char *host_id, const struct event *ev,
+		  size_t n, int64_t now, uint64_t *ret_acked, size_t *ret_stored)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *ins = NULL, *upd = NULL;
 	int64_t host, batch_max = 0;
-	size_t stored = 0, i;
-	json_t *v;
+	size_t stored = 0;
 	int r;
 
 	r = store_sqlite_host_num(c, host_id, &host);
@@ -89,24 +89,18 @@ static int append(struct store_sqlite_conn *c, const char *host_id, json_t *even
 		return r;
 	(void) sqlite3_bind_int64(ins, 1, host);
 	(void) sqlite3_bind_int64(ins, 7, now);
-	json_array_foreach (events, i, v) {
-		struct event e = {.data = NULL, .extra = NULL};
-
-		r = event_parse(v, &e);
-		if (r >= 0) {
-			(void) sqlite3_bind_int64(ins, 2, e.seq);
-			(void) sqlite3_bind_int64(ins, 3, e.time_ms);
-			(void) store_sqlite_bind_text(ins, 4, e.type);
-			(void) store_sqlite_bind_text(ins, 5, e.data);
-			(void) store_sqlite_bind_text(ins, 6, e.extra);
-			r = store_sqlite_step(c, ins, "storing an event");
-			(void) sqlite3_reset(ins);
-		}
-		event_done(&e);
+	for (size_t i = 0; i < n; i++) {
+		(void) sqlite3_bind_int64(ins, 2, ev[i].seq);
+		(void) sqlite3_bind_int64(ins, 3, ev[i].time_ms);
+		(void) store_sqlite_bind_text(ins, 4, ev[i].type);
+		(void) store_sqlite_bind_text(ins, 5, ev[i].data);
+		(void) store_sqlite_bind_text(ins, 6, ev[i].extra);
+		r = store_sqlite_step(c, ins, "storing an event");
+		(void) sqlite3_reset(ins);
 		if (r < 0)
 			return r;
 		stored += (size_t) sqlite3_changes(c->db);
-		batch_max = MAX(batch_max, e.seq);
+		batch_max = MAX(batch_max, ev[i].seq);
 	}
 	r = store_sqlite_stmt(c,
 			      "UPDATE hosts SET max_seq = max(max_seq, ?2) WHERE num = ?1"
@@ -129,23 +123,41 @@ int store_sqlite_events_append(struct store *st, const char *host_id, json_t *ev
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_sqlite_conn *c;
+	struct event *ev = NULL;
 	uint64_t acked = 0;
-	size_t stored = 0;
+	size_t stored = 0, n, i;
+	json_t *v;
 	int r;
 
-	if (!host_id || !json_is_array(events) || json_array_size(events) > LIMIT_EVENT_BATCH)
+	if (!host_id || !json_is_array(events))
 		return -EINVAL;
+	if (json_array_size(events) > LIMIT_EVENT_BATCH)
+		return -E2BIG;
+	/* validate and serialise before taking the writer: other threads may write meanwhile */
+	n = json_array_size(events);
+	ev = mm_calloc(n ? n : 1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	json_array_foreach (events, i, v) {
+		r = event_parse(v, &ev[i]);
+		if (r < 0)
+			goto out;
+	}
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
 	if (r < 0)
-		return r;
-	r = store_sqlite_end(s, c, append(c, host_id, events, now, &acked, &stored));
+		goto out;
+	r = store_sqlite_end(s, c, append(c, host_id, ev, n, now, &acked, &stored));
 	if (r < 0)
-		return r;
+		goto out;
 	if (ret_acked)
 		*ret_acked = acked;
 	if (ret_stored)
 		*ret_stored = stored;
-	return 0;
+out:
+	for (i = 0; i < n; i++)
+		event_done(&ev[i]);
+	mm_free(ev);
+	return r;
 }
 
 static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after, size_t limit,

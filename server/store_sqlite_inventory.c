@@ -153,6 +153,7 @@ static int entry_parse(const char *section, enum op op, json_t *v, struct entry 
 	json_t *list = json_object_get(v, "list");
 
 	e->section = section;
+	e->list = "";
 	e->op = op;
 	if (!json_is_object(v))
 		return -EBADMSG;
@@ -319,33 +320,76 @@ static int write_identity(struct store_sqlite_conn *c, int64_t host, const struc
 	return store_sqlite_step(c, q, "copying identity facts");
 }
 
-static int apply_entry(struct store_sqlite_conn *c, int64_t host, const char *section, enum op op,
-		       json_t *v, int64_t now)
+static int apply_entry(struct store_sqlite_conn *c, int64_t host, const struct entry *e,
+		       int64_t now)
 {
-	struct entry e = {.key = NULL, .old_text = NULL, .new_text = NULL};
-	int r;
+	int r = write_item(c, host, e, now);
 
-	r = entry_parse(section, op, v, &e);
 	if (r >= 0)
-		r = write_item(c, host, &e, now);
-	if (r >= 0)
-		r = write_history(c, host, &e, now);
-	if (r >= 0 && streq(section, "software") && streq(e.list, "packages"))
-		r = write_software(c, host, &e);
-	if (r >= 0 && streq(section, "identity") && !*e.list)
-		r = write_identity(c, host, &e);
-	entry_done(&e);
+		r = write_history(c, host, e, now);
+	if (r >= 0 && streq(e->section, "software") && streq(e->list, "packages"))
+		r = write_software(c, host, e);
+	if (r >= 0 && streq(e->section, "identity") && !*e->list)
+		r = write_identity(c, host, e);
 	return r;
 }
 
+struct entries {
+	struct entry *v;
+	size_t n;
+};
+
+static void entries_done(struct entries *es)
+{
+	for (size_t i = 0; i < es->n; i++)
+		entry_done(&es->v[i]);
+	mm_free(es->v);
+}
+
+/*
+ * Resolves every entry of the delta, in the order they apply (per section: removed,
+ * changed, added), serialising their values: all of it before taking the writer.
+ */
+static int entries_parse(const json_t *delta, struct entries *es)
+{
+	const char *section;
+	size_t total = 0;
+	json_t *sd;
+
+	json_object_foreach ((json_t *) delta, section, sd) {
+		if (!json_is_object(sd))
+			return -EBADMSG;
+		for (enum op op = OP_REMOVED; op <= OP_ADDED; op++) {
+			json_t *entries = json_object_get(sd, op_names[op]);
+
+			if (entries && !json_is_array(entries))
+				return -EBADMSG;
+			total += json_array_size(entries);
+		}
+	}
+	es->v = mm_calloc(total ? total : 1, sizeof(*es->v));
+	if (!es->v)
+		return -ENOMEM;
+	json_object_foreach ((json_t *) delta, section, sd)
+		for (enum op op = OP_REMOVED; op <= OP_ADDED; op++) {
+			json_t *v;
+			size_t i;
+
+			json_array_foreach (json_object_get(sd, op_names[op]), i, v) {
+				int r = entry_parse(section, op, v, &es->v[es->n++]);
+
+				if (r < 0)
+					return r;
+			}
+		}
+	return 0;
+}
+
 static int commit(struct store_sqlite_conn *c, const char *host_id, const char *base_digest,
-		  const json_t *delta, const char *new_digest, int64_t now, size_t *ret_changes)
+		  const struct entries *es, const char *new_digest, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *h = NULL, *u = NULL;
-	const char *section;
-	size_t changes = 0;
 	int64_t host;
-	json_t *sd;
 	int r;
 
 	r = store_sqlite_stmt(c,
@@ -362,22 +406,10 @@ static int commit(struct store_sqlite_conn *c, const char *host_id, const char *
 	host = sqlite3_column_int64(h, 0);
 	if (!sqlite3_column_int(h, 1))
 		return -ESTALE;
-	json_object_foreach ((json_t *) delta, section, sd) {
-		if (!json_is_object(sd))
-			return -EBADMSG;
-		for (enum op op = OP_REMOVED; op <= OP_ADDED; op++) {
-			json_t *entries = json_object_get(sd, op_names[op]), *v;
-			size_t i;
-
-			if (entries && !json_is_array(entries))
-				return -EBADMSG;
-			json_array_foreach (entries, i, v) {
-				r = apply_entry(c, host, section, op, v, now);
-				if (r < 0)
-					return r;
-				changes++;
-			}
-		}
+	for (size_t i = 0; i < es->n; i++) {
+		r = apply_entry(c, host, &es->v[i], now);
+		if (r < 0)
+			return r;
 	}
 	r = store_sqlite_stmt(c,
 			      "UPDATE hosts SET inventory_digest = ?2, inventory_time = ?3"
@@ -388,11 +420,7 @@ static int commit(struct store_sqlite_conn *c, const char *host_id, const char *
 	(void) sqlite3_bind_int64(u, 1, host);
 	(void) store_sqlite_bind_text(u, 2, new_digest);
 	(void) sqlite3_bind_int64(u, 3, now);
-	r = store_sqlite_step(c, u, "recording the inventory digest");
-	if (r < 0)
-		return r;
-	*ret_changes = changes;
-	return 0;
+	return store_sqlite_step(c, u, "recording the inventory digest");
 }
 
 int store_sqlite_inventory_commit(struct store *st, const char *host_id, const char *base_digest,
@@ -400,20 +428,24 @@ int store_sqlite_inventory_commit(struct store *st, const char *host_id, const c
 				  size_t *ret_changes)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
+	struct entries es = {.v = NULL, .n = 0};
 	struct store_sqlite_conn *c;
-	size_t changes = 0;
 	int r;
 
 	if (!host_id || !base_digest || !json_is_object(delta) || !new_digest ||
 	    strlen(base_digest) >= STORE_DIGEST_HEX || strlen(new_digest) >= STORE_DIGEST_HEX)
 		return -EINVAL;
+	r = entries_parse(delta, &es);
+	if (r < 0)
+		goto out;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
 	if (r < 0)
-		return r;
-	r = store_sqlite_end(s, c,
-			     commit(c, host_id, base_digest, delta, new_digest, now, &changes));
+		goto out;
+	r = store_sqlite_end(s, c, commit(c, host_id, base_digest, &es, new_digest, now));
 	if (r >= 0 && ret_changes)
-		*ret_changes = changes;
+		*ret_changes = es.n;
+out:
+	entries_done(&es);
 	return r;
 }
 

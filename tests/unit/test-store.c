@@ -70,6 +70,13 @@ static void test_open(void)
 		CHECK_INT(store_open(url, &st), -EINVAL, "an unknown VFS is refused");
 		(void) snprintf(url, sizeof(url), "%s?colour=blue", tmp.url);
 		CHECK_INT(store_open(url, &st), -EINVAL, "an unknown parameter is refused");
+		(void) snprintf(url, sizeof(url), "%s?readers=65", tmp.url);
+		CHECK_INT(store_open(url, &st), -EINVAL, "too many readers are refused");
+		(void) snprintf(url, sizeof(url), "%s?readers=0", tmp.url);
+		CHECK_INT(store_open(url, &st), 0, "readers=0: everything on the writer");
+		CHECK_INT(store_schema_version(st, &v), 0, "reads go through the writer");
+		CHECK_INT(v, 1, "and see the schema");
+		st = store_free(st);
 	}
 }
 
@@ -476,6 +483,11 @@ static void test_events(struct store *st, const char *host)
 	CHECK_INT(store_events_append(st, host, b, NOW, &acked, &stored), -EINVAL,
 		  "a batch with an invalid event is refused");
 	CHECK_INT(raw_int(raw, "SELECT count(*) FROM events"), 15, "as a whole");
+	json_decref(b);
+	b = batch(16, 1016);
+	CHECK_INT(store_events_append(st, host, b, NOW, &acked, &stored), -E2BIG,
+		  "a batch of 1,001 events is refused");
+	CHECK_INT(raw_int(raw, "SELECT count(*) FROM events"), 15, "nothing stored");
 	json_decref(b);
 
 	b = parse_json("[{\"seq\":20,\"time\":1,\"type\":\"agent.spool_evicted\","
