@@ -101,6 +101,10 @@ int auth_bootstrap(struct server *srv)
 		(void) unlink(path);
 		goto out;
 	}
+	/* Not an administrator's action, but the trail starts with how the first admin got in. */
+	if (store_audit_append(srv->store, (int64_t) time(NULL), "server", "api_token.bootstrap",
+			       id, NULL, NULL) < 0)
+		log_error("(M5002) cannot record api_token.bootstrap on %s in the audit trail", id);
 	printf("(M3010) bootstrap admin token written to %s: %s\n", path, secret);
 	(void) fflush(stdout);
 	log_notice("(M3010) bootstrap admin token %s written to %s", id, path);

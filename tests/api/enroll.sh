@@ -131,6 +131,7 @@ d = json.loads(sys.argv[1])
 actions = [r["action"] for r in d["records"]]
 assert actions.count("enroll_token.create") == 4, actions
 assert "enroll_token.revoke" in actions, actions
+assert actions[-1] == "api_token.bootstrap", actions
 assert d["chain_ok"] is True
 ' "$BODY"
 ok $? "every admin write is in the audit trail, chain intact"
