@@ -346,7 +346,7 @@ static int handle_enroll(struct http_request *req)
 		return http_fail_json(req, r, &jerr);
 	facts = in.facts;
 	if (!auth_secret_wellformed(in.token, AUTH_ENROLL_PREFIX)) {
-		log_warning("(M4001) enrolment from %s refused: malformed token", req->remote);
+		log_warning("(M4101) enrolment from %s refused: malformed token", req->remote);
 		return http_fail(req, -EPERM, "token_unknown",
 				 "the enrolment token is unknown to this server (it does not look "
 				 "like mtk_…)");
@@ -362,7 +362,7 @@ static int handle_enroll(struct http_request *req)
 	explicit_bzero(hash, sizeof(hash));
 	if (r < 0) {
 		if (ctx.why[0])
-			log_error("(M4004) cannot issue a certificate: %s", ctx.why);
+			log_error("(M4104) cannot issue a certificate: %s", ctx.why);
 		return http_fail_store(req, r, "enrolment");
 	}
 	if (res.verdict != STORE_TOKEN_OK) {
@@ -370,12 +370,12 @@ static int handle_enroll(struct http_request *req)
 
 		if (v >= ARRAY_SIZE(refusals) || !refusals[v].code)
 			v = STORE_TOKEN_UNKNOWN;
-		log_warning("(M4001) enrolment of '%s' from %s refused: %s",
+		log_warning("(M4101) enrolment of '%s' from %s refused: %s",
 			    json_string_value(json_object_get(facts, "hostname")), req->remote,
 			    refusals[v].code);
 		return http_fail(req, -EPERM, refusals[v].code, "%s", refusals[v].words);
 	}
-	log_notice("(M4000) host %s ('%s') enrolled from %s, certificate serial %llu", res.host_id,
+	log_notice("(M4100) host %s ('%s') enrolled from %s, certificate serial %llu", res.host_id,
 		   json_string_value(json_object_get(facts, "hostname")), req->remote,
 		   (unsigned long long) res.serial);
 	r = http_reply_json(
@@ -444,12 +444,12 @@ static int handle_inventory(struct http_request *req)
 	r = ingest_inventory(req->srv->store, req->host_id, &in, req->now, digest, &changes, &code,
 			     why, sizeof(why));
 	if (r < 0 && code) {
-		log_info("(M4011) inventory of %s refused: %s", req->host_id, why);
+		log_info("(M4111) inventory of %s refused: %s", req->host_id, why);
 		return http_fail(req, r, code, "%s", why);
 	}
 	if (r < 0)
 		return http_fail_store(req, r, "inventory");
-	log_debug("(M4010) inventory of %s stored: %zu changes", req->host_id, changes);
+	log_debug("(M4110) inventory of %s stored: %zu changes", req->host_id, changes);
 	return http_reply_json(
 		req, 200,
 		json_pack("{s:s, s:I}", "digest", digest, "changes", (json_int_t) changes));
@@ -472,7 +472,7 @@ static int handle_events(struct http_request *req)
 	r = store_events_append(req->srv->store, req->host_id, events, req->now, &acked, &stored);
 	if (r < 0)
 		return http_fail_store(req, r, "events");
-	log_debug("(M4020) %zu of %zu events of %s stored", stored, json_array_size(events),
+	log_debug("(M4120) %zu of %zu events of %s stored", stored, json_array_size(events),
 		  req->host_id);
 	return http_reply_json(req, 200,
 			       json_pack("{s:I, s:I}", "acked_seq", (json_int_t) acked, "stored",

@@ -104,7 +104,7 @@ int auth_bootstrap(struct server *srv)
 	/* Not an administrator's action, but the trail starts with how the first admin got in. */
 	if (store_audit_append(srv->store, (int64_t) time(NULL), "server", "api_token.bootstrap",
 			       id, NULL, NULL) < 0)
-		log_error("(M5002) cannot record api_token.bootstrap on %s in the audit trail", id);
+		log_error("(M5102) cannot record api_token.bootstrap on %s in the audit trail", id);
 	printf("(M3010) bootstrap admin token written to %s: %s\n", path, secret);
 	(void) fflush(stdout);
 	log_notice("(M3010) bootstrap admin token %s written to %s", id, path);
@@ -134,7 +134,7 @@ int auth_admin(struct http_request *req, const char *authorization)
 	while (*token == ' ')
 		token++;
 	if (!auth_secret_wellformed(token, AUTH_API_PREFIX)) {
-		log_info("(M5000) malformed API token from %s", req->remote);
+		log_info("(M5100) malformed API token from %s", req->remote);
 		return http_fail(req, -EACCES, "unauthorized",
 				 "the API token is malformed (expected mat_ and 52 characters)");
 	}
@@ -142,7 +142,7 @@ int auth_admin(struct http_request *req, const char *authorization)
 	r = store_api_token_check(req->srv->store, hash, req->now, &actor);
 	explicit_bzero(hash, sizeof(hash));
 	if (r == -ENOENT) {
-		log_info("(M5000) unknown, revoked or expired API token from %s", req->remote);
+		log_info("(M5100) unknown, revoked or expired API token from %s", req->remote);
 		return http_fail(req, -EACCES, "unauthorized",
 				 "the API token is unknown, revoked or expired");
 	}
@@ -171,11 +171,11 @@ void auth_audit(struct http_request *req, const char *action, const char *target
 	int r;
 
 	(void) snprintf(actor, sizeof(actor), "token:%s", auth_actor_id(req));
-	log_notice("(M5001) %s by %s from %s: %s", action, actor, req->remote,
+	log_notice("(M5101) %s by %s from %s: %s", action, actor, req->remote,
 		   target ? target : "-");
 	r = store_audit_append(req->srv->store, req->now, actor, action, target, details,
 			       req->remote);
 	if (r < 0)
-		log_error("(M5002) cannot record %s on %s in the audit trail: %s", action,
+		log_error("(M5102) cannot record %s on %s in the audit trail: %s", action,
 			  target ? target : "-", strerror(-r));
 }

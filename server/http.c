@@ -119,7 +119,7 @@ int http_fail_store(struct http_request *req, int err, const char *what)
 	case -EINVAL:
 		return http_fail(req, err, NULL, "%s: invalid argument", what);
 	default:
-		log_error("(M4030) store: %s failed: %s", what, strerror(-err));
+		log_error("(M4130) store: %s failed: %s", what, strerror(-err));
 		return http_fail(req, -EIO, "internal",
 				 "the store failed (%s); the server's log says why", what);
 	}
@@ -420,7 +420,7 @@ static int authenticate_agent(struct http_request *req)
 		return http_fail(req, r, "no_client_certificate",
 				 "this call needs the client certificate issued at enrolment");
 	if (r == -EPERM) {
-		log_warning("(M4002) client certificate from %s refused: %s", req->remote, why);
+		log_warning("(M4102) client certificate from %s refused: %s", req->remote, why);
 		return http_fail(req, r, "bad_certificate",
 				 "the client certificate was refused: %s", why);
 	}
@@ -428,7 +428,7 @@ static int authenticate_agent(struct http_request *req)
 		return http_fail(req, r, NULL, "cannot check the client certificate");
 	r = store_host_by_serial(req->srv->store, serial, &auth);
 	if (r == -ENOENT) {
-		log_warning("(M4002) client certificate from %s refused: serial %llu is no host's",
+		log_warning("(M4102) client certificate from %s refused: serial %llu is no host's",
 			    req->remote, (unsigned long long) serial);
 		return http_fail(req, -EPERM, "bad_certificate",
 				 "the client certificate (serial %llu) belongs to no host of this "
@@ -438,7 +438,7 @@ static int authenticate_agent(struct http_request *req)
 	if (r < 0)
 		return http_fail_store(req, r, "host lookup");
 	if (auth.revoked) {
-		log_warning("(M4003) revoked host %s tried to connect from %s", auth.host_id,
+		log_warning("(M4103) revoked host %s tried to connect from %s", auth.host_id,
 			    req->remote);
 		return http_fail(req, -EPERM, "host_revoked",
 				 "this host was revoked or deleted by an administrator; it must "

@@ -131,10 +131,10 @@ ok $? "the host list filters revoked hosts"
 
 call "$AGENT_URL/agent/v1/ca" --cert "$T/forged.crt" --key "$T/a.key"
 expect_status 200 "GET /agent/v1/ca does not care about certificates"
-grep -q '(M4002)' "$T/server.log"
-ok $? "refused certificates are logged (M4002)"
-grep -q '(M4003)' "$T/server.log"
-ok $? "revoked hosts' attempts are logged (M4003)"
+grep -q '(M4102)' "$T/server.log"
+ok $? "refused certificates are logged (M4102)"
+grep -q '(M4103)' "$T/server.log"
+ok $? "revoked hosts' attempts are logged (M4103)"
 
 stop_server
 ok $? "the server exits 0 on SIGTERM"
