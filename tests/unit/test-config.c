@@ -174,9 +174,33 @@ static void test_values(void)
 	CHECK(config_parse_listen(":80", &ss, &len) < 0, "host needed");
 }
 
+/* The example shipped in dist/ must stay a valid configuration. */
+static void test_example(void)
+{
+	const char *src = getenv("MAMORI_SOURCE_ROOT");
+	char path[4096];
+	struct config c;
+	struct diag d;
+
+	if (!src) {
+		tap_diag("MAMORI_SOURCE_ROOT unset: dist/mamori-server.conf not checked");
+		return;
+	}
+	(void) snprintf(path, sizeof(path), "%s/dist/mamori-server.conf", src);
+	CHECK_INT(config_init(&c), 0, "defaults");
+	diag_init(&d);
+	CHECK_INT(config_load(&c, path, &d), 0, "dist/mamori-server.conf parses");
+	CHECK_INT(d.n, 0, "without diagnostics");
+	CHECK_STR(c.agent_listen, "0.0.0.0:8443", "and says what the defaults are");
+	CHECK_INT(c.checkin_interval, 300, "check-in every 5m");
+	diag_done(&d);
+	config_done(&c);
+}
+
 int main(void)
 {
 	mm_setup_jansson();
+	test_example();
 	test_good();
 	test_errors();
 	test_values();
