@@ -27,3 +27,10 @@ char *fileio_path(const char *root, const char *path);
 
 /* Reads a symlink under root; -errno when it is not one. Result is the caller's. */
 int fileio_readlink(const char *root, const char *path, char **ret) _wur_;
+
+/*
+ * Writes a whole file with the given mode through PATH.tmp, fsync() and rename(), so a
+ * reader or a crash never sees half of it. The mode is set explicitly (the umask does not
+ * weaken a 0600 secret). -errno on failure, with the temporary file removed.
+ */
+int fileio_write_atomic(const char *path, const void *data, size_t len, unsigned mode) _wur_;

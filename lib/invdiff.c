@@ -554,8 +554,18 @@ int invdiff_digest(const json_t *doc, char ret[65])
 	_cleanup_(json_decrefp) json_t *copy = json_deep_copy(doc);
 	_cleanup_(freep) char *text = NULL;
 	unsigned char md[32];
+	const char *name;
+	json_t *v;
+	void *tmp;
 
-	if (!copy || invdiff_canonicalize(copy) < 0)
+	if (!copy)
+		return -ENOMEM;
+	/* Only the sections count: members like collected_at are not items, the server does
+	 * not store them, and a digest over them could never match the stored document. */
+	json_object_foreach_safe (copy, tmp, name, v)
+		if (!json_is_object(v))
+			(void) json_object_del(copy, name);
+	if (invdiff_canonicalize(copy) < 0)
 		return -ENOMEM;
 	text = jsonw_dump(copy);
 	if (!text)

@@ -56,5 +56,7 @@ int invdiff_foreach_item(const json_t *doc, invdiff_item_fn fn, void *userdata) 
 /* Whether section.list is a keyed list. */
 bool invdiff_is_keyed_list(const char *section, const char *list);
 
-/* SHA-256 (hex) of the canonical compact serialisation of doc, for digests on the wire. */
+/* SHA-256 (hex) of the canonical compact serialisation of doc's sections (its object
+ * members; schema, collected_at and the like are left out), for digests on the wire. Two
+ * documents with the same items have the same digest. */
 int invdiff_digest(const json_t *doc, char ret[65]) _wur_;

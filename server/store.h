@@ -13,7 +13,8 @@
  *
  * Errors: -ENOENT (no such object), -EEXIST (it exists already), -ESTALE (a precondition
  * on current state failed: retry after re-reading), -EINVAL (bad argument), -ENOMEM, -EIO
- * (the database failed; logged by the backend with its message).
+ * (the database failed; logged by the backend with its message), -EBUSY (the database
+ * stayed locked by another process past the backend's timeout: answer 503 and retry).
  */
 #pragma once
 
@@ -35,6 +36,9 @@ struct store;
  * built with PostgreSQL, "postgres://…" / "postgresql://…". Migrations are versioned and
  * applied in order inside a transaction; a database newer than this program is refused
  * with -EPROTO. On success *ret is the caller's, freed with store_free().
+ * "sqlite:PATH?readers=N" sets the reader connections (default 4, 0..64); "?vfs=NAME" is
+ * a test seam (tests/fault). A backend this build lacks (PostgreSQL, for now) gives
+ * -EPROTONOSUPPORT; a malformed URL -EINVAL. Both are logged.
  */
 int store_open(const char *url, struct store **ret) _wur_;
 struct store *store_free(struct store *st);
@@ -52,8 +56,8 @@ int store_api_token_create(struct store *st, const uint8_t hash[32], const char 
 			   char ret_id[STORE_ID_MAX]) _wur_;
 /* Finds a live (not revoked, not expired at `now`) API token by hash and records its use.
  * *ret = {"id", "name", "role"}. -ENOENT when there is none. */
-int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now,
-			  json_t **ret) _wur_;
+int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now, json_t **ret)
+	_wur_;
 /* How many API tokens exist (revoked included): 0 means the server must bootstrap one. */
 int store_api_token_count(struct store *st, size_t *ret) _wur_;
 
@@ -64,8 +68,8 @@ struct store_enroll_token {
 	const char *comment; /* may be NULL */
 	const char *group;   /* hosts enrolled with it join this group; may be NULL */
 	int64_t created;
-	int64_t expires;     /* > created */
-	unsigned max_uses;   /* >= 1 */
+	int64_t expires;        /* > created */
+	unsigned max_uses;      /* >= 1 */
 	const char *created_by; /* API token id or name of the admin */
 };
 
@@ -160,7 +164,8 @@ int store_inventory_commit(struct store *st, const char *host_id, const char *ba
  * Stores a batch of events for a host: `events` is an array of validated objects
  * {"seq": int >= 1, "time": ms, "type": string, "data": object, …}. A (host, seq) already
  * held is skipped, so a retried batch is stored once. *ret_acked gets the highest seq held
- * for the host after the batch, *ret_stored how many were new.
+ * for the host after the batch, *ret_stored how many were new. -EINVAL when an event is
+ * not of that shape, -E2BIG past LIMIT_EVENT_BATCH events; nothing is stored then.
  */
 int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
 			uint64_t *ret_acked, size_t *ret_stored) _wur_;
@@ -173,7 +178,7 @@ struct store_host_query {
 	const char *status; /* "active", "revoked" or NULL for all */
 	const char *sort;   /* "hostname" (default), "last_seen", "enrolled" */
 	bool descending;
-	size_t limit;       /* 1..1000 */
+	size_t limit; /* 1..1000 */
 	size_t offset;
 };
 
@@ -184,8 +189,8 @@ int store_hosts_list(struct store *st, const struct store_host_query *q, json_t 
 int store_host_get(struct store *st, const char *host_id, json_t **ret) _wur_;
 /* The host's software packages: {"packages": [...], "total": N}, filtered by a name
  * substring (NULL for all), sorted by name. */
-int store_host_software(struct store *st, const char *host_id, const char *search,
-			size_t limit, size_t offset, json_t **ret) _wur_;
+int store_host_software(struct store *st, const char *host_id, const char *search, size_t limit,
+			size_t offset, json_t **ret) _wur_;
 /* The host's change history, newest first: {"changes": [{"id", "time", "section", "list",
  * "key", "op", "old", "new"}], "total": N}; only changes with time >= since. */
 int store_host_history(struct store *st, const char *host_id, int64_t since, size_t limit,

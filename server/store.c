@@ -1,0 +1,239 @@
+/*
+ * The store's front: parses the store URL, opens the backend it names and forwards every
+ * operation through the backend's ops table (store_backend.h). Nothing here knows SQL.
+ *
+ * URL: "sqlite:PATH[?PARAMS]" or "postgres://…" / "postgresql://…". PARAMS are
+ * "name=value" pairs joined by '&':
+ *   readers=N  SQLite reader connections besides the writer (0..64, default 4; 0 makes
+ *              every operation share the writer connection)
+ *   vfs=NAME   SQLite VFS to open the file through. A test seam: tests/fault registers a
+ *              VFS that fails the Nth write or sync, to prove failed operations change
+ *              nothing. Production configurations never set it.
+ * A PATH cannot contain '?'.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/mm.h"
+#include "lib/str.h"
+#include "server/store_backend.h"
+
+#define STORE_DEFAULT_READERS 4u
+#define STORE_MAX_READERS     64u
+
+typedef int (*open_fn)(const char *base, const struct store_params *p, struct store **ret);
+
+static const struct {
+	const char *prefix;
+	bool keep_prefix; /* the backend wants the whole URL (a libpq connection URI) */
+	open_fn open;     /* NULL: recognised, but not built into this program */
+} backends[] = {
+	{"sqlite:", false, store_sqlite_open},
+	{"postgres://", true, NULL},
+	{"postgresql://", true, NULL},
+};
+
+static int parse_params(char *text, struct store_params *p)
+{
+	char *save = NULL;
+
+	for (char *kv = strtok_r(text, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(kv, '=');
+		const char *v;
+
+		if (!eq) {
+			log_error("(M4002) store URL: parameter '%s' has no value", kv);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (streq(kv, "vfs") && *v) {
+			p->vfs = v;
+		} else if (streq(kv, "readers")) {
+			if (str_to_uint(v, 10, &p->readers) < 0 || p->readers > STORE_MAX_READERS) {
+				log_error("(M4002) store URL: readers must be 0..%u",
+					  STORE_MAX_READERS);
+				return -EINVAL;
+			}
+		} else {
+			log_error("(M4002) store URL: unknown parameter '%s'", kv);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int store_open(const char *url, struct store **ret)
+{
+	struct store_params p = {.vfs = NULL, .readers = STORE_DEFAULT_READERS};
+	_cleanup_(freep) char *copy = NULL;
+	char *q;
+	int r;
+
+	if (!url || !ret)
+		return -EINVAL;
+	copy = mm_strdup(url);
+	if (!copy)
+		return -ENOMEM;
+	q = strchr(copy, '?');
+	if (q) {
+		*q++ = '\0';
+		r = parse_params(q, &p);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
+		const char *rest = str_startswith(copy, backends[i].prefix);
+
+		if (!rest)
+			continue;
+		if (!backends[i].open) {
+			log_error("(M4001) store: '%s' names a backend this build does not have "
+				  "(PostgreSQL support comes in a later release); use sqlite:PATH",
+				  backends[i].prefix);
+			return -EPROTONOSUPPORT;
+		}
+		if (!backends[i].keep_prefix && !*rest) {
+			log_error("(M4002) store URL: '%s' names no database", url);
+			return -EINVAL;
+		}
+		return backends[i].open(backends[i].keep_prefix ? copy : rest, &p, ret);
+	}
+	log_error("(M4002) store URL: '%s' is neither sqlite:PATH nor postgres://…", url);
+	return -EINVAL;
+}
+
+struct store *store_free(struct store *st)
+{
+	if (st)
+		st->ops->free(st);
+	return NULL;
+}
+
+/* ---- forwarding: one line per operation ---- */
+
+int store_schema_version(struct store *st, int *ret)
+{
+	return st->ops->schema_version(st, ret);
+}
+
+int store_api_token_create(struct store *st, const uint8_t hash[32], const char *name,
+			   const char *role, int64_t now, int64_t expires,
+			   char ret_id[STORE_ID_MAX])
+{
+	return st->ops->api_token_create(st, hash, name, role, now, expires, ret_id);
+}
+
+int store_api_token_check(struct store *st, const uint8_t hash[32], int64_t now, json_t **ret)
+{
+	return st->ops->api_token_check(st, hash, now, ret);
+}
+
+int store_api_token_count(struct store *st, size_t *ret)
+{
+	return st->ops->api_token_count(st, ret);
+}
+
+int store_enroll_token_create(struct store *st, const struct store_enroll_token *t,
+			      char ret_id[STORE_ID_MAX])
+{
+	return st->ops->enroll_token_create(st, t, ret_id);
+}
+
+int store_enroll_token_list(struct store *st, int64_t now, json_t **ret)
+{
+	return st->ops->enroll_token_list(st, now, ret);
+}
+
+int store_enroll_token_revoke(struct store *st, const char *id, int64_t now)
+{
+	return st->ops->enroll_token_revoke(st, id, now);
+}
+
+int store_enroll(struct store *st, const uint8_t token_hash[32], int64_t now, json_t *facts,
+		 const char *remote, store_sign_fn sign, void *userdata,
+		 struct store_enroll_result *ret)
+{
+	return st->ops->enroll(st, token_hash, now, facts, remote, sign, userdata, ret);
+}
+
+int store_host_by_serial(struct store *st, uint64_t serial, struct store_host_auth *ret)
+{
+	return st->ops->host_by_serial(st, serial, ret);
+}
+
+int store_checkin(struct store *st, const char *host_id, int64_t now, const char *remote,
+		  json_t *state, struct store_checkin_result *ret)
+{
+	return st->ops->checkin(st, host_id, now, remote, state, ret);
+}
+
+int store_inventory_get(struct store *st, const char *host_id, json_t **ret_doc,
+			char ret_digest[STORE_DIGEST_HEX])
+{
+	return st->ops->inventory_get(st, host_id, ret_doc, ret_digest);
+}
+
+int store_inventory_commit(struct store *st, const char *host_id, const char *base_digest,
+			   const json_t *delta, const char *new_digest, int64_t now,
+			   size_t *ret_changes)
+{
+	return st->ops->inventory_commit(st, host_id, base_digest, delta, new_digest, now,
+					 ret_changes);
+}
+
+int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
+			uint64_t *ret_acked, size_t *ret_stored)
+{
+	return st->ops->events_append(st, host_id, events, now, ret_acked, ret_stored);
+}
+
+int store_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret)
+{
+	return st->ops->hosts_list(st, q, ret);
+}
+
+int store_host_get(struct store *st, const char *host_id, json_t **ret)
+{
+	return st->ops->host_get(st, host_id, ret);
+}
+
+int store_host_software(struct store *st, const char *host_id, const char *search, size_t limit,
+			size_t offset, json_t **ret)
+{
+	return st->ops->host_software(st, host_id, search, limit, offset, ret);
+}
+
+int store_host_history(struct store *st, const char *host_id, int64_t since, size_t limit,
+		       size_t offset, json_t **ret)
+{
+	return st->ops->host_history(st, host_id, since, limit, offset, ret);
+}
+
+int store_host_events(struct store *st, const char *host_id, uint64_t after, size_t limit,
+		      json_t **ret)
+{
+	return st->ops->host_events(st, host_id, after, limit, ret);
+}
+
+int store_host_revoke(struct store *st, const char *host_id, int64_t now)
+{
+	return st->ops->host_revoke(st, host_id, now);
+}
+
+int store_host_delete(struct store *st, const char *host_id, int64_t now)
+{
+	return st->ops->host_delete(st, host_id, now);
+}
+
+int store_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
+		       const char *target, json_t *details, const char *remote)
+{
+	return st->ops->audit_append(st, now, actor, action, target, details, remote);
+}
+
+int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret)
+{
+	return st->ops->audit_list(st, limit, offset, ret);
+}

@@ -1,0 +1,1340 @@
+/*
+ * The SQLite store: one database file in WAL mode, the schema and its migrations, the
+ * connections and transactions every operation runs in, and the operations on tokens,
+ * enrolment and check-ins. Inventory, events, the admin's host views and the audit trail
+ * live in store_sqlite_{inventory,events,hosts,audit}.c; docs/internals/store.md
+ * describes the schema.
+ *
+ * Concurrency. The HTTP server calls from several threads. There is one writer connection,
+ * guarded by a mutex held from BEGIN IMMEDIATE to COMMIT, and a small pool of reader
+ * connections (URL parameter readers=N, default 4). WAL lets readers work on their
+ * snapshot while the writer commits, so an admin listing 5,000 hosts never stalls event
+ * ingestion, and a slow writer never stalls the certificate lookup every agent request
+ * makes. Writers are serialised in this process anyway (SQLite allows one writer at a
+ * time), so taking our own mutex first costs nothing and avoids SQLITE_BUSY between our
+ * own threads; busy_timeout only matters if another process (sqlite3 shell, a backup)
+ * holds the lock. With readers=0 everything shares the writer: bench/ingest measures both.
+ * Connections are opened SQLITE_OPEN_NOMUTEX because our locks already give each
+ * connection to one thread at a time.
+ *
+ * Durability. WAL with synchronous=NORMAL never corrupts the database and survives any
+ * crash of the server; a power cut or kernel crash may undo the last transactions since
+ * the previous checkpoint. That is right for check-ins and inventory: an undone inventory
+ * commit leaves the server's digest behind the agent's, and the next check-in asks for a
+ * delta or a full snapshot. It is wrong where somebody forgets their copy because we said
+ * "stored": acknowledged events (the agent drops them from its spool), enrolment (a
+ * certificate went out with that serial, a token use was consumed), revocations and
+ * deletions (a revoked host must stay revoked) and the audit trail. Those transactions
+ * switch the writer to synchronous=FULL, which syncs the WAL at commit.
+ *
+ * Every operation is one transaction: begin → work → end, where end commits only if the
+ * work succeeded and rolls back otherwise, so a failure anywhere (SQL, I/O, allocation,
+ * a misfit delta, the signing callback) leaves the store as it was.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include <gnutls/crypto.h>
+
+#include "lib/jsonw.h"
+#include "lib/log.h"
+#include "lib/mm.h"
+#include "lib/str.h"
+#include "server/store_sqlite.h"
+
+#define BUSY_TIMEOUT_MS    5000
+#define SERIAL_ATTEMPTS    8
+#define MIN_SQLITE_VERSION 3037000 /* STRICT tables */
+
+/*
+ * The migrations, in order: migrations[i] takes the schema from version i to i + 1. Never
+ * edit one that has shipped; append a new one. Each runs in its own transaction together
+ * with the schema_version row recording it.
+ */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE ca_serials ("
+	"  serial INTEGER PRIMARY KEY CHECK (serial > 0),"
+	"  host_id TEXT NOT NULL,"
+	"  issued INTEGER NOT NULL"
+	") STRICT;"
+
+	"CREATE TABLE enroll_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	"  comment TEXT,"
+	"  group_name TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL CHECK (expires > created),"
+	"  max_uses INTEGER NOT NULL CHECK (max_uses >= 1),"
+	"  uses INTEGER NOT NULL DEFAULT 0 CHECK (uses BETWEEN 0 AND max_uses),"
+	"  revoked INTEGER,"
+	"  created_by TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX enroll_tokens_created ON enroll_tokens(created);"
+
+	"CREATE TABLE hosts ("
+	"  num INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  hostname TEXT NOT NULL,"
+	"  machine_id TEXT NOT NULL,"
+	"  os TEXT NOT NULL,"
+	"  agent_version TEXT NOT NULL,"
+	"  group_name TEXT,"
+	"  facts TEXT NOT NULL,"
+	"  enrolled INTEGER NOT NULL,"
+	"  enroll_token TEXT REFERENCES enroll_tokens(id),"
+	"  last_seen INTEGER,"
+	"  last_remote TEXT,"
+	"  last_state TEXT,"
+	"  revoked_at INTEGER,"
+	"  deleted INTEGER,"
+	"  cert_serial INTEGER NOT NULL UNIQUE REFERENCES ca_serials(serial),"
+	"  cert_pem TEXT NOT NULL,"
+	"  inventory_digest TEXT NOT NULL DEFAULT '',"
+	"  inventory_time INTEGER,"
+	"  serial_number TEXT,"
+	"  chassis TEXT,"
+	"  max_seq INTEGER NOT NULL DEFAULT 0"
+	") STRICT;"
+	"CREATE INDEX hosts_hostname ON hosts(hostname, id) WHERE deleted IS NULL;"
+	"CREATE INDEX hosts_last_seen ON hosts(last_seen, id) WHERE deleted IS NULL;"
+	"CREATE INDEX hosts_enrolled ON hosts(enrolled, id) WHERE deleted IS NULL;"
+	"CREATE INDEX hosts_group ON hosts(group_name, hostname) WHERE deleted IS NULL;"
+
+	"CREATE TABLE token_uses ("
+	"  id INTEGER PRIMARY KEY,"
+	"  token_id TEXT NOT NULL REFERENCES enroll_tokens(id),"
+	"  time INTEGER NOT NULL,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  remote TEXT"
+	") STRICT;"
+	"CREATE INDEX token_uses_token ON token_uses(token_id, time);"
+
+	"CREATE TABLE api_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER,"
+	"  last_used INTEGER"
+	") STRICT;"
+
+	"CREATE TABLE inventory_items ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  section TEXT NOT NULL,"
+	"  list TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  changed INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, section, list, key)"
+	") STRICT;"
+
+	"CREATE TABLE inventory_changes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  time INTEGER NOT NULL,"
+	"  section TEXT NOT NULL,"
+	"  list TEXT NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  op TEXT NOT NULL CHECK (op IN ('added', 'removed', 'changed')),"
+	"  old TEXT,"
+	"  new TEXT"
+	") STRICT;"
+	"CREATE INDEX inventory_changes_host ON inventory_changes(host, time, id);"
+
+	"CREATE TABLE software ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  item_key TEXT NOT NULL,"
+	"  manager TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  arch TEXT NOT NULL,"
+	"  version TEXT,"
+	"  source TEXT,"
+	"  source_version TEXT,"
+	"  PRIMARY KEY (host, item_key)"
+	") STRICT;"
+	"CREATE INDEX software_host_name ON software(host, name, arch);"
+	"CREATE INDEX software_source ON software(source, source_version);"
+	"CREATE INDEX software_name ON software(name, version);"
+
+	"CREATE TABLE events ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  seq INTEGER NOT NULL CHECK (seq >= 1),"
+	"  time_ms INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  data TEXT NOT NULL,"
+	"  extra TEXT,"
+	"  received INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, seq)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT,"
+	"  details TEXT,"
+	"  remote TEXT,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash TEXT NOT NULL"
+	") STRICT;"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+};
+
+/* ---- connections ---- */
+
+int store_sqlite_error(struct store_sqlite_conn *c, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		/* a duplicate is the caller's -EEXIST; a violated CHECK or foreign key is a bug */
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		log_warning("(M4011) store: %s: database busy past %d ms: %s", what,
+			    BUSY_TIMEOUT_MS,
+			    c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return -EBUSY;
+	default:
+		break;
+	}
+	log_error("(M4010) store: %s: %s (%d)", what,
+		  c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), rc);
+	return -EIO;
+}
+
+int store_sqlite_step(struct store_sqlite_conn *c, sqlite3_stmt *q, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_sqlite_error(c, rc, what);
+}
+
+int store_sqlite_bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(q, i);
+}
+
+static int exec(struct store_sqlite_conn *c, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_sqlite_error(c, rc, what);
+}
+
+static size_t slot_of(const char *sql)
+{
+	/* Fibonacci hashing of the literal's address: the top 8 bits pick one of 256 slots */
+	return (size_t) (((uint64_t) (uintptr_t) sql * UINT64_C(11400714819323198485)) >> 56);
+}
+
+int store_sqlite_stmt(struct store_sqlite_conn *c, const char *sql, sqlite3_stmt **ret)
+{
+	size_t i = slot_of(sql);
+
+	for (size_t n = 0; n < STORE_SQLITE_STMT_SLOTS;
+	     n++, i = (i + 1) % STORE_SQLITE_STMT_SLOTS) {
+		int rc;
+
+		if (c->sql[i] == sql) {
+			*ret = c->stmt[i];
+			return 0;
+		}
+		if (c->sql[i])
+			continue;
+		rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[i],
+					NULL);
+		if (rc != SQLITE_OK)
+			return store_sqlite_error(c, rc, "preparing a statement");
+		c->sql[i] = sql;
+		*ret = c->stmt[i];
+		return 0;
+	}
+	log_error("(M4010) store: more than %d distinct statements", STORE_SQLITE_STMT_SLOTS);
+	return -EIO;
+}
+
+static void conn_close(struct store_sqlite_conn *c)
+{
+	for (size_t i = 0; i < STORE_SQLITE_STMT_SLOTS; i++) {
+		(void) sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+		c->sql[i] = NULL;
+	}
+	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+		log_error("(M4010) store: closing the database: %s", sqlite3_errmsg(c->db));
+	c->db = NULL;
+}
+
+/*
+ * Opens one connection. The writer sets the file's journal mode to WAL (persistent in the
+ * file) and enforces foreign keys; readers are query_only so a mistake cannot write
+ * through them.
+ */
+static int conn_open(struct store_sqlite *s, struct store_sqlite_conn *c, bool writer)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+		    (writer ? SQLITE_OPEN_CREATE : 0);
+	int rc;
+
+	c->durable = false;
+	rc = sqlite3_open_v2(s->path, &c->db, flags, s->vfs);
+	if (rc != SQLITE_OK) {
+		log_error("(M4003) store: cannot open %s: %s", s->path,
+			  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		conn_close(c);
+		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+	}
+	(void) sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	(void) sqlite3_extended_result_codes(c->db, 1);
+	if (writer)
+		rc = exec(c,
+			  "PRAGMA journal_mode = WAL;"
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = ON;"
+			  "PRAGMA temp_store = MEMORY;"
+			  "PRAGMA cache_size = -16384;"
+			  "PRAGMA journal_size_limit = 67108864;",
+			  "setting up the writer connection");
+	else
+		rc = exec(c, "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;",
+			  "setting up a reader connection");
+	if (rc < 0) {
+		conn_close(c);
+		return rc;
+	}
+	if (writer) {
+		/* journal_mode answers with the mode it got: refuse to run without WAL */
+		sqlite3_stmt *q = NULL;
+		bool wal = false;
+
+		if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW)
+			wal = sqlite3_stricmp((const char *) sqlite3_column_text(q, 0), "wal") == 0;
+		(void) sqlite3_finalize(q);
+		if (!wal) {
+			log_error("(M4003) store: %s: cannot use WAL mode", s->path);
+			conn_close(c);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+static void release(struct store_sqlite *s, struct store_sqlite_conn *c)
+{
+	if (c == &s->writer) {
+		(void) pthread_mutex_unlock(&s->write_lock);
+		return;
+	}
+	(void) pthread_mutex_lock(&s->pool_lock);
+	s->free_readers[s->n_free++] = (size_t) (c - s->readers);
+	(void) pthread_cond_signal(&s->pool_cond);
+	(void) pthread_mutex_unlock(&s->pool_lock);
+}
+
+int store_sqlite_begin_write(struct store_sqlite *s, enum store_sqlite_sync sync,
+			     struct store_sqlite_conn **ret)
+{
+	struct store_sqlite_conn *c = &s->writer;
+	bool durable = sync == STORE_SQLITE_FULL;
+	int r;
+
+	(void) pthread_mutex_lock(&s->write_lock);
+	if (c->durable != durable) {
+		r = exec(c, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+			 "setting synchronous");
+		if (r < 0)
+			goto fail;
+		c->durable = durable;
+	}
+	r = exec(c, "BEGIN IMMEDIATE", "starting a write transaction");
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	release(s, c);
+	return r;
+}
+
+int store_sqlite_begin_read(struct store_sqlite *s, struct store_sqlite_conn **ret)
+{
+	struct store_sqlite_conn *c;
+	int r;
+
+	if (s->n_readers == 0) {
+		(void) pthread_mutex_lock(&s->write_lock);
+		c = &s->writer;
+	} else {
+		(void) pthread_mutex_lock(&s->pool_lock);
+		while (s->n_free == 0)
+			(void) pthread_cond_wait(&s->pool_cond, &s->pool_lock);
+		c = &s->readers[s->free_readers[--s->n_free]];
+		(void) pthread_mutex_unlock(&s->pool_lock);
+	}
+	r = exec(c, "BEGIN", "starting a read transaction");
+	if (r < 0) {
+		release(s, c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+int store_sqlite_end(struct store_sqlite *s, struct store_sqlite_conn *c, int r)
+{
+	if (r >= 0 && !sqlite3_get_autocommit(c->db)) {
+		int r2 = exec(c, "COMMIT", "committing");
+
+		if (r2 < 0)
+			r = r2;
+	}
+	/* after a failed COMMIT SQLite may or may not have rolled back already */
+	if (r < 0 && !sqlite3_get_autocommit(c->db))
+		(void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	release(s, c);
+	return r;
+}
+
+/* ---- small helpers shared by the operations ---- */
+
+int store_sqlite_host_num(struct store_sqlite_conn *c, const char *host_id, int64_t *ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r;
+
+	r = store_sqlite_stmt(c, "SELECT num FROM hosts WHERE id = ?1 AND deleted IS NULL", &q);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, host_id);
+	r = store_sqlite_step(c, q, "finding a host");
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	*ret = sqlite3_column_int64(q, 0);
+	return 0;
+}
+
+json_t *store_sqlite_column_json(sqlite3_stmt *q, int i)
+{
+	const char *text = (const char *) sqlite3_column_text(q, i);
+	json_error_t e;
+	json_t *v;
+
+	if (sqlite3_column_type(q, i) == SQLITE_NULL || !text)
+		return json_null();
+	v = json_loadb(text, (size_t) sqlite3_column_bytes(q, i), JSON_DECODE_ANY, &e);
+	if (!v && !strstr(e.text, "memory"))
+		log_error("(M4012) store: a stored JSON value is corrupt: %s", e.text);
+	return v;
+}
+
+json_t *store_sqlite_column_string(sqlite3_stmt *q, int i)
+{
+	if (sqlite3_column_type(q, i) == SQLITE_NULL)
+		return json_null();
+	return json_stringn((const char *) sqlite3_column_text(q, i),
+			    (size_t) sqlite3_column_bytes(q, i));
+}
+
+json_t *store_sqlite_column_int(sqlite3_stmt *q, int i)
+{
+	if (sqlite3_column_type(q, i) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(q, i));
+}
+
+char *store_sqlite_like_pattern(const char *text)
+{
+	size_t n = strlen(text);
+	char *p = mm_reallocarray(NULL, 2, n + 2); /* worst case every byte escaped, 2 '%' */
+	size_t j = 0;
+
+	if (!p)
+		return NULL;
+	p[j++] = '%';
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+			p[j++] = '\\';
+		p[j++] = text[i];
+	}
+	p[j++] = '%';
+	p[j] = '\0';
+	return p;
+}
+
+static int random_bytes(void *p, size_t n)
+{
+	if (gnutls_rnd(GNUTLS_RND_RANDOM, p, n) < 0) {
+		log_error("(M4013) store: the random generator failed");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A random (version 4) UUID in lower-case text. */
+static int new_uuid(char ret[STORE_ID_MAX])
+{
+	uint8_t b[16];
+	char hex[33];
+	int r = random_bytes(b, sizeof(b));
+
+	if (r < 0)
+		return r;
+	b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+	str_hex(b, sizeof(b), hex);
+	(void) snprintf(ret, STORE_ID_MAX, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+			hex + 16, hex + 20);
+	return 0;
+}
+
+/* A short random id for tokens: 16 hex digits (64 bits) behind a prefix. */
+static int new_token_id(const char *prefix, char ret[STORE_ID_MAX])
+{
+	uint8_t b[8];
+	char hex[17];
+	int r = random_bytes(b, sizeof(b));
+
+	if (r < 0)
+		return r;
+	str_hex(b, sizeof(b), hex);
+	(void) snprintf(ret, STORE_ID_MAX, "%s%s", prefix, hex);
+	return 0;
+}
+
+/* ---- opening, migrating, closing ---- */
+
+static int schema_version(struct store_sqlite_conn *c, int *ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c, "SELECT coalesce(max(version), 0) FROM schema_version", &q);
+
+	if (r < 0)
+		return r;
+	r = store_sqlite_step(c, q, "reading the schema version");
+	if (r < 0)
+		return r;
+	*ret = sqlite3_column_int(q, 0);
+	return 0;
+}
+
+/* Applies migration `to` (1-based) unless another process did meanwhile. */
+static int migrate_one(struct store_sqlite_conn *c, int to, int64_t now)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int version, r;
+
+	r = schema_version(c, &version);
+	if (r < 0 || version >= to)
+		return r;
+	r = exec(c, migrations[to - 1], "migrating the schema");
+	if (r < 0)
+		return r;
+	r = store_sqlite_stmt(c, "INSERT INTO schema_version (version, applied) VALUES (?1, ?2)",
+			      &q);
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_int(q, 1, to);
+	(void) sqlite3_bind_int64(q, 2, now);
+	r = store_sqlite_step(c, q, "recording the schema version");
+	if (r < 0)
+		return r;
+	log_info("(M4005) store: schema migrated to version %d", to);
+	return 0;
+}
+
+static int migrate(struct store_sqlite *s)
+{
+	const int latest = (int) ARRAY_SIZE(migrations);
+	struct store_sqlite_conn *c;
+	int version, r;
+
+	r = exec(&s->writer,
+		 "CREATE TABLE IF NOT EXISTS schema_version ("
+		 "  version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT",
+		 "creating schema_version");
+	if (r < 0)
+		return r;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, schema_version(c, &version));
+	if (r < 0)
+		return r;
+	if (version > latest) {
+		log_error("(M4004) store: %s is at schema version %d, newer than this program's "
+			  "%d: upgrade mamori-server",
+			  s->path, version, latest);
+		return -EPROTO;
+	}
+	for (int to = version + 1; to <= latest; to++) {
+		r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+		if (r < 0)
+			return r;
+		r = store_sqlite_end(s, c, migrate_one(c, to, time(NULL)));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void sqlite_free(struct store *st)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+
+	for (size_t i = 0; s->readers && i < s->n_readers; i++)
+		conn_close(&s->readers[i]);
+	conn_close(&s->writer);
+	(void) pthread_mutex_destroy(&s->write_lock);
+	(void) pthread_mutex_destroy(&s->pool_lock);
+	(void) pthread_cond_destroy(&s->pool_cond);
+	mm_free(s->readers);
+	mm_free(s->free_readers);
+	mm_free(s->path);
+	mm_free(s->vfs);
+	mm_free(s);
+}
+
+static int sqlite_schema_version(struct store *st, int *ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	int version = 0, r;
+
+	r = store_sqlite_begin_read(s, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, schema_version(c, &version));
+	if (r >= 0)
+		*ret = version;
+	return r;
+}
+
+/* ---- admin API tokens ---- */
+
+static int api_token_create(struct store_sqlite_conn *c, const uint8_t hash[32], const char *name,
+			    const char *role, int64_t now, int64_t expires, const char *id)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c,
+				  "INSERT INTO api_tokens (id, hash, name, role, created, expires)"
+				  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, id);
+	(void) sqlite3_bind_blob(q, 2, hash, 32, SQLITE_STATIC);
+	(void) store_sqlite_bind_text(q, 3, name);
+	(void) store_sqlite_bind_text(q, 4, role);
+	(void) sqlite3_bind_int64(q, 5, now);
+	(void) sqlite3_bind_int64(q, 6, expires);
+	return store_sqlite_step(c, q, "creating an API token");
+}
+
+static int sqlite_api_token_create(struct store *st, const uint8_t hash[32], const char *name,
+				   const char *role, int64_t now, int64_t expires,
+				   char ret_id[STORE_ID_MAX])
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	char id[STORE_ID_MAX];
+	int r;
+
+	if (!hash || !name || !*name || !role ||
+	    (!streq(role, "admin") && !streq(role, "auditor")) || expires < 0 ||
+	    (expires != 0 && expires <= now))
+		return -EINVAL;
+	r = new_token_id("at_", id);
+	if (r < 0)
+		return r;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, api_token_create(c, hash, name, role, now, expires, id));
+	if (r >= 0)
+		memcpy(ret_id, id, sizeof(id));
+	return r;
+}
+
+static int api_token_check(struct store_sqlite_conn *c, const uint8_t hash[32], int64_t now,
+			   json_t **ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	_cleanup_(json_decrefp) json_t *v = NULL;
+	int r = store_sqlite_stmt(c,
+				  "UPDATE api_tokens SET last_used = ?2"
+				  " WHERE hash = ?1 AND revoked IS NULL"
+				  "   AND (expires = 0 OR expires > ?2)"
+				  " RETURNING id, name, role",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
+	(void) sqlite3_bind_int64(q, 2, now);
+	r = store_sqlite_step(c, q, "checking an API token");
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	v = json_object();
+	if (!v || jsonw_set(v, "id", store_sqlite_column_string(q, 0)) < 0 ||
+	    jsonw_set(v, "name", store_sqlite_column_string(q, 1)) < 0 ||
+	    jsonw_set(v, "role", store_sqlite_column_string(q, 2)) < 0)
+		return -ENOMEM;
+	r = store_sqlite_step(c, q, "checking an API token"); /* run the statement to its end */
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+static int sqlite_api_token_check(struct store *st, const uint8_t hash[32], int64_t now,
+				  json_t **ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	json_t *v = NULL;
+	int r;
+
+	if (!hash)
+		return -EINVAL;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, api_token_check(c, hash, now, &v));
+	if (r < 0) {
+		json_decref(v);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int count_rows(struct store_sqlite_conn *c, const char *sql, size_t *ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c, sql, &q);
+
+	if (r < 0)
+		return r;
+	r = store_sqlite_step(c, q, "counting");
+	if (r < 0)
+		return r;
+	*ret = (size_t) sqlite3_column_int64(q, 0);
+	return 0;
+}
+
+static int sqlite_api_token_count(struct store *st, size_t *ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	size_t n = 0;
+	int r;
+
+	r = store_sqlite_begin_read(s, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, count_rows(c, "SELECT count(*) FROM api_tokens", &n));
+	if (r >= 0)
+		*ret = n;
+	return r;
+}
+
+/* ---- enrolment tokens ---- */
+
+static int enroll_token_create(struct store_sqlite_conn *c, const struct store_enroll_token *t,
+			       const char *id)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(
+		c,
+		"INSERT INTO enroll_tokens (id, hash, comment, group_name, created,"
+		"   expires, max_uses, created_by)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		&q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, id);
+	(void) sqlite3_bind_blob(q, 2, t->hash, 32, SQLITE_STATIC);
+	(void) store_sqlite_bind_text(q, 3, t->comment);
+	(void) store_sqlite_bind_text(q, 4, t->group);
+	(void) sqlite3_bind_int64(q, 5, t->created);
+	(void) sqlite3_bind_int64(q, 6, t->expires);
+	(void) sqlite3_bind_int64(q, 7, t->max_uses);
+	(void) store_sqlite_bind_text(q, 8, t->created_by);
+	return store_sqlite_step(c, q, "creating an enrolment token");
+}
+
+static int sqlite_enroll_token_create(struct store *st, const struct store_enroll_token *t,
+				      char ret_id[STORE_ID_MAX])
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	char id[STORE_ID_MAX];
+	int r;
+
+	if (!t || t->expires <= t->created || t->max_uses < 1 || !t->created_by)
+		return -EINVAL;
+	r = new_token_id("et_", id);
+	if (r < 0)
+		return r;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, enroll_token_create(c, t, id));
+	if (r >= 0)
+		memcpy(ret_id, id, sizeof(id));
+	return r;
+}
+
+/* The state a token is in; the precedence is the enrolment verdict's. */
+static enum store_token_verdict token_verdict(bool revoked, int64_t uses, int64_t max_uses,
+					      int64_t expires, int64_t now)
+{
+	if (revoked)
+		return STORE_TOKEN_REVOKED;
+	if (uses >= max_uses)
+		return STORE_TOKEN_USED;
+	if (now >= expires)
+		return STORE_TOKEN_EXPIRED;
+	return STORE_TOKEN_OK;
+}
+
+static const char *const token_states[] = {
+	[STORE_TOKEN_OK] = "active",       [STORE_TOKEN_UNKNOWN] = "unknown",
+	[STORE_TOKEN_EXPIRED] = "expired", [STORE_TOKEN_USED] = "used",
+	[STORE_TOKEN_REVOKED] = "revoked",
+};
+
+static int enroll_token_list(struct store_sqlite_conn *c, int64_t now, json_t **ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL, *u = NULL;
+	_cleanup_(json_decrefp) json_t *tokens = json_array(), *by_id = json_object();
+	int r;
+
+	if (!tokens || !by_id)
+		return -ENOMEM;
+	r = store_sqlite_stmt(c,
+			      "SELECT id, comment, group_name, created, expires, max_uses, uses,"
+			      "   revoked"
+			      " FROM enroll_tokens ORDER BY created DESC, id",
+			      &q);
+	if (r < 0)
+		return r;
+	while ((r = store_sqlite_step(c, q, "listing enrolment tokens")) > 0) {
+		bool revoked = sqlite3_column_type(q, 7) != SQLITE_NULL;
+		enum store_token_verdict v =
+			token_verdict(revoked, sqlite3_column_int64(q, 6),
+				      sqlite3_column_int64(q, 5), sqlite3_column_int64(q, 4), now);
+		json_t *t = json_object();
+
+		if (jsonw_append(tokens, t) < 0 || jsonw_set(t, "uses_detail", json_array()) < 0 ||
+		    jsonw_set(t, "id", store_sqlite_column_string(q, 0)) < 0 ||
+		    jsonw_set(t, "comment", store_sqlite_column_string(q, 1)) < 0 ||
+		    jsonw_set(t, "group", store_sqlite_column_string(q, 2)) < 0 ||
+		    jsonw_set(t, "created", store_sqlite_column_int(q, 3)) < 0 ||
+		    jsonw_set(t, "expires", store_sqlite_column_int(q, 4)) < 0 ||
+		    jsonw_set(t, "max_uses", store_sqlite_column_int(q, 5)) < 0 ||
+		    jsonw_set(t, "uses", store_sqlite_column_int(q, 6)) < 0 ||
+		    jsonw_set(t, "revoked", json_boolean(revoked)) < 0 ||
+		    jsonw_set(t, "state", json_string(token_states[v])) < 0 ||
+		    json_object_set(by_id, (const char *) sqlite3_column_text(q, 0), t) < 0)
+			return -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	r = store_sqlite_stmt(c,
+			      "SELECT u.token_id, u.time, h.id, u.remote"
+			      " FROM token_uses u JOIN hosts h ON h.num = u.host"
+			      " ORDER BY u.token_id, u.time, u.id",
+			      &u);
+	if (r < 0)
+		return r;
+	while ((r = store_sqlite_step(c, u, "listing enrolment token uses")) > 0) {
+		json_t *t = json_object_get(by_id, (const char *) sqlite3_column_text(u, 0));
+		json_t *use;
+
+		if (!t)
+			continue; /* cannot happen: token_uses.token_id is a foreign key */
+		use = json_object();
+		if (jsonw_append(json_object_get(t, "uses_detail"), use) < 0 ||
+		    jsonw_set(use, "time", store_sqlite_column_int(u, 1)) < 0 ||
+		    jsonw_set(use, "host_id", store_sqlite_column_string(u, 2)) < 0 ||
+		    jsonw_set(use, "remote", store_sqlite_column_string(u, 3)) < 0)
+			return -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	*ret = json_pack("{sO}", "tokens", tokens);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int sqlite_enroll_token_list(struct store *st, int64_t now, json_t **ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	json_t *v = NULL;
+	int r;
+
+	r = store_sqlite_begin_read(s, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, enroll_token_list(c, now, &v));
+	if (r < 0) {
+		json_decref(v);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int enroll_token_revoke(struct store_sqlite_conn *c, const char *id, int64_t now)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c,
+				  "UPDATE enroll_tokens SET revoked = coalesce(revoked, ?2)"
+				  " WHERE id = ?1",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, id);
+	(void) sqlite3_bind_int64(q, 2, now);
+	r = store_sqlite_step(c, q, "revoking an enrolment token");
+	if (r < 0)
+		return r;
+	return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+}
+
+static int sqlite_enroll_token_revoke(struct store *st, const char *id, int64_t now)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	int r;
+
+	if (!id)
+		return -EINVAL;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+	if (r < 0)
+		return r;
+	return store_sqlite_end(s, c, enroll_token_revoke(c, id, now));
+}
+
+/* ---- enrolment ---- */
+
+/* A random serial in 1..2^63-1 that no certificate of this store ever had. */
+static int allocate_serial(struct store_sqlite_conn *c, int64_t *ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c, "SELECT 1 FROM ca_serials WHERE serial = ?1", &q);
+
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
+		uint64_t v;
+		int64_t serial;
+
+		r = random_bytes(&v, sizeof(v));
+		if (r < 0)
+			return r;
+		serial = (int64_t) (v & INT64_MAX);
+		if (serial == 0)
+			continue;
+		(void) sqlite3_reset(q);
+		(void) sqlite3_bind_int64(q, 1, serial);
+		r = store_sqlite_step(c, q, "allocating a serial");
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			*ret = serial;
+			return 0;
+		}
+	}
+	log_error("(M4014) store: no free certificate serial after %d attempts", SERIAL_ATTEMPTS);
+	return -EIO;
+}
+
+struct token_row {
+	char id[STORE_ID_MAX];
+	char *group;
+	enum store_token_verdict verdict;
+};
+
+static int find_token(struct store_sqlite_conn *c, const uint8_t hash[32], int64_t now,
+		      struct token_row *t)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	const char *id;
+	int r = store_sqlite_stmt(c,
+				  "SELECT id, group_name, expires, max_uses, uses, revoked"
+				  " FROM enroll_tokens WHERE hash = ?1",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_blob(q, 1, hash, 32, SQLITE_STATIC);
+	r = store_sqlite_step(c, q, "finding an enrolment token");
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		t->verdict = STORE_TOKEN_UNKNOWN;
+		return 0;
+	}
+	id = (const char *) sqlite3_column_text(q, 0);
+	if (!id || strlen(id) >= sizeof(t->id))
+		return -EIO;
+	memcpy(t->id, id, strlen(id) + 1);
+	if (sqlite3_column_type(q, 1) != SQLITE_NULL) {
+		t->group = mm_strdup((const char *) sqlite3_column_text(q, 1));
+		if (!t->group)
+			return -ENOMEM;
+	}
+	t->verdict =
+		token_verdict(sqlite3_column_type(q, 5) != SQLITE_NULL, sqlite3_column_int64(q, 4),
+			      sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 2), now);
+	return 0;
+}
+
+static const char *fact(json_t *facts, const char *name)
+{
+	const char *v = json_string_value(json_object_get(facts, name));
+
+	return v ? v : "";
+}
+
+static int insert_host(struct store_sqlite_conn *c, const char *host_id, json_t *facts,
+		       const struct token_row *t, int64_t now, int64_t serial, const char *pem,
+		       const char *remote)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q1 = NULL, *q2 = NULL, *q3 = NULL, *q4 = NULL;
+	_cleanup_(freep) char *facts_text = jsonw_dump(facts);
+	int r;
+
+	if (!facts_text)
+		return -ENOMEM;
+	r = store_sqlite_stmt(c,
+			      "UPDATE enroll_tokens SET uses = uses + 1"
+			      " WHERE id = ?1 AND uses < max_uses AND revoked IS NULL",
+			      &q1);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q1, 1, t->id);
+	r = store_sqlite_step(c, q1, "consuming a token use");
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(c->db) != 1)
+		return -EIO; /* checked above in this very transaction */
+
+	r = store_sqlite_stmt(
+		c, "INSERT INTO ca_serials (serial, host_id, issued) VALUES (?1, ?2, ?3)", &q2);
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_int64(q2, 1, serial);
+	(void) store_sqlite_bind_text(q2, 2, host_id);
+	(void) sqlite3_bind_int64(q2, 3, now);
+	r = store_sqlite_step(c, q2, "recording a certificate serial");
+	if (r < 0)
+		return r;
+
+	r = store_sqlite_stmt(c,
+			      "INSERT INTO hosts (id, hostname, machine_id, os, agent_version,"
+			      "   group_name, facts, enrolled, enroll_token, cert_serial, cert_pem)"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			      &q3);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q3, 1, host_id);
+	(void) store_sqlite_bind_text(q3, 2, fact(facts, "hostname"));
+	(void) store_sqlite_bind_text(q3, 3, fact(facts, "machine_id"));
+	(void) store_sqlite_bind_text(q3, 4, fact(facts, "os"));
+	(void) store_sqlite_bind_text(q3, 5, fact(facts, "agent_version"));
+	(void) store_sqlite_bind_text(q3, 6, t->group);
+	(void) store_sqlite_bind_text(q3, 7, facts_text);
+	(void) sqlite3_bind_int64(q3, 8, now);
+	(void) store_sqlite_bind_text(q3, 9, t->id);
+	(void) sqlite3_bind_int64(q3, 10, serial);
+	(void) store_sqlite_bind_text(q3, 11, pem);
+	r = store_sqlite_step(c, q3, "creating a host");
+	if (r < 0)
+		return r;
+
+	r = store_sqlite_stmt(c,
+			      "INSERT INTO token_uses (token_id, time, host, remote)"
+			      " VALUES (?1, ?2, ?3, ?4)",
+			      &q4);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q4, 1, t->id);
+	(void) sqlite3_bind_int64(q4, 2, now);
+	(void) sqlite3_bind_int64(q4, 3, sqlite3_last_insert_rowid(c->db));
+	(void) store_sqlite_bind_text(q4, 4, remote);
+	return store_sqlite_step(c, q4, "recording a token use");
+}
+
+static int enroll(struct store_sqlite_conn *c, const uint8_t hash[32], int64_t now, json_t *facts,
+		  const char *remote, store_sign_fn sign, void *userdata,
+		  struct store_enroll_result *res)
+{
+	struct token_row t = {.group = NULL};
+	_cleanup_(freep) char *pem = NULL;
+	int64_t serial;
+	int r;
+
+	r = find_token(c, hash, now, &t);
+	res->verdict = t.verdict;
+	if (r < 0 || t.verdict != STORE_TOKEN_OK)
+		goto out;
+	r = new_uuid(res->host_id);
+	if (r < 0)
+		goto out;
+	r = allocate_serial(c, &serial);
+	if (r < 0)
+		goto out;
+	r = sign((uint64_t) serial, res->host_id, userdata, &pem);
+	if (r < 0)
+		goto out;
+	if (!pem) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = insert_host(c, res->host_id, facts, &t, now, serial, pem, remote);
+	if (r < 0)
+		goto out;
+	res->serial = (uint64_t) serial;
+	res->cert_pem = TAKE_PTR(pem);
+out:
+	mm_free(t.group);
+	return r;
+}
+
+static int sqlite_enroll(struct store *st, const uint8_t token_hash[32], int64_t now, json_t *facts,
+			 const char *remote, store_sign_fn sign, void *userdata,
+			 struct store_enroll_result *ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_enroll_result res = {.verdict = STORE_TOKEN_UNKNOWN};
+	_cleanup_(json_decrefp) json_t *no_facts = NULL;
+	struct store_sqlite_conn *c;
+	bool refused;
+	int r;
+
+	if (!token_hash || !sign || !ret || (facts && !json_is_object(facts)))
+		return -EINVAL;
+	if (!facts) {
+		no_facts = json_object();
+		if (!no_facts)
+			return -ENOMEM;
+		facts = no_facts;
+	}
+	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
+	if (r < 0)
+		return r;
+	r = enroll(c, token_hash, now, facts, remote, sign, userdata, &res);
+	/* a refused token changes nothing: roll back rather than commit an empty transaction */
+	refused = r >= 0 && res.verdict != STORE_TOKEN_OK;
+	r = store_sqlite_end(s, c, refused ? -ECANCELED : r);
+	if (refused && r == -ECANCELED)
+		r = 0;
+	if (r < 0) {
+		mm_free(res.cert_pem);
+		return r;
+	}
+	*ret = res;
+	return 0;
+}
+
+/* ---- agents' requests ---- */
+
+static int host_by_serial(struct store_sqlite_conn *c, int64_t serial, struct store_host_auth *a)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	const char *id;
+	int r = store_sqlite_stmt(c,
+				  "SELECT id, revoked_at IS NOT NULL OR deleted IS NOT NULL"
+				  " FROM hosts WHERE cert_serial = ?1",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_int64(q, 1, serial);
+	r = store_sqlite_step(c, q, "finding a host by serial");
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	id = (const char *) sqlite3_column_text(q, 0);
+	if (!id || strlen(id) >= sizeof(a->host_id))
+		return -EIO;
+	memcpy(a->host_id, id, strlen(id) + 1);
+	a->revoked = sqlite3_column_int(q, 1) != 0;
+	return 0;
+}
+
+static int sqlite_host_by_serial(struct store *st, uint64_t serial, struct store_host_auth *ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_host_auth a;
+	struct store_sqlite_conn *c;
+	int r;
+
+	if (serial == 0 || serial > INT64_MAX)
+		return -ENOENT; /* never allocated */
+	r = store_sqlite_begin_read(s, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, host_by_serial(c, (int64_t) serial, &a));
+	if (r >= 0)
+		*ret = a;
+	return r;
+}
+
+static int checkin(struct store_sqlite_conn *c, const char *host_id, int64_t now,
+		   const char *remote, json_t *state, struct store_checkin_result *res)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	_cleanup_(freep) char *state_text = state ? jsonw_dump(state) : NULL;
+	const char *digest;
+	int r;
+
+	if (state && !state_text)
+		return -ENOMEM;
+	r = store_sqlite_stmt(c,
+			      "UPDATE hosts SET last_seen = ?2, last_remote = ?3, last_state = ?4,"
+			      "   agent_version = coalesce(?5, agent_version)"
+			      " WHERE id = ?1 AND deleted IS NULL"
+			      " RETURNING inventory_digest, max_seq",
+			      &q);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, host_id);
+	(void) sqlite3_bind_int64(q, 2, now);
+	(void) store_sqlite_bind_text(q, 3, remote);
+	(void) store_sqlite_bind_text(q, 4, state_text);
+	(void) store_sqlite_bind_text(q, 5,
+				      json_string_value(json_object_get(state, "agent_version")));
+	r = store_sqlite_step(c, q, "recording a check-in");
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	digest = (const char *) sqlite3_column_text(q, 0);
+	if (!digest || strlen(digest) >= sizeof(res->inventory_digest))
+		return -EIO;
+	memcpy(res->inventory_digest, digest, strlen(digest) + 1);
+	res->acked_seq = (uint64_t) sqlite3_column_int64(q, 1);
+	return store_sqlite_step(c, q, "recording a check-in");
+}
+
+static int sqlite_checkin(struct store *st, const char *host_id, int64_t now, const char *remote,
+			  json_t *state, struct store_checkin_result *ret)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_checkin_result res;
+	struct store_sqlite_conn *c;
+	int r;
+
+	if (!host_id || !ret || (state && !json_is_object(state)))
+		return -EINVAL;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
+	if (r < 0)
+		return r;
+	r = store_sqlite_end(s, c, checkin(c, host_id, now, remote, state, &res));
+	if (r >= 0)
+		*ret = res;
+	return r;
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.free = sqlite_free,
+	.schema_version = sqlite_schema_version,
+	.api_token_create = sqlite_api_token_create,
+	.api_token_check = sqlite_api_token_check,
+	.api_token_count = sqlite_api_token_count,
+	.enroll_token_create = sqlite_enroll_token_create,
+	.enroll_token_list = sqlite_enroll_token_list,
+	.enroll_token_revoke = sqlite_enroll_token_revoke,
+	.enroll = sqlite_enroll,
+	.host_by_serial = sqlite_host_by_serial,
+	.checkin = sqlite_checkin,
+	.inventory_get = store_sqlite_inventory_get,
+	.inventory_commit = store_sqlite_inventory_commit,
+	.events_append = store_sqlite_events_append,
+	.hosts_list = store_sqlite_hosts_list,
+	.host_get = store_sqlite_hosts_get,
+	.host_software = store_sqlite_inventory_software,
+	.host_history = store_sqlite_inventory_history,
+	.host_events = store_sqlite_events_list,
+	.host_revoke = store_sqlite_hosts_revoke,
+	.host_delete = store_sqlite_hosts_delete,
+	.audit_append = store_sqlite_audit_append,
+	.audit_list = store_sqlite_audit_list,
+};
+
+int store_sqlite_open(const char *path, const struct store_params *p, struct store **ret)
+{
+	struct store_sqlite *s;
+	int r;
+
+	if (sqlite3_libversion_number() < MIN_SQLITE_VERSION) {
+		log_error("(M4003) store: SQLite %s is too old (3.37 or newer needed)",
+			  sqlite3_libversion());
+		return -EPROTONOSUPPORT;
+	}
+	s = mm_calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &sqlite_ops;
+	(void) pthread_mutex_init(&s->write_lock, NULL);
+	(void) pthread_mutex_init(&s->pool_lock, NULL);
+	(void) pthread_cond_init(&s->pool_cond, NULL);
+	s->path = mm_strdup(path);
+	s->vfs = p->vfs ? mm_strdup(p->vfs) : NULL;
+	if (p->readers) {
+		s->readers = mm_calloc(p->readers, sizeof(*s->readers));
+		s->free_readers = mm_calloc(p->readers, sizeof(*s->free_readers));
+	}
+	if (!s->path || (p->vfs && !s->vfs) || (p->readers && (!s->readers || !s->free_readers))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (s->vfs && !sqlite3_vfs_find(s->vfs)) {
+		log_error("(M4002) store URL: no SQLite VFS named '%s'", s->vfs);
+		r = -EINVAL;
+		goto fail;
+	}
+	r = conn_open(s, &s->writer, true);
+	if (r < 0)
+		goto fail;
+	r = migrate(s);
+	if (r < 0)
+		goto fail;
+	for (; s->n_readers < p->readers; s->n_readers++) {
+		r = conn_open(s, &s->readers[s->n_readers], false);
+		if (r < 0)
+			goto fail;
+		s->free_readers[s->n_free++] = s->n_readers;
+	}
+	*ret = &s->base;
+	return 0;
+fail:
+	sqlite_free(&s->base);
+	return r;
+}

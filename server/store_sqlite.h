@@ -1,0 +1,133 @@
+/*
+ * Private to store_sqlite*.c: the SQLite backend's handle, its connections, transactions
+ * and the small helpers every operation uses. See store_sqlite.c for the design and
+ * docs/internals/store.md for the schema.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "server/store_backend.h"
+
+/* Prepared statements cached per connection, keyed by the address of their SQL literal. */
+#define STORE_SQLITE_STMT_SLOTS 256
+
+struct store_sqlite_conn {
+	sqlite3 *db;
+	bool durable; /* synchronous=FULL is in force on this connection */
+	const char *sql[STORE_SQLITE_STMT_SLOTS];
+	sqlite3_stmt *stmt[STORE_SQLITE_STMT_SLOTS];
+};
+
+struct store_sqlite {
+	struct store base; /* first: the front casts between the two */
+	char *path;
+	char *vfs;
+
+	pthread_mutex_t write_lock; /* held from BEGIN IMMEDIATE to COMMIT/ROLLBACK */
+	struct store_sqlite_conn writer;
+
+	pthread_mutex_t pool_lock; /* guards free_readers */
+	pthread_cond_t pool_cond;
+	struct store_sqlite_conn *readers; /* n_readers of them; none: reads use the writer */
+	size_t n_readers;
+	size_t *free_readers; /* a stack of indices into readers */
+	size_t n_free;
+};
+
+/* How much a write transaction's commit must survive (see store_sqlite.c). */
+enum store_sqlite_sync {
+	STORE_SQLITE_NORMAL, /* survives a crash of the server; a power cut may undo it */
+	STORE_SQLITE_FULL, /* survives a power cut: somebody else forgets their copy on our word */
+};
+
+/*
+ * Transactions. begin_write takes the writer (blocking other writers in this process) and
+ * runs BEGIN IMMEDIATE; begin_read takes a reader connection (or the writer when there
+ * are none) and runs BEGIN, so every statement of the operation sees one snapshot.
+ * store_sqlite_end() commits when r >= 0, rolls back otherwise, releases the connection
+ * and returns r, or the commit's error. Every operation is begin → work → end.
+ */
+int store_sqlite_begin_write(struct store_sqlite *s, enum store_sqlite_sync sync,
+			     struct store_sqlite_conn **ret) _wur_;
+int store_sqlite_begin_read(struct store_sqlite *s, struct store_sqlite_conn **ret) _wur_;
+int store_sqlite_end(struct store_sqlite *s, struct store_sqlite_conn *c, int r) _wur_;
+
+/*
+ * The cached prepared statement for sql, which must be a string literal (its address is
+ * the key). Reset it after use: declare it `_cleanup_(store_sqlite_resetp)`.
+ */
+int store_sqlite_stmt(struct store_sqlite_conn *c, const char *sql, sqlite3_stmt **ret) _wur_;
+
+static inline void store_sqlite_resetp(sqlite3_stmt **q)
+{
+	if (*q) {
+		(void) sqlite3_reset(*q);
+		(void) sqlite3_clear_bindings(*q);
+	}
+}
+
+/* Maps a SQLite result code to -errno and logs real failures with SQLite's message: -EIO
+ * mostly, -ENOMEM, -EBUSY (logged) for a lock held past the busy timeout, -EEXIST (not
+ * logged: the caller expects it) for a duplicate primary or unique key. */
+int store_sqlite_error(struct store_sqlite_conn *c, int rc, const char *what);
+
+/* Steps q: 1 for a row, 0 when done, -errno (logged) on failure. */
+int store_sqlite_step(struct store_sqlite_conn *c, sqlite3_stmt *q, const char *what) _wur_;
+
+/* Binds text, or NULL when s is NULL; SQLite does not copy it, so s must outlive the step. */
+int store_sqlite_bind_text(sqlite3_stmt *q, int i, const char *s);
+
+/*
+ * Finds the live (not deleted) host `host_id` and gives its row number, the key child
+ * tables use. -ENOENT when there is none.
+ */
+int store_sqlite_host_num(struct store_sqlite_conn *c, const char *host_id, int64_t *ret) _wur_;
+
+/* Parses the JSON text in column i into a new value (JSON null for SQL NULL). NULL on
+ * allocation failure or corrupt text (logged). */
+json_t *store_sqlite_column_json(sqlite3_stmt *q, int i);
+/* Column i as a JSON string, or JSON null for SQL NULL. */
+json_t *store_sqlite_column_string(sqlite3_stmt *q, int i);
+/* Column i as a JSON integer, or JSON null for SQL NULL. */
+json_t *store_sqlite_column_int(sqlite3_stmt *q, int i);
+
+/*
+ * Makes a LIKE pattern matching `text` as a substring: "%" text "%", with \, % and _
+ * escaped by '\' (use ESCAPE '\'). NULL on allocation failure.
+ */
+char *store_sqlite_like_pattern(const char *text);
+
+static inline struct store_sqlite *store_sqlite_of(struct store *st)
+{
+	return (struct store_sqlite *) st;
+}
+
+/* Operations in store_sqlite_inventory.c. */
+int store_sqlite_inventory_get(struct store *st, const char *host_id, json_t **ret_doc,
+			       char ret_digest[STORE_DIGEST_HEX]) _wur_;
+int store_sqlite_inventory_commit(struct store *st, const char *host_id, const char *base_digest,
+				  const json_t *delta, const char *new_digest, int64_t now,
+				  size_t *ret_changes) _wur_;
+int store_sqlite_inventory_software(struct store *st, const char *host_id, const char *search,
+				    size_t limit, size_t offset, json_t **ret) _wur_;
+int store_sqlite_inventory_history(struct store *st, const char *host_id, int64_t since,
+				   size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_events.c. */
+int store_sqlite_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
+			       uint64_t *ret_acked, size_t *ret_stored) _wur_;
+int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
+			     json_t **ret) _wur_;
+
+/* Operations in store_sqlite_hosts.c. */
+int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
+int store_sqlite_hosts_get(struct store *st, const char *host_id, json_t **ret) _wur_;
+int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
+int store_sqlite_hosts_delete(struct store *st, const char *host_id, int64_t now) _wur_;
+
+/* Operations in store_sqlite_audit.c. */
+int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
+			      const char *target, json_t *details, const char *remote) _wur_;
+int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
