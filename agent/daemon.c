@@ -201,26 +201,9 @@ static int load_acked(struct daemon *d, json_t **ret)
 	return r;
 }
 
-/* Top-level members that are not sections (schema, collected_at …) are not part of a
- * delta; the server keeps those of its last full snapshot, so a document meant to follow a
- * delta carries the acknowledged ones, and its digest is the one the server will compute. */
-static int adopt_top_level(json_t *doc, const json_t *acked)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach ((json_t *) acked, key, v)
-		if (!json_is_object(v) && jsonw_set(doc, key, json_incref(v)) < 0)
-			return -ENOMEM;
-	json_object_foreach (doc, key, v)
-		if (!json_is_object(v) && !json_object_get(acked, key))
-			(void) json_object_del(doc, key);
-	return 0;
-}
-
 static void collect_inventory(struct daemon *d)
 {
-	_cleanup_(json_decrefp) json_t *doc = NULL, *acked = NULL;
+	_cleanup_(json_decrefp) json_t *doc = NULL;
 	_cleanup_(freep) char *text = NULL;
 	struct col_ctx ctx = {.root = d->opt->root, .now = wall_s()};
 	char digest[65];
@@ -238,18 +221,8 @@ static void collect_inventory(struct daemon *d)
 		log_error("(M2063) out of memory while collecting the inventory");
 		return;
 	}
-	if (!full) {
-		r = load_acked(d, &acked);
-		if (r == 0)
-			r = adopt_top_level(doc, acked);
-		if (r < 0 && r != -ENOENT) {
-			log_error("(M2063) cannot compare with the acknowledged inventory: %s",
-				  strerror(-r));
-			return;
-		}
-		if (r == -ENOENT)
-			full = true;
-	}
+	/* The digest covers the sections only (protocol.md): an unchanged endpoint collected
+	 * again has the acknowledged digest, and nothing is sent. */
 	if (invdiff_digest(doc, digest) < 0) {
 		log_error("(M2063) out of memory while collecting the inventory");
 		return;
@@ -368,6 +341,7 @@ static void checkin_done(struct daemon *d, const struct uplink_reply *reply)
 
 	r = proto_parse_checkin_reply(reply->body, reply->len, &c, &err);
 	if (r < 0) {
+		d->want_checkin = true;
 		failed(d, "check-in", NULL, r == -EBADMSG ? err.text : strerror(-r));
 		return;
 	}
@@ -422,7 +396,9 @@ static void start_events(struct daemon *d)
 	uint64_t last = 0;
 	int r;
 
-	r = spool_report_evictions(d->spool, wall_ms());
+	/* Report evictions once the server answers again, not at every failed attempt: a
+	 * week offline makes one report, not one per retry. */
+	r = d->backoff.failures == 0 ? spool_report_evictions(d->spool, wall_ms()) : 0;
 	if (r < 0)
 		log_error("(M2068) cannot report spool evictions: %s", strerror(-r));
 	buf_init(&body, LIMIT_AGENT_BODY);
@@ -616,6 +592,17 @@ static void on_reply(const struct uplink_reply *reply, void *userdata)
 	static const char *const names[] = {"", "check-in", "events", "inventory"};
 
 	d->inflight = REQ_NONE;
+	if (req == REQ_CHECKIN && (reply->err < 0 || reply->status != 200))
+		d->want_checkin = true; /* again once the back-off allows */
+	if (req == REQ_INVENTORY && reply->status == 413) {
+		/* It will never fit: sending it again would block nothing but waste the link. */
+		log_error("(M2074) the server refuses the inventory as too large (HTTP 413);"
+			  " dropped, the next collection tries again");
+		spool_note(spool_inventory_done(d->spool, d->inv_id), "drop inventory");
+		inventory_forget_upload(d);
+		d->inventory_waiting = false;
+		return;
+	}
 	if (reply->err < 0 || reply->status >= 500 || reply->status == 429 ||
 	    (reply->status != 200 && !(req == REQ_INVENTORY && reply->status == 409))) {
 		if (req == REQ_INVENTORY)
@@ -740,6 +727,10 @@ static void sig_dispatch(struct loop_source *src, uint32_t events)
 			log_info("(M2053) SIGHUP: checking in now");
 			d->want_checkin = true;
 			sched_backoff_reset(&d->backoff);
+		} else if (si.ssi_signo == SIGUSR1) {
+			log_info("(M2075) SIGUSR1: collecting the inventory now");
+			d->want_collect = true;
+			sched_backoff_reset(&d->backoff);
 		} else {
 			begin_stop(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 		}
@@ -840,6 +831,7 @@ static int setup(struct daemon *d)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	d->sig = (struct loop_source){.dispatch = sig_dispatch,
 				      .fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)};
 	d->timer = (struct loop_source){
@@ -952,6 +944,7 @@ int daemon_main(const struct daemon_options *o)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
 	r = privsep_start(o->state_dir, o->root);
 	if (r < 0)

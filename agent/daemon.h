@@ -134,7 +134,7 @@ enum spool_prio {
 struct spool;
 
 struct spool_event {
-	const char *type; /* [a-z0-9_.-], at most LIMIT_EVENT_TYPE bytes */
+	const char *type; /* [a-z0-9_.], at most LIMIT_EVENT_TYPE bytes */
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
 };

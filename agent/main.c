@@ -573,7 +573,7 @@ static int cmd_emit(int argc, char **argv)
 	}
 	r = spool_add_events(sp, ev, count, &first);
 	if (r == -EINVAL) {
-		fprintf(stderr, "mamori-agent: --type must be [a-z0-9_.-], at most %u bytes\n",
+		fprintf(stderr, "mamori-agent: --type must be [a-z0-9_.], at most %u bytes\n",
 			LIMIT_EVENT_TYPE);
 		rc = EXIT_USAGE;
 		goto out;

@@ -255,6 +255,7 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigaddset(&mask, SIGCHLD);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -275,7 +276,10 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 
 			if (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si) &&
 			    si.ssi_signo != SIGCHLD)
-				(void) kill(worker, si.ssi_signo == SIGHUP ? SIGHUP : SIGTERM);
+				(void) kill(worker,
+					    si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1
+						    ? (int) si.ssi_signo
+						    : SIGTERM);
 			if (waitpid(worker, &status, WNOHANG) == worker) {
 				reaped = true;
 				break;
