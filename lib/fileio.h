@@ -18,6 +18,13 @@
  */
 int fileio_read(const char *root, const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
 
+/*
+ * Writes a whole file with the given mode through PATH.tmp, fsync() and rename(), so a
+ * reader or a crash never sees half of it. The mode is set explicitly (the umask does not
+ * weaken a 0600 secret). -errno on failure, with the temporary file removed.
+ */
+int fileio_write_atomic(const char *path, const void *data, size_t len, unsigned mode) _wur_;
+
 /* Reads a small attribute file (a sysfs value) and trims white space around it. */
 int fileio_read_attr(const char *root, const char *path, char **ret) _wur_;
 
