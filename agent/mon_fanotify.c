@@ -463,7 +463,7 @@ static int remark(struct fan_mon *f)
 	if (f->files)
 		for (char **p = f->folders; *p; p++) {
 			r = mark_tree(f, MON_FAN_MARK_TREE, *p, NULL, NULL);
-			if (r < 0 && r != -ENOENT && r != -E2BIG && first == 0) {
+			if (r < 0 && r != -ENOENT && r != -E2BIG && r != -ELOOP && first == 0) {
 				log_warning("(M1213) file monitor: cannot watch folder %s: %s", *p,
 					    strerror(-r));
 				first = r;

@@ -458,3 +458,66 @@ struct mon_net_paths {
 int mon_net_new(const struct mon_net_paths *paths, struct monitor **ret) _wur_;
 /* Benchmark seam: reads rtnetlink datagrams from fd (taken) instead of the kernel's socket. */
 int mon_net_test_replace_rtnl(struct monitor *m, int fd) _wur_;
+
+/* ---- the monitors across privilege separation (privsep_mon.c) ---- */
+
+/* Operation numbers on the privsep channel, after privsep.c's own (docs/internals/
+ * privsep.md). Append only. */
+enum {
+	PRIVSEP_OP_MON_PROC_LINKS = 16,
+	PRIVSEP_OP_MON_FAN_MARK = 17,
+	PRIVSEP_OP_MON_HANDLE_PATH = 18,
+	PRIVSEP_OP_MON_OPEN_FILE = 19,
+};
+
+/* The worker's mon_priv: each operation is a request to the parent over chan (the privsep
+ * channel). NULL on allocation failure. */
+struct mon_priv *privsep_mon_worker_new(int chan);
+void privsep_mon_worker_free(struct mon_priv *p);
+
+/* The parent, once separated: its operations run on fan_fd (its copy of the fanotify
+ * group, -1 when there is none). */
+void privsep_mon_parent_init(int fan_fd);
+/* Whether op is one of the monitors' operations. */
+bool privsep_mon_op(uint32_t op);
+/* The longest request the parent must be ready to receive. */
+#define PRIVSEP_MON_REQUEST_MAX ((size_t) 64 + LIMIT_PATH)
+/*
+ * The parent's side of one monitor request of n bytes (already received): does it and
+ * answers on fd. Returns 0, 1 when the channel broke, or -EPROTO for a malformed request,
+ * with why filled: the caller treats it as fatal.
+ */
+int privsep_mon_parent_dispatch(int fd, const void *msg, size_t n, const char *root, char *why,
+				size_t why_size) _wur_;
+
+/* ---- the daemon's set of monitors (mon_set.c) ---- */
+
+struct mon_set;
+struct spool;
+
+/*
+ * Before privilege separation, as root: opens the process connector and the fanotify
+ * group (a source that cannot be opened is logged and its monitor does not run; not root,
+ * neither is opened). The parent keeps the fanotify group after the fork (privsep_start
+ * calls mon_set_parent_side()). Returns 0 or -ENOMEM.
+ */
+int mon_set_open_privileged(struct mon_set **ret) _wur_;
+/* In the privileged parent after the fork: keeps what it needs of the set opened (the
+ * fanotify group, for marks), closes the rest, and readies privsep_mon's parent side. */
+void mon_set_parent_side(void);
+
+/*
+ * In the daemon (the worker when separated): builds the monitors around the descriptors,
+ * configures them from STATE_DIR/policy.json when the daemon saved one (the standard
+ * profile otherwise), and adds them to epfd as loop sources. Their events go to sp, each
+ * dispatch's events in one transaction, after which spooled(userdata) is called. chan is
+ * the privsep channel (-1 when not separated). A monitor whose source breaks is dropped,
+ * logged and reported as agent.monitor_failed. Returns 0 or -errno.
+ */
+int mon_set_start(struct mon_set *s, int epfd, int chan, struct spool *sp, const char *state_dir,
+		  void (*spooled)(void *userdata), void *userdata) _wur_;
+/* Applies a new policy to every monitor (the collection profile). */
+int mon_set_configure(struct mon_set *s, const json_t *policy) _wur_;
+/* The file monitor, for the USB enforcer to mark removable media; NULL when not running. */
+struct monitor *mon_set_fanotify(struct mon_set *s);
+struct mon_set *mon_set_free(struct mon_set *s);
