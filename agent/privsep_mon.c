@@ -414,6 +414,7 @@ static struct mon_priv *parent_priv; /* the in-process implementation, on the pa
 
 void privsep_mon_parent_init(int fan_fd)
 {
+	mon_priv_direct_free(parent_priv);
 	parent_priv = mon_priv_direct_new(fan_fd);
 	if (!parent_priv)
 		log_error("(M1241) privilege separation: no memory for the monitors' operations");
