@@ -51,7 +51,7 @@
 #include "lib/mm.h"
 #include "lib/str.h"
 
-#define READ_BUF     (64 * 1024)
+#define READ_BUF     ((size_t) 64 * 1024)
 #define HANDLE_MAX   128
 #define TAG_FANOTIFY 1
 #define TAG_TIMER    2
@@ -143,7 +143,7 @@ struct fan_mon {
 	pid_t self;
 };
 
-#define DIR_SLOTS (2 * LIMIT_DIR_CACHE)
+#define DIR_SLOTS ((size_t) 2 * LIMIT_DIR_CACHE)
 
 /* ---- parsing ---- */
 
@@ -1063,7 +1063,7 @@ static void fan_free(struct monitor *m)
 
 	if (!f)
 		return;
-	while (f->n_pend > 0)
+	while (f->pend && f->n_pend > 0)
 		pending_drop(f, 0);
 	while (f->n_rm > 0) {
 		mm_free(f->rm[f->n_rm - 1].mount);
@@ -1114,7 +1114,7 @@ int mon_fanotify_new(int fd, const char *proc_root, struct mon_priv *priv, struc
 	f->max_ms = 60000;
 	f->self = getpid();
 	f->proc_root = mm_strdup(proc_root ? proc_root : "/proc");
-	f->dirs = mm_calloc(DIR_SLOTS, sizeof(*f->dirs));
+	f->dirs = mm_calloc(DIR_SLOTS, sizeof(struct dir_entry *));
 	f->pend = mm_calloc(LIMIT_FANOTIFY_PENDING, sizeof(*f->pend));
 	f->buf = mm_malloc(READ_BUF);
 	if (!f->proc_root || !f->dirs || !f->pend || !f->buf || collection_init_default(&c) < 0) {

@@ -51,7 +51,7 @@
 
 #define TAG_INOTIFY 1
 #define TAG_JOURNAL 2
-#define READ_CHUNK  (64 * 1024)
+#define READ_CHUNK  ((size_t) 64 * 1024)
 
 enum follow_kind {
 	FOLLOW_WTMP,
@@ -200,7 +200,7 @@ static int parse_rfc3339(const char *s, int64_t *ret)
 	}
 	if (*p)
 		return -EBADMSG;
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+	t = days_from_civil(y, mo, d) * 86400 + (int64_t) h * 3600 + (int64_t) mi * 60 + se;
 	*ret = t - off;
 	return 0;
 }
@@ -847,11 +847,9 @@ static void drain_inotify(struct login_mon *l)
 
 static void drain_journal(struct login_mon *l)
 {
-	int r;
-
 	if (sd_journal_process(l->journal) < 0)
 		return;
-	while ((r = sd_journal_next(l->journal)) > 0) {
+	while (sd_journal_next(l->journal) > 0) {
 		const void *v;
 		size_t len;
 		char prog[32] = "", *msg = NULL;

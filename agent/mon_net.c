@@ -53,7 +53,7 @@
 #define TAG_BUS     3
 #define TAG_WPA     4 /* + index */
 #define MAX_WPA     8
-#define RECV_BUF    (32 * 1024)
+#define RECV_BUF    ((size_t) 32 * 1024)
 
 #ifndef IFLA_INFO_KIND
 #define IFLA_INFO_KIND 1

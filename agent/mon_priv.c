@@ -166,7 +166,7 @@ static int fs_remember(struct direct *d, int fd, const char *path, struct mon_fs
 /* Opens the remembered directory of e, if it is still on that file system. */
 static int fs_open(const struct fs_entry *e)
 {
-	struct mon_fsid now;
+	struct mon_fsid now = {{0}};
 	int fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0)

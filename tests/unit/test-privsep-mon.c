@@ -109,10 +109,12 @@ static void test_malformed(void)
 	CHECK_INT(serve(&handle, offsetof(__typeof__(handle), h) + 9), -EPROTO,
 		  "HANDLE_PATH longer than its handle says");
 
-	CHECK_INT(serve(&open_req, sizeof(open_req)), -EPROTO, "OPEN_FILE of an id outside the table");
+	CHECK_INT(serve(&open_req, sizeof(open_req)), -EPROTO,
+		  "OPEN_FILE of an id outside the table");
 	open_req.id = 0;
 	open_req.zero[1] = 7;
-	CHECK_INT(serve(&open_req, sizeof(open_req)), -EPROTO, "OPEN_FILE with its reserved field set");
+	CHECK_INT(serve(&open_req, sizeof(open_req)), -EPROTO,
+		  "OPEN_FILE with its reserved field set");
 	CHECK_INT(serve(&unknown, sizeof(unknown)), -EPROTO, "an unknown operation");
 }
 
@@ -174,13 +176,15 @@ static void test_roundtrip(void)
 	(void) waitpid(dead, NULL, 0);
 	mm_free(exe);
 	exe = NULL;
-	CHECK_INT(w->proc_links(w, dead, &exe, NULL, NULL), -ESRCH, "PROC_LINKS of a reaped process");
+	CHECK_INT(w->proc_links(w, dead, &exe, NULL, NULL), -ESRCH,
+		  "PROC_LINKS of a reaped process");
 
 	CHECK_INT(w->fan_handle_path(w, &fsid, 1, h, sizeof(h), &path), -ESTALE,
 		  "HANDLE_PATH of an unknown file system");
 	fd = -1;
 	{
-		int r = w->open_file(w, "/var/log/wtmp", &fd), direct = open("/var/log/wtmp", O_RDONLY);
+		int r = w->open_file(w, "/var/log/wtmp", &fd),
+		    direct = open("/var/log/wtmp", O_RDONLY);
 
 		CHECK((r == 0) == (direct >= 0), "OPEN_FILE by id answers as opening it would");
 		if (fd >= 0)
