@@ -822,25 +822,29 @@ static void drain_inotify(struct login_mon *l)
 		if (n <= 0)
 			break;
 		for (ssize_t off = 0; off + (ssize_t) sizeof(struct inotify_event) <= n;) {
-			struct inotify_event *ev = (struct inotify_event *) (u.raw + off);
+			struct inotify_event ev;
+			const char *name = u.raw + off + sizeof(ev); /* NUL-padded by the kernel */
 
+			memcpy(&ev, u.raw + off, sizeof(ev));
+			if (off + (ssize_t) sizeof(ev) + ev.len > n)
+				break;
 			for (size_t i = 0; i < l->n_f; i++) {
 				struct follower *f = &l->f[i];
 
-				if (ev->wd != f->wd || (ev->len && !streq(ev->name, f->base)))
+				if (ev.wd != f->wd || (ev.len && !streq(name, f->base)))
 					continue;
-				if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB))
+				if (ev.mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB))
 					reopen(l, f, false);
 				else if (f->fd < 0)
 					reopen(l, f, false);
 				read_new(l, f);
 			}
-			if (ev->mask & IN_Q_OVERFLOW)
+			if (ev.mask & IN_Q_OVERFLOW)
 				for (size_t i = 0; i < l->n_f; i++) {
 					reopen(l, &l->f[i], false);
 					read_new(l, &l->f[i]);
 				}
-			off += (ssize_t) sizeof(struct inotify_event) + ev->len;
+			off += (ssize_t) sizeof(ev) + ev.len;
 		}
 	}
 }

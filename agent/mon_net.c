@@ -751,19 +751,23 @@ static void drain_inotify(struct net_mon *n)
 		if (len <= 0)
 			break;
 		for (ssize_t off = 0; off + (ssize_t) sizeof(struct inotify_event) <= len;) {
-			struct inotify_event *ev = (struct inotify_event *) (u.raw + off);
+			struct inotify_event ev;
+			const char *name = u.raw + off + sizeof(ev); /* NUL-padded by the kernel */
 			const char *tbase =
 				n->resolv_target ? strrchr(n->resolv_target, '/') + 1 : "";
 
-			if (ev->len && ev->wd == n->wd_resolv && streq(ev->name, base)) {
+			memcpy(&ev, u.raw + off, sizeof(ev));
+			if (off + (ssize_t) sizeof(ev) + ev.len > len)
+				break;
+			if (ev.len && ev.wd == n->wd_resolv && streq(name, base)) {
 				changed = true;
 				relink = true; /* the link itself may point elsewhere now */
-			} else if (ev->len && ev->wd == n->wd_target && streq(ev->name, tbase)) {
+			} else if (ev.len && ev.wd == n->wd_target && streq(name, tbase)) {
 				changed = true;
 			}
-			if (ev->mask & IN_Q_OVERFLOW)
+			if (ev.mask & IN_Q_OVERFLOW)
 				changed = relink = true;
-			off += (ssize_t) sizeof(struct inotify_event) + ev->len;
+			off += (ssize_t) sizeof(ev) + ev.len;
 		}
 	}
 	if (relink)

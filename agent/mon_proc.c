@@ -220,25 +220,20 @@ int mon_proc_parse(const void *buf, size_t len, mon_proc_fn fn, void *userdata)
 	return n;
 }
 
-/* Sends one PROC_CN_MCAST_* request of len bytes to the connector. */
+/* Sends one PROC_CN_MCAST_* request of op_len bytes to the connector. */
 static int send_mcast(int fd, const void *op, size_t op_len)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct cn_msg cn;
-		unsigned char data[8];
-	} __attribute__((packed)) msg;
-	size_t total = NLMSG_HDRLEN + sizeof(struct cn_msg) + op_len;
+	unsigned char msg[NLMSG_HDRLEN + sizeof(struct cn_msg) + 8] = {0};
+	struct nlmsghdr nh = {.nlmsg_type = NLMSG_DONE}; /* port 0: the kernel assigns ours */
+	struct cn_msg cn = {.id = {.idx = CN_IDX_PROC, .val = CN_VAL_PROC}};
+	size_t total = NLMSG_HDRLEN + sizeof(cn) + op_len;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.nh.nlmsg_len = (uint32_t) total;
-	msg.nh.nlmsg_type = NLMSG_DONE;
-	msg.nh.nlmsg_pid = 0; /* the kernel assigns our port on bind */
-	msg.cn.id.idx = CN_IDX_PROC;
-	msg.cn.id.val = CN_VAL_PROC;
-	msg.cn.len = (uint16_t) op_len;
-	memcpy(msg.data, op, op_len);
-	if (send(fd, &msg, total, 0) != (ssize_t) total)
+	nh.nlmsg_len = (uint32_t) total;
+	cn.len = (uint16_t) op_len;
+	memcpy(msg, &nh, sizeof(nh));
+	memcpy(msg + NLMSG_HDRLEN, &cn, sizeof(cn));
+	memcpy(msg + NLMSG_HDRLEN + sizeof(cn), op, op_len);
+	if (send(fd, msg, total, 0) != (ssize_t) total)
 		return -errno;
 	return 0;
 }
