@@ -56,8 +56,8 @@
 #define RECV_BUF    ((size_t) 32 * 1024)
 /* Links and default routes remembered: a laptop has a handful of each; past these, new
  * ones are not tracked (their changes not reported) rather than memory spent on them. */
-#define MAX_LINKS  1024
-#define MAX_ROUTES 64
+#define KEEP_LINKS  1024
+#define KEEP_ROUTES 64
 
 #ifndef IFLA_INFO_KIND
 #define IFLA_INFO_KIND 1
@@ -490,7 +490,7 @@ static void on_link(struct net_mon *n, const struct mon_net_link *ml)
 		return;
 	}
 	if (!l) {
-		if (n->n_links >= MAX_LINKS)
+		if (n->n_links >= KEEP_LINKS)
 			return;
 		l = &n->links[n->n_links++];
 	} else {
@@ -532,7 +532,7 @@ static void on_route(struct net_mon *n, const struct mon_net_route *r)
 			return;
 		n->routes[i] = n->routes[--n->n_routes];
 	} else {
-		if (i < n->n_routes || n->n_routes >= MAX_ROUTES)
+		if (i < n->n_routes || n->n_routes >= KEEP_ROUTES)
 			return;
 		n->routes[n->n_routes++].r = *r;
 	}
@@ -1106,8 +1106,8 @@ int mon_net_new(const struct mon_net_paths *paths, struct monitor **ret)
 				.free = net_free};
 	n->enabled = true;
 	n->wd_resolv = n->wd_target = -1;
-	n->links = mm_calloc(MAX_LINKS, sizeof(*n->links));
-	n->routes = mm_calloc(MAX_ROUTES, sizeof(*n->routes));
+	n->links = mm_calloc(KEEP_LINKS, sizeof(*n->links));
+	n->routes = mm_calloc(KEEP_ROUTES, sizeof(*n->routes));
 	n->resolv =
 		mm_strdup(paths && paths->resolv_conf ? paths->resolv_conf : "/etc/resolv.conf");
 	if (!n->links || !n->routes || !n->resolv) {
