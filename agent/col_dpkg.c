@@ -444,7 +444,7 @@ int col_dpkg_collect_apt(const struct col_ctx *ctx, json_t *section)
 			return -ENOMEM;
 		if (!release && !is_packages_list(*n))
 			continue;
-		if (strstr(*n, "security") && (release || is_packages_list(*n)))
+		if (strstr(*n, "security"))
 			security = true;
 		else if (release && !security && release_is_security(ctx, path))
 			security = true;
