@@ -115,7 +115,8 @@ const char *col_identity_virt_from_dmi(const char *vendor, const char *product,
 /*
  * The software section's backends (col_dpkg.c, col_snap.c, col_flatpak.c): each appends its
  * manager's packages to `packages` and returns how many, or -ENOENT when the manager is not
- * on the machine, or -ENOMEM. Unreadable sources go to the section's errors.
+ * on the machine, another -errno when its database is unreadable (after recording that in
+ * the section's errors), or -ENOMEM.
  */
 int col_dpkg_collect(const struct col_ctx *ctx, json_t *section, json_t *packages) _wur_;
 int col_snap_collect(const struct col_ctx *ctx, json_t *section, json_t *packages) _wur_;

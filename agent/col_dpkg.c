@@ -43,34 +43,34 @@
 #define APT_STAMP    "/var/lib/apt/periodic/update-success-stamp"
 #define RELEASE_PEEK 4096 /* bytes of an InRelease file holding its Origin/Suite header */
 
-/* The fields of one stanza this backend uses, pointing into the status text. */
+/* The fields of one stanza this backend uses. */
+enum {
+	F_PACKAGE,
+	F_STATUS,
+	F_VERSION,
+	F_ARCH,
+	F_SOURCE,
+	F_MULTI_ARCH,
+	F_INSTALLED_SIZE,
+	F_COUNT,
+};
+
+/* One stanza: the values of those fields, pointing into the status text, or NULL. */
 struct stanza {
-	const char *package;
-	const char *status;
-	const char *version;
-	const char *arch;
-	const char *source;
-	const char *multi_arch;
-	const char *installed_size;
+	const char *f[F_COUNT];
 };
 
 static const struct {
 	const char *name;
 	size_t len;
-	size_t offset;
-} stanza_fields[] = {
-#define FIELD(n, member)                                          \
-	{                                                         \
-		n, sizeof(n) - 1, offsetof(struct stanza, member) \
-	}
-	FIELD("Package", package),
-	FIELD("Status", status),
-	FIELD("Version", version),
-	FIELD("Architecture", arch),
-	FIELD("Source", source),
-	FIELD("Multi-Arch", multi_arch),
-	FIELD("Installed-Size", installed_size),
-#undef FIELD
+} stanza_fields[F_COUNT] = {
+	[F_PACKAGE] = {"Package", 7},
+	[F_STATUS] = {"Status", 6},
+	[F_VERSION] = {"Version", 7},
+	[F_ARCH] = {"Architecture", 12},
+	[F_SOURCE] = {"Source", 6},
+	[F_MULTI_ARCH] = {"Multi-Arch", 10},
+	[F_INSTALLED_SIZE] = {"Installed-Size", 14},
 };
 
 /* The words of dpkg's Status field: want, error flag and state (dpkg-query(1)). */
@@ -187,17 +187,15 @@ static int emit(const struct stanza *s, json_t *packages, struct col_dpkg_stats 
 {
 	_cleanup_(json_decrefp) json_t *pkg = NULL;
 	struct col_dpkg_source src = {0};
-	const char *version = valid(s->version, true, &st->bad_fields), *src_version = NULL;
-	const char *arch = valid(s->arch, true, &st->bad_fields);
-	const char *multi_arch = valid(s->multi_arch, true, &st->bad_fields);
-	const char *source = valid(s->source, false, &st->bad_fields);
-	size_t version_len = version ? strlen(version) : 0, src_version_len = 0;
+	const char *package = s->f[F_PACKAGE], *version, *arch, *multi_arch, *source;
+	const char *src_version = NULL;
+	size_t version_len, src_version_len = 0;
 	char status[64];
 	bool installed, not_installed;
 	uint64_t size;
 
-	if (!s->package || !s->status || !is_token(s->package, strlen(s->package)) ||
-	    !parse_status(s->status, status, sizeof(status), &installed, &not_installed)) {
+	if (!package || !s->f[F_STATUS] || !is_token(package, strlen(package)) ||
+	    !parse_status(s->f[F_STATUS], status, sizeof(status), &installed, &not_installed)) {
 		st->malformed++;
 		return 0;
 	}
@@ -205,13 +203,19 @@ static int emit(const struct stanza *s, json_t *packages, struct col_dpkg_stats 
 		st->not_installed++;
 		return 0;
 	}
+	version = valid(s->f[F_VERSION], true, &st->bad_fields);
+	arch = valid(s->f[F_ARCH], true, &st->bad_fields);
+	multi_arch = valid(s->f[F_MULTI_ARCH], true, &st->bad_fields);
+	source = valid(s->f[F_SOURCE], false, &st->bad_fields);
+	version_len = version ? strlen(version) : 0;
 	if (version)
 		version = version_nonambig(version, &version_len);
-	if (source) {
+	if (source && *source) {
 		col_dpkg_parse_source(source, &src);
-	} else if (!s->source) { /* no Source field: the source is the binary package */
-		src.name = s->package;
-		src.name_len = strlen(s->package);
+	} else if (!s->f[F_SOURCE] || !*s->f[F_SOURCE]) {
+		/* no Source field: the source package is the binary package */
+		src.name = package;
+		src.name_len = strlen(package);
 	}
 	if (src.version) {
 		src_version_len = src.version_len;
@@ -223,7 +227,7 @@ static int emit(const struct stanza *s, json_t *packages, struct col_dpkg_stats 
 
 	pkg = json_object();
 	if (!pkg || jsonw_set(pkg, "manager", json_string("dpkg")) < 0 ||
-	    jsonw_set(pkg, "name", json_string(s->package)) < 0 ||
+	    jsonw_set(pkg, "name", json_string(package)) < 0 ||
 	    jsonw_set(pkg, "arch", json_string(arch ? arch : "")) < 0 ||
 	    set_stringn(pkg, "version", version, version_len) < 0 ||
 	    jsonw_set(pkg, "status", json_string(status)) < 0 ||
@@ -232,7 +236,7 @@ static int emit(const struct stanza *s, json_t *packages, struct col_dpkg_stats 
 	    set_stringn(pkg, "source_version", src_version, src_version_len) < 0 ||
 	    jsonw_set(pkg, "multi_arch", json_string(multi_arch ? multi_arch : "no")) < 0)
 		return -ENOMEM;
-	if (s->installed_size && str_to_u64(s->installed_size, 10, &size) == 0 &&
+	if (s->f[F_INSTALLED_SIZE] && str_to_u64(s->f[F_INSTALLED_SIZE], 10, &size) == 0 &&
 	    size <= INT64_MAX &&
 	    jsonw_set(pkg, "installed_size_kib", json_integer((json_int_t) size)) < 0)
 		return -ENOMEM;
@@ -242,7 +246,7 @@ static int emit(const struct stanza *s, json_t *packages, struct col_dpkg_stats 
 	if (installed)
 		st->installed++;
 	/* dpkg itself is always of the native architecture */
-	if (streq(s->package, "dpkg") && arch)
+	if (streq(package, "dpkg") && arch)
 		(void) snprintf(st->native_arch, sizeof(st->native_arch), "%s", arch);
 	return 1;
 }
@@ -310,7 +314,7 @@ int col_dpkg_parse_status(char *text, size_t len, json_t *packages, struct col_d
 			while (ve > v && isspace((unsigned char) ve[-1]))
 				ve--;
 			*ve = '\0'; /* at most the line's '\n', or the text's final NUL */
-			*(const char **) ((char *) &s + stanza_fields[i].offset) = v;
+			s.f[i] = v;
 			break;
 		}
 		p = next;
@@ -353,7 +357,7 @@ int col_dpkg_collect(const struct col_ctx *ctx, json_t *section, json_t *package
 	if (r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)
-		return col_error(section, STATUS_PATH, r, NULL) < 0 ? -ENOMEM : 0;
+		return col_error(section, STATUS_PATH, r, NULL) < 0 ? -ENOMEM : r;
 	r = col_dpkg_parse_status(text, len, packages, &st);
 	if (r < 0)
 		return r;

@@ -188,7 +188,7 @@ int col_snap_collect(const struct col_ctx *ctx, json_t *section, json_t *package
 		return -ENOENT;
 	if (r < 0)
 		return r == -ENOMEM ? r
-				    : (col_error(section, SNAPS_DIR, r, NULL) < 0 ? -ENOMEM : 0);
+				    : (col_error(section, SNAPS_DIR, r, NULL) < 0 ? -ENOMEM : r);
 	for (char **f = files; *f; f++) {
 		_cleanup_(freep) char *copy = mm_strdup(*f);
 		char *name, *rev;

@@ -4,8 +4,10 @@
  * "packages" (key: manager, name, arch), with counts per manager and apt's facts.
  *
  * A backend returns how many packages it added, or -ENOENT when its manager is not on the
- * machine (no count, no error: a Debian laptop without snapd is normal). Any other trouble
- * a backend records in the section's errors and carries on. RPM databases are recognised
+ * machine (no count, no error: a Debian laptop without snapd is normal), or another -errno
+ * when its database is there but unreadable (no count, so it never reads as "0 packages";
+ * the backend has recorded the error). Lesser trouble a backend records in the section's
+ * errors and carries on. RPM databases are recognised
  * but not read yet (an rpmdb.sqlite needs SQLite, which only the spool may link): when one
  * is present, that is said in errors, so an RPM machine never looks like one without
  * software.

@@ -110,6 +110,14 @@ ok $? "apt last update: the time apt last touched lists/partial"
 val "$tmp/l2.json" '.software.errors[]?.source' | grep -qx /var/lib/rpm/rpmdb.sqlite
 ok $? "an RPM database is reported as present but not read"
 
+# an unreadable database is an error and no count (never "0 packages")
+mkdir -p "$tmp/unreadable/var/lib/dpkg/status" "$tmp/unreadable/etc"
+echo "root:x:0:0:root:/root:/bin/sh" >"$tmp/unreadable/etc/passwd"
+"$AGENT" inventory --root "$tmp/unreadable" >"$tmp/u.json" 2>/dev/null
+[ "$(val "$tmp/u.json" '.software.counts.dpkg')" = null ] &&
+	val "$tmp/u.json" '.software.errors[].source' | grep -qx /var/lib/dpkg/status
+ok $? "an unreadable status file: an error, and no dpkg count"
+
 # --- vm fixture ---------------------------------------------------------------------------
 "$AGENT" inventory --root "$FIXTURES/vm" >"$tmp/vm.json"
 ok $? "vm fixture: inventory succeeds"
