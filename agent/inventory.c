@@ -21,6 +21,7 @@ static const struct collector collectors[] = {
 	{"os", col_os_collect},
 	{"cpu", col_cpu_collect},
 	{"memory", col_memory_collect},
+	{"security", col_security_collect},
 };
 
 int col_error(json_t *section, const char *source, int err, const char *fmt, ...)
@@ -57,6 +58,16 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 		  size_t *ret_len)
 {
 	int r = fileio_read(ctx->root, path, max, ret, ret_len);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
+		  size_t *ret_len)
+{
+	int r = fileio_read_head(ctx->root, path, n, ret, ret_len);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
