@@ -258,13 +258,15 @@ struct sshd_config {
 	char *source[SSHD_KEY_MAX]; /* "file:line" of that value */
 	unsigned match_blocks;      /* Match lines seen: their settings are not reported */
 	unsigned parsed;            /* files parsed, bounded by LIMIT_INCLUDE_FILES */
+	bool loop_reported;         /* the Include loop or fan-out was reported once */
 	json_t *files;              /* array: every file read, in order */
 	json_t *errsink;            /* object whose "errors" receive what was refused */
 	sshd_include_fn include;    /* NULL: Include lines are noted, not followed */
 	void *userdata;
 };
 /* Parses one file's text. depth counts Include levels (0 for sshd_config itself); past
- * LIMIT_INCLUDE_DEPTH an Include is refused as a loop. Returns 0 or -ENOMEM. */
+ * LIMIT_INCLUDE_DEPTH an Include is refused as a loop. A file parsed again (through a
+ * loop) reports nothing new. Returns 0 or -ENOMEM. */
 int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file,
 			      unsigned depth) _wur_;
 void col_ssh_config_done(struct sshd_config *c);

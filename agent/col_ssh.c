@@ -19,6 +19,8 @@
  * fan-out at LIMIT_INCLUDE_FILES files; both are reported.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -133,32 +135,52 @@ static const char *normalise(int key, const char *v)
 	return NULL;
 }
 
+/* Adds file to c->files: 1 when it is new, 0 when it was read before, or -ENOMEM. */
 static int note_file(struct sshd_config *c, const char *file)
 {
 	size_t i;
 	json_t *v;
 
 	if (!c->files)
-		return 0;
+		return 1;
 	json_array_foreach (c->files, i, v)
 		if (streq(json_string_value(v), file))
 			return 0;
-	return jsonw_append(c->files, col_security_text(file));
+	return jsonw_append(c->files, col_security_text(file)) < 0 ? -ENOMEM : 1;
+}
+
+/* Records an error at file:line, unless the file is being read again through a loop. */
+static _printf_(5, 6) int report_error(struct sshd_config *c, bool quiet, const char *file,
+				       unsigned line, const char *fmt, ...)
+{
+	_cleanup_(freep) char *src = NULL;
+	char msg[256];
+	va_list ap;
+
+	if (quiet)
+		return 0;
+	src = col_security_source(file, line);
+	if (!src)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	(void) vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return col_error(c->errsink, src, -EBADMSG, "%s", msg);
 }
 
 static int include(struct sshd_config *c, char **argv, int argc, const char *file,
 		   unsigned line, unsigned depth)
 {
 	for (int i = 1; i < argc; i++) {
-		_cleanup_(freep) char *pattern = NULL, *src = NULL;
+		_cleanup_(freep) char *pattern = NULL;
 		int r;
 
 		if (depth + 1 > LIMIT_INCLUDE_DEPTH) {
-			src = col_security_source(file, line);
-			return src ? col_error(c->errsink, src, -ELOOP,
-					       "Include nested more than %u deep (an Include loop?)",
-					       LIMIT_INCLUDE_DEPTH)
-				   : -ENOMEM;
+			r = report_error(c, c->loop_reported, file, line,
+					 "Include nested more than %u deep (an Include loop?)",
+					 LIMIT_INCLUDE_DEPTH);
+			c->loop_reported = true;
+			return r;
 		}
 		if (!c->include)
 			continue;
@@ -179,15 +201,21 @@ int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *fil
 	char *cursor = text, *line;
 	unsigned lineno = 0;
 	bool in_match = false; /* a Match block ends with the file (servconf.c) */
+	bool quiet;            /* read before, through a loop: already reported */
 	int r;
 
-	if (c->parsed >= LIMIT_INCLUDE_FILES)
-		return col_error(c->errsink, file, -E2BIG,
-				 "more than %u files included: not read", LIMIT_INCLUDE_FILES);
+	if (c->parsed >= LIMIT_INCLUDE_FILES) {
+		r = report_error(c, c->loop_reported, file, 0,
+				 "more than %u files included: the rest not read",
+				 LIMIT_INCLUDE_FILES);
+		c->loop_reported = true;
+		return r;
+	}
 	c->parsed++;
 	r = note_file(c, file);
 	if (r < 0)
 		return r;
+	quiet = r == 0;
 	while ((line = str_next_line(&cursor))) {
 		char *argv[MAX_ARGS];
 		const char *v;
@@ -198,16 +226,14 @@ int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *fil
 		if (argc == 0)
 			continue;
 		if (argc < 0 || !str_is_clean_utf8(argv[0], strlen(argv[0]))) {
-			_cleanup_(freep) char *src = col_security_source(file, lineno);
-
-			if (!src || col_error(c->errsink, src, -EBADMSG,
-					      "malformed line (sshd refuses this file)") < 0)
+			if (report_error(c, quiet, file, lineno,
+					 "malformed line (sshd refuses this file)") < 0)
 				return -ENOMEM;
 			continue;
 		}
 		if (!strcasecmp(argv[0], "Match")) {
 			in_match = true;
-			c->match_blocks++;
+			c->match_blocks += !quiet;
 			continue;
 		}
 		if (in_match)
@@ -223,11 +249,9 @@ int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *fil
 			continue;
 		v = argc >= 2 ? normalise(key, argv[1]) : NULL;
 		if (!v) {
-			_cleanup_(freep) char *src = col_security_source(file, lineno);
-
-			if (!src || col_error(c->errsink, src, -EINVAL,
-					      "%s: missing or invalid value (sshd refuses this file)",
-					      sshd_keys[key].keyword) < 0)
+			if (report_error(c, quiet, file, lineno,
+					 "%s: missing or invalid value (sshd refuses this file)",
+					 sshd_keys[key].keyword) < 0)
 				return -ENOMEM;
 			continue;
 		}

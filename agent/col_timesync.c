@@ -83,7 +83,7 @@ struct ntp_read {
 	struct sec_ctx *s;
 	const char *daemon;
 	json_t *servers;
-	unsigned files;
+	json_t *seen; /* paths read: a file is read once, whatever includes it again */
 };
 
 static int read_ntp_file(struct ntp_read *nr, const char *path, bool must_exist, unsigned depth);
@@ -127,7 +127,10 @@ static int read_ntp_file(struct ntp_read *nr, const char *path, bool must_exist,
 
 	if (!includes)
 		return -ENOMEM;
-	if (depth > LIMIT_INCLUDE_DEPTH || nr->files >= LIMIT_INCLUDE_FILES)
+	json_array_foreach (nr->seen, i, inc)
+		if (streq(json_string_value(inc), path))
+			return 0; /* an include loop, or two includes of one file */
+	if (depth > LIMIT_INCLUDE_DEPTH || json_array_size(nr->seen) >= LIMIT_INCLUDE_FILES)
 		return col_error(nr->s->section, path, -ELOOP,
 				 "includes nested too deep or too many: not read");
 	r = col_read_file(nr->s->col, path, LIMIT_CONFIG_FILE, &text, NULL);
@@ -137,7 +140,8 @@ static int read_ntp_file(struct ntp_read *nr, const char *path, bool must_exist,
 		return -ENOENT;
 	if (r < 0)
 		return col_error(nr->s->section, path, r, NULL);
-	nr->files++;
+	if (jsonw_append(nr->seen, json_string(path)) < 0)
+		return -ENOMEM;
 	r = col_timesync_parse_ntp_conf(text, nr->daemon, path, nr->servers, includes);
 	if (r < 0)
 		return r;
@@ -156,15 +160,18 @@ static int read_ntp_file(struct ntp_read *nr, const char *path, bool must_exist,
 static int read_ntp_conf(struct sec_ctx *s, const char *daemon, const char *const *paths,
 			 json_t *servers)
 {
-	struct ntp_read nr = {.s = s, .daemon = daemon, .servers = servers};
+	struct ntp_read nr = {.s = s, .daemon = daemon, .servers = servers, .seen = json_array()};
+	int r = 0;
 
-	for (size_t i = 0; paths[i]; i++) {
-		int r = read_ntp_file(&nr, paths[i], false, 0);
-
+	if (!nr.seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < 3 && paths[i]; i++) {
+		r = read_ntp_file(&nr, paths[i], false, 0);
 		if (r != -ENOENT)
-			return r;
+			break;
 	}
-	return 0;
+	json_decref(nr.seen);
+	return r == -ENOENT ? 0 : r;
 }
 
 /* timesyncd.conf: NTP= and FallbackNTP= in [Time]. */

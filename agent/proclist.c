@@ -81,8 +81,10 @@ int proclist_load(const struct col_ctx *ctx, size_t max, struct proclist *ret)
 		r = col_read_attr(ctx, path, &comm);
 		if (r == -ENOMEM)
 			break;
-		if (r < 0 || !*comm || !str_is_clean_utf8(comm, strlen(comm)))
+		if (r < 0 || !*comm || !str_is_clean_utf8(comm, strlen(comm))) {
+			r = 0;
 			continue; /* gone, or not a process directory */
+		}
 		mm_free(path);
 		path = mm_asprintf("/proc/%d/exe", pid);
 		if (!path) {
