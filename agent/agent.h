@@ -97,7 +97,8 @@ struct dirlist {
 	char **names; /* sorted byte-wise (C locale), each the caller's until dirlist_done() */
 	size_t n;
 };
-/* Lists the entries of root + dir (without "." and ".."), at most max of them, sorted.
+/* Lists the entries of root + dir (without "." and ".." and names that are not clean
+ * UTF-8), at most max of them, sorted.
  * -errno when the directory cannot be opened; -E2BIG past max; -ENOMEM. */
 int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct dirlist *ret)
 	_wur_;
@@ -215,6 +216,9 @@ int col_security_set_running(const struct sec_ctx *s, json_t *obj, const char *f
 /* A JSON string for text read from a file: null for NULL or text that is not clean UTF-8
  * (jansson refuses it). NULL only on allocation failure. */
 json_t *col_security_text(const char *s);
+/* Turns tabs and carriage returns in a configuration line into spaces (they only separate
+ * words) and tells whether what remains is clean UTF-8 text, fit to be reported. */
+bool col_security_clean_line(char *line);
 /* "file:line", new string, NULL on allocation failure. */
 char *col_security_source(const char *file, unsigned line);
 

@@ -135,27 +135,26 @@ int col_antivirus_parse_clamav_conf(char *text, json_t *conf)
 		int r;
 
 		lineno++;
-		line += strspn(line, " \t");
-		str_strip(line);
-		if (!*line || *line == '#')
-			continue;
-		if (!str_is_clean_utf8(line, strlen(line))) {
+		if (!col_security_clean_line(line)) {
 			bad++;
 			continue;
 		}
+		str_strip(line);
+		if (!*line || *line == '#')
+			continue;
 		if (str_startswith(line, "Example")) {
 			if (jsonw_set(conf, "example", json_true()) < 0)
 				return -ENOMEM;
 			continue;
 		}
 		name = line;
-		arg = name + strcspn(name, " \t");
+		arg = name + strcspn(name, " ");
 		if (!*arg) {
 			bad++; /* "Missing argument for option" */
 			continue;
 		}
 		*arg++ = '\0';
-		arg += strspn(arg, " \t");
+		arg += strspn(arg, " ");
 		if (*arg == '"') {
 			end = strrchr(++arg, '"');
 			if (!end || end == arg) {

@@ -97,6 +97,14 @@ json_t *col_security_text(const char *s)
 	return json_string(s);
 }
 
+bool col_security_clean_line(char *line)
+{
+	for (char *p = line; *p; p++)
+		if (*p == '\t' || *p == '\r')
+			*p = ' ';
+	return str_is_clean_utf8(line, strlen(line));
+}
+
 char *col_security_source(const char *file, unsigned line)
 {
 	return mm_asprintf("%s:%u", file, line);

@@ -143,9 +143,12 @@ static int note_file(struct sshd_config *c, const char *file)
 
 	if (!c->files)
 		return 1;
-	json_array_foreach (c->files, i, v)
-		if (streq(json_string_value(v), file))
+	json_array_foreach (c->files, i, v) {
+		const char *seen = json_string_value(v);
+
+		if (seen && streq(seen, file))
 			return 0;
+	}
 	return jsonw_append(c->files, col_security_text(file)) < 0 ? -ENOMEM : 1;
 }
 
@@ -222,10 +225,11 @@ int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *fil
 		int argc, key;
 
 		lineno++;
-		argc = split_line(line, argv);
+		/* checked whole, before splitting: every word may end up in a report */
+		argc = col_security_clean_line(line) ? split_line(line, argv) : -EBADMSG;
 		if (argc == 0)
 			continue;
-		if (argc < 0 || !str_is_clean_utf8(argv[0], strlen(argv[0]))) {
+		if (argc < 0) {
 			if (report_error(c, quiet, file, lineno,
 					 "malformed line (sshd refuses this file)") < 0)
 				return -ENOMEM;

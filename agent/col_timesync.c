@@ -40,14 +40,14 @@ int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file
 
 		lineno++;
 		line[strcspn(line, "#")] = '\0';
+		if (!col_security_clean_line(line)) {
+			bad++;
+			continue;
+		}
 		str_strip(line);
 		/* chrony also takes '!', ';' and '%' as comment starts */
 		if (!*line || strchr("!;%", *line))
 			continue;
-		if (!str_is_clean_utf8(line, strlen(line))) {
-			bad++;
-			continue;
-		}
 		word = strtok_r(line, " \t", &save);
 		if (!word)
 			continue;
@@ -127,9 +127,12 @@ static int read_ntp_file(struct ntp_read *nr, const char *path, bool must_exist,
 
 	if (!includes)
 		return -ENOMEM;
-	json_array_foreach (nr->seen, i, inc)
-		if (streq(json_string_value(inc), path))
+	json_array_foreach (nr->seen, i, inc) {
+		const char *seen = json_string_value(inc);
+
+		if (seen && streq(seen, path))
 			return 0; /* an include loop, or two includes of one file */
+	}
 	if (depth > LIMIT_INCLUDE_DEPTH || json_array_size(nr->seen) >= LIMIT_INCLUDE_FILES)
 		return col_error(nr->s->section, path, -ELOOP,
 				 "includes nested too deep or too many: not read");

@@ -5,7 +5,9 @@
  * order without sorting again.
  *
  * Listing a directory reads no file, so it is not counted by col_read_*(); the files a
- * caller then reads are. Every list is bounded (the caller's max): a directory of a
+ * caller then reads are. Names that are not clean UTF-8 are left out: nothing could
+ * report them (JSON strings are UTF-8), and a caller that used one as a source in an
+ * error would fail. Every list is bounded (the caller's max): a directory of a
  * million entries costs at most max names, then -E2BIG.
  */
 #include <dirent.h>
@@ -19,6 +21,7 @@
 #include "lib/fileio.h"
 #include "lib/limits.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 
 void dirlist_done(struct dirlist *l)
 {
@@ -77,7 +80,8 @@ int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct 
 			r = -errno;
 			break;
 		}
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+		if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+		    !str_is_clean_utf8(de->d_name, strlen(de->d_name)))
 			continue;
 		if (l.n >= max) {
 			r = -E2BIG;
@@ -168,6 +172,8 @@ int dirlist_glob(const struct col_ctx *ctx, const char *pattern, size_t max, str
 
 		if (strlen(p) <= skip || (root && strncmp(p, root, skip) != 0))
 			continue; /* cannot happen: glob keeps the literal prefix */
+		if (!str_is_clean_utf8(p + skip, strlen(p + skip)))
+			continue;
 		if (l.n >= max)
 			r = -E2BIG;
 		else

@@ -23,7 +23,7 @@ static void clamav_conf(void)
 					   "  TCPSocket 3310\n"
 					   "OnAccessIncludePath /home\n"
 					   "OnAccessIncludePath \"/srv/with space\"\n"
-					   "OnAccessMountPath /\n"
+					   "OnAccessMountPath\t/\n"
 					   "OnAccessPrevention YES\n"
 					   "ScanOnAccess false\n"
 					   "DatabaseDirectory /var/lib/clamav\n"
@@ -169,7 +169,7 @@ static void ntp_conf(void)
 					  "server ntp.nict.jp iburst # JST\n"
 					  "sourcedir /run/chrony-dhcp /etc/chrony/sources.d\n"
 					  "server\n"
-					  "peer 10.0.0.2\n");
+					  "peer\t10.0.0.2\n");
 	json_t *servers = json_array(), *includes = json_array();
 
 	CHECK_INT(col_timesync_parse_ntp_conf(text, "chrony", "/etc/chrony/chrony.conf", servers,
