@@ -100,8 +100,7 @@ struct dirlist {
 /* Lists the entries of root + dir (without "." and ".." and names that are not clean
  * UTF-8), at most max of them, sorted.
  * -errno when the directory cannot be opened; -E2BIG past max; -ENOMEM. */
-int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct dirlist *ret)
-	_wur_;
+int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct dirlist *ret) _wur_;
 /* Expands a glob(7) pattern (an absolute path) under the root. Results are absolute paths
  * as seen from the endpoint ("/etc/ssh/sshd_config.d/a.conf"), sorted; no match is an empty
  * list, not an error. The root's own name is escaped, so it may contain '*' or '['. */
@@ -271,8 +270,8 @@ struct sshd_config {
 /* Parses one file's text. depth counts Include levels (0 for sshd_config itself); past
  * LIMIT_INCLUDE_DEPTH an Include is refused as a loop. A file parsed again (through a
  * loop) reports nothing new. Returns 0 or -ENOMEM. */
-int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file,
-			      unsigned depth) _wur_;
+int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file, unsigned depth)
+	_wur_;
 void col_ssh_config_done(struct sshd_config *c);
 
 /* apt.conf syntax: APT::Periodic::* in either "A::B::C "v";" or "A { B { C "v"; }; };". */
@@ -289,8 +288,8 @@ struct apt_periodic {
 };
 /* Parses one file; later assignments (and later files) override earlier ones. Records a
  * syntax error on errsink and stops at it, as apt does. Returns 0 or -ENOMEM. */
-int col_autoupdate_parse_apt_conf(char *text, size_t len, const char *file,
-				  struct apt_periodic *st, json_t *errsink) _wur_;
+int col_autoupdate_parse_apt_conf(char *text, size_t len, const char *file, struct apt_periodic *st,
+				  json_t *errsink) _wur_;
 void col_autoupdate_periodic_done(struct apt_periodic *st);
 
 /* dconf locks files: one key path per line; marks the screen-lock keys listed in locked[]
@@ -316,5 +315,5 @@ unsigned col_firewall_count_iptables_rules(char *text);
 /* chrony.conf / ntp.conf: appends {daemon, kind, name, source} for each server, pool and
  * peer line to servers, and {directive, argument} for each confdir, sourcedir, include and
  * includefile line to includes. Returns malformed lines (>= 0) or -ENOMEM. */
-int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file,
-				json_t *servers, json_t *includes) _wur_;
+int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file, json_t *servers,
+				json_t *includes) _wur_;

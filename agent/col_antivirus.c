@@ -35,22 +35,17 @@ static const struct av_product {
 	const char *procs[3];    /* process names */
 	const char *exe_dirs[3]; /* where those processes' binaries live */
 } av_products[] = {
-	{"Sophos Protection for Linux", "Sophos", {"/opt/sophos-spl", "/opt/sophos-av"},
-	 {"sophos_threat_detector", "sophosav", "savd"}, {"/opt/sophos-spl", "/opt/sophos-av"}},
-	{"ESET Endpoint Antivirus / Server Security", "ESET", {"/opt/eset/eea", "/opt/eset/efs"},
-	 {"oaeventd", "startd"}, {"/opt/eset"}},
-	{"Trend Micro Deep Security / Apex One", "Trend Micro", {"/opt/ds_agent", "/opt/TrendMicro"},
-	 {"ds_agent"}, {"/opt/ds_agent", "/opt/TrendMicro"}},
-	{"CrowdStrike Falcon", "CrowdStrike", {"/opt/CrowdStrike/falcond"},
-	 {"falcond", "falcon-sensor"}, {"/opt/CrowdStrike"}},
-	{"Microsoft Defender for Endpoint", "Microsoft", {"/opt/microsoft/mdatp"}, {"wdavdaemon"},
-	 {"/opt/microsoft/mdatp"}},
-	{"Kaspersky Endpoint Security for Linux", "Kaspersky", {"/opt/kaspersky/kesl"}, {"kesl"},
-	 {"/opt/kaspersky"}},
-	{"Trellix Endpoint Security for Linux", "Trellix", {"/opt/McAfee/ens"}, {"mfetpd"},
-	 {"/opt/McAfee"}},
-	{"SentinelOne", "SentinelOne", {"/opt/sentinelone"}, {"sentinelone-agent", "s1-agent"},
-	 {"/opt/sentinelone"}},
+	/* one product per line, wider than the usual 100 columns: a table read across */
+	/* clang-format off */
+	{"Sophos Protection for Linux", "Sophos", {"/opt/sophos-spl", "/opt/sophos-av"}, {"sophos_threat_detector", "sophosav", "savd"}, {"/opt/sophos-spl", "/opt/sophos-av"}},
+	{"ESET Endpoint Antivirus / Server Security", "ESET", {"/opt/eset/eea", "/opt/eset/efs"}, {"oaeventd", "startd"}, {"/opt/eset"}},
+	{"Trend Micro Deep Security / Apex One", "Trend Micro", {"/opt/ds_agent", "/opt/TrendMicro"}, {"ds_agent"}, {"/opt/ds_agent", "/opt/TrendMicro"}},
+	{"CrowdStrike Falcon", "CrowdStrike", {"/opt/CrowdStrike/falcond"}, {"falcond", "falcon-sensor"}, {"/opt/CrowdStrike"}},
+	{"Microsoft Defender for Endpoint", "Microsoft", {"/opt/microsoft/mdatp"}, {"wdavdaemon"}, {"/opt/microsoft/mdatp"}},
+	{"Kaspersky Endpoint Security for Linux", "Kaspersky", {"/opt/kaspersky/kesl"}, {"kesl"}, {"/opt/kaspersky"}},
+	{"Trellix Endpoint Security for Linux", "Trellix", {"/opt/McAfee/ens"}, {"mfetpd"}, {"/opt/McAfee"}},
+	{"SentinelOne", "SentinelOne", {"/opt/sentinelone"}, {"sentinelone-agent", "s1-agent"}, {"/opt/sentinelone"}},
+	/* clang-format on */
 };
 
 /* ClamAV's boolean syntax: yes/true/1 or no/false/0, any case. */
@@ -188,7 +183,8 @@ static int complete_clamd(json_t *conf)
 			return -ENOMEM;
 	if ((!json_object_get(conf, "local_socket") &&
 	     jsonw_set(conf, "local_socket", json_null()) < 0) ||
-	    (!json_object_get(conf, "tcp_socket") && jsonw_set(conf, "tcp_socket", json_null()) < 0))
+	    (!json_object_get(conf, "tcp_socket") &&
+	     jsonw_set(conf, "tcp_socket", json_null()) < 0))
 		return -ENOMEM;
 	inc = json_object_get(conf, "on_access_include_paths");
 	mnt = json_object_get(conf, "on_access_mount_paths");
@@ -250,8 +246,8 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 static bool is_database(const char *name)
 {
-	return strlen(name) > 4 &&
-	       (str_endswith(name, ".cvd") || str_endswith(name, ".cld") || str_endswith(name, ".cud"));
+	return strlen(name) > 4 && (str_endswith(name, ".cvd") || str_endswith(name, ".cld") ||
+				    str_endswith(name, ".cud"));
 }
 
 static int read_database(struct sec_ctx *s, const char *dir, const char *name, json_t *list,
@@ -309,8 +305,7 @@ static int read_database(struct sec_ctx *s, const char *dir, const char *name, j
 	return jsonw_append(list, e);
 }
 
-static int collect_definitions(struct sec_ctx *s, json_t *clamav, const char *dir,
-			       bool installed)
+static int collect_definitions(struct sec_ctx *s, json_t *clamav, const char *dir, bool installed)
 {
 	struct dirlist dl = {0};
 	json_t *list = json_array();
@@ -328,7 +323,8 @@ static int collect_definitions(struct sec_ctx *s, json_t *clamav, const char *di
 		if (!is_database(dl.names[i]))
 			continue;
 		if (json_array_size(list) >= MAX_DATABASES) {
-			r = col_error(s->section, dir, -E2BIG, "more than %u databases", MAX_DATABASES);
+			r = col_error(s->section, dir, -E2BIG, "more than %u databases",
+				      MAX_DATABASES);
 			break;
 		}
 		r = read_database(s, dir, dl.names[i], list, &newest);
@@ -336,11 +332,11 @@ static int collect_definitions(struct sec_ctx *s, json_t *clamav, const char *di
 	dirlist_done(&dl);
 	if (r == -ENOMEM)
 		return r;
-	if (newest < 0)
-		return jsonw_set(clamav, "definitions_newest_build_time", json_null()) < 0 ||
-				       jsonw_set(clamav, "definitions_min_age_days", json_null()) < 0
-			       ? -ENOMEM
-			       : 0;
+	if (newest < 0) {
+		if (jsonw_set(clamav, "definitions_newest_build_time", json_null()) < 0)
+			return -ENOMEM;
+		return jsonw_set(clamav, "definitions_min_age_days", json_null());
+	}
 	if (jsonw_set(clamav, "definitions_newest_build_time", json_integer(newest)) < 0)
 		return -ENOMEM;
 	return jsonw_set(clamav, "definitions_min_age_days",
@@ -349,13 +345,14 @@ static int collect_definitions(struct sec_ctx *s, json_t *clamav, const char *di
 
 /* The database directory clamd uses: clamd.conf's, else freshclam.conf's, else the
  * compiled-in default. */
-static int database_directory(struct sec_ctx *s, json_t *clamd, json_t *freshclam,
-			      json_t *clamav, const char **ret)
+static int database_directory(struct sec_ctx *s, json_t *clamd, json_t *freshclam, json_t *clamav,
+			      const char **ret)
 {
 	json_t *confs[] = {clamd, freshclam};
 
 	for (size_t i = 0; i < ARRAY_SIZE(confs); i++) {
-		const char *dir = json_string_value(json_object_get(confs[i], "database_directory"));
+		const char *dir =
+			json_string_value(json_object_get(confs[i], "database_directory"));
 		_cleanup_(freep) char *src = NULL;
 
 		if (!dir)

@@ -206,8 +206,8 @@ static int assign(struct apt_parser *ps, const char *value, size_t vlen, unsigne
 	return 0;
 }
 
-int col_autoupdate_parse_apt_conf(char *text, size_t len, const char *file,
-				  struct apt_periodic *st, json_t *errsink)
+int col_autoupdate_parse_apt_conf(char *text, size_t len, const char *file, struct apt_periodic *st,
+				  json_t *errsink)
 {
 	struct lexer lx = {.p = text, .end = text + len, .line = 1};
 	struct apt_parser ps = {.st = st, .file = file};
@@ -321,8 +321,7 @@ static bool apt_part_name(const char *name)
 	return !dot || streq(dot, ".conf");
 }
 
-static int read_conf(struct sec_ctx *s, const char *path, struct apt_periodic *st,
-		     bool must_exist)
+static int read_conf(struct sec_ctx *s, const char *path, struct apt_periodic *st, bool must_exist)
 {
 	_cleanup_(freep) char *text = NULL;
 	size_t len;

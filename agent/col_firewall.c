@@ -210,8 +210,8 @@ static int collect_nftables(struct sec_ctx *s, json_t *out, bool *configured)
 	_cleanup_(freep) char *text = NULL;
 	struct nft_summary sum = {0};
 	bool enabled, masked, parsed = false;
-	bool installed = s->pkgs[SEC_PKG_NFTABLES].installed ||
-			 col_security_exists(s->col, "/usr/sbin/nft");
+	bool installed =
+		s->pkgs[SEC_PKG_NFTABLES].installed || col_security_exists(s->col, "/usr/sbin/nft");
 	json_t *nft;
 	int r;
 

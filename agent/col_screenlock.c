@@ -72,8 +72,8 @@ int col_screenlock_parse_gvariant_bool(const char *v, bool *ret)
 
 int col_screenlock_parse_gvariant_uint(const char *v, uint64_t *ret)
 {
-	static const char *const types[] = {"uint32 ", "int32 ",  "uint64 ", "int64 ",
-					    "uint16 ", "int16 ",  "byte "};
+	static const char *const types[] = {"uint32 ", "int32 ", "uint64 ", "int64 ",
+					    "uint16 ", "int16 ", "byte "};
 
 	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
 		const char *rest = str_startswith(v, types[i]);
@@ -251,8 +251,7 @@ static int dconf_databases(struct sec_ctx *s, json_t **ret_profile, json_t **ret
 		_cleanup_(freep) char *name = NULL;
 
 		if (!str_endswith(dl.names[i], ".d") || streq(dl.names[i], "gdm.d") ||
-		    strlen(dl.names[i]) < 3 ||
-		    !str_is_clean_utf8(dl.names[i], strlen(dl.names[i])))
+		    strlen(dl.names[i]) < 3 || !str_is_clean_utf8(dl.names[i], strlen(dl.names[i])))
 			continue;
 		name = mm_strndup(dl.names[i], strlen(dl.names[i]) - 2);
 		r = name ? jsonw_append(dbs, json_string(name)) : -ENOMEM;
@@ -281,13 +280,13 @@ static int report_gnome_key(struct sec_ctx *s, json_t *gnome, size_t k, const ch
 		uint64_t u;
 
 		if (col_screenlock_parse_gvariant_uint(value, &u) < 0 || u > INT32_MAX)
-			return col_error(s->section, source, -EBADMSG, "%s: not a number of seconds",
-					 gnome_keys[k].key);
+			return col_error(s->section, source, -EBADMSG,
+					 "%s: not a number of seconds", gnome_keys[k].key);
 		v = json_integer((json_int_t) u);
 	}
-	return jsonw_set(gnome, gnome_keys[k].field,
-			 json_pack("{s:o, s:s, s:b}", "value", v, "source", source, "locked",
-				   locked));
+	return jsonw_set(
+		gnome, gnome_keys[k].field,
+		json_pack("{s:o, s:s, s:b}", "value", v, "source", source, "locked", locked));
 }
 
 static int collect_gnome(struct sec_ctx *s, json_t *out, bool *found)
@@ -371,8 +370,8 @@ static int kde_key(const char *group, const char *key, const char *value, unsign
 			return -ENOMEM;
 		if (keys[i].boolean) {
 			if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
-				return col_error(kr->errsink, src, -EBADMSG, "%s: not true or false",
-						 keys[i].key);
+				return col_error(kr->errsink, src, -EBADMSG,
+						 "%s: not true or false", keys[i].key);
 			v = json_boolean(!strcasecmp(value, "true"));
 		} else {
 			unsigned u;
@@ -383,8 +382,8 @@ static int kde_key(const char *group, const char *key, const char *value, unsign
 			v = json_integer(u);
 		}
 		return jsonw_set(kr->kde, keys[i].field,
-				 json_pack("{s:o, s:s, s:b}", "value", v, "source", src, "immutable",
-					   immutable));
+				 json_pack("{s:o, s:s, s:b}", "value", v, "source", src,
+					   "immutable", immutable));
 	}
 	return 0;
 }
@@ -430,7 +429,9 @@ static int collect_lockers(struct sec_ctx *s, json_t *out, bool *found)
 			continue;
 		*found = true;
 		e = json_pack("{s:s, s:s?}", "name", lockers[i].name, "evidence",
-			      pkg ? "dpkg" : bin ? lockers[i].binary : NULL);
+			      pkg   ? "dpkg"
+			      : bin ? lockers[i].binary
+				    : NULL);
 		if (jsonw_append(list, e) < 0 ||
 		    col_security_set_running(s, e, "running", "pid", p) < 0)
 			return -ENOMEM;

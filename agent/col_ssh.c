@@ -43,13 +43,13 @@ static const struct {
 } sshd_keys[SSHD_KEY_MAX] = {
 	[SSHD_PERMIT_ROOT_LOGIN] = {"PermitRootLogin", NULL, "permit_root_login", false,
 				    "prohibit-password"},
-	[SSHD_PASSWORD_AUTHENTICATION] = {"PasswordAuthentication", NULL,
-					  "password_authentication", true, "yes"},
+	[SSHD_PASSWORD_AUTHENTICATION] = {"PasswordAuthentication", NULL, "password_authentication",
+					  true, "yes"},
 	[SSHD_KBD_INTERACTIVE_AUTHENTICATION] = {"KbdInteractiveAuthentication",
 						 "ChallengeResponseAuthentication",
 						 "kbd_interactive_authentication", true, "yes"},
-	[SSHD_PUBKEY_AUTHENTICATION] = {"PubkeyAuthentication", NULL, "pubkey_authentication",
-					true, "yes"},
+	[SSHD_PUBKEY_AUTHENTICATION] = {"PubkeyAuthentication", NULL, "pubkey_authentication", true,
+					"yes"},
 	[SSHD_PERMIT_EMPTY_PASSWORDS] = {"PermitEmptyPasswords", NULL, "permit_empty_passwords",
 					 true, "no"},
 };
@@ -171,8 +171,8 @@ static _printf_(5, 6) int report_error(struct sshd_config *c, bool quiet, const 
 	return col_error(c->errsink, src, -EBADMSG, "%s", msg);
 }
 
-static int include(struct sshd_config *c, char **argv, int argc, const char *file,
-		   unsigned line, unsigned depth)
+static int include(struct sshd_config *c, char **argv, int argc, const char *file, unsigned line,
+		   unsigned depth)
 {
 	for (int i = 1; i < argc; i++) {
 		_cleanup_(freep) char *pattern = NULL;
@@ -198,8 +198,7 @@ static int include(struct sshd_config *c, char **argv, int argc, const char *fil
 	return 0;
 }
 
-int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file,
-			      unsigned depth)
+int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file, unsigned depth)
 {
 	char *cursor = text, *line;
 	unsigned lineno = 0;
@@ -298,7 +297,8 @@ static int report(const struct sshd_config *c, json_t *out)
 {
 	for (size_t i = 0; i < SSHD_KEY_MAX; i++) {
 		const char *v = c->value[i] ? c->value[i] : sshd_keys[i].def;
-		json_t *value = sshd_keys[i].boolean ? json_boolean(streq(v, "yes")) : json_string(v);
+		json_t *value =
+			sshd_keys[i].boolean ? json_boolean(streq(v, "yes")) : json_string(v);
 
 		if (jsonw_set(out, sshd_keys[i].field,
 			      json_pack("{s:o, s:s}", "value", value, "source",

@@ -28,8 +28,8 @@
 #define TIMESYNCD_CONF "/etc/systemd/timesyncd.conf"
 #define MAX_NAME       255
 
-int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file,
-				json_t *servers, json_t *includes)
+int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file, json_t *servers,
+				json_t *includes)
 {
 	char *cursor = text, *line;
 	unsigned lineno = 0;
@@ -61,17 +61,18 @@ int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file
 				continue;
 			}
 			src = col_security_source(file, lineno);
-			if (!src || jsonw_append(servers, json_pack("{s:s, s:s, s:s, s:s}", "daemon",
-								    daemon, "kind", word, "name",
-								    arg, "source", src)) < 0)
+			if (!src ||
+			    jsonw_append(servers,
+					 json_pack("{s:s, s:s, s:s, s:s}", "daemon", daemon, "kind",
+						   word, "name", arg, "source", src)) < 0)
 				return -ENOMEM;
 			continue;
 		}
 		if (!strcasecmp(word, "confdir") || !strcasecmp(word, "sourcedir") ||
 		    !strcasecmp(word, "include") || !strcasecmp(word, "includefile")) {
 			while ((arg = strtok_r(NULL, " \t", &save)))
-				if (jsonw_append(includes, json_pack("{s:s, s:s}", "directive", word,
-								     "argument", arg)) < 0)
+				if (jsonw_append(includes, json_pack("{s:s, s:s}", "directive",
+								     word, "argument", arg)) < 0)
 					return -ENOMEM;
 		}
 	}

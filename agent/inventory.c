@@ -17,10 +17,8 @@
 #include "lib/mm.h"
 
 static const struct collector collectors[] = {
-	{"identity", col_identity_collect},
-	{"os", col_os_collect},
-	{"cpu", col_cpu_collect},
-	{"memory", col_memory_collect},
+	{"identity", col_identity_collect}, {"os", col_os_collect},
+	{"cpu", col_cpu_collect},           {"memory", col_memory_collect},
 	{"security", col_security_collect},
 };
 

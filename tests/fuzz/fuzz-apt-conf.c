@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (text && sink) {
 		memcpy(text, data, size);
 		text[size] = '\0';
-		sink_result = col_autoupdate_parse_apt_conf(text, size, "/etc/apt/apt.conf", &st, sink);
+		sink_result =
+			col_autoupdate_parse_apt_conf(text, size, "/etc/apt/apt.conf", &st, sink);
 	}
 	col_autoupdate_periodic_done(&st);
 	json_decref(sink);

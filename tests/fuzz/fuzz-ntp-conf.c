@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(text, data, size);
 		text[size] = '\0';
 		sink_result = col_timesync_parse_ntp_conf(text, "chrony", "/etc/chrony/chrony.conf",
-						   servers, includes);
+							  servers, includes);
 	}
 	json_decref(servers);
 	json_decref(includes);

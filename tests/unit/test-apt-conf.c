@@ -31,38 +31,42 @@ static const char *last_error(void)
 {
 	json_t *e = json_object_get(sink, "errors");
 
-	return json_string_value(json_object_get(json_array_get(e, json_array_size(e) - 1),
-						 "message"));
+	return json_string_value(
+		json_object_get(json_array_get(e, json_array_size(e) - 1), "message"));
 }
 
 static void forms(void)
 {
 	struct apt_periodic st = {0};
 
-	CHECK_INT(PARSE(&st, "/a", "APT::Periodic::Update-Package-Lists \"1\";\n"
-				   "APT::Periodic::Unattended-Upgrade \"1\";\n"),
+	CHECK_INT(PARSE(&st, "/a",
+			"APT::Periodic::Update-Package-Lists \"1\";\n"
+			"APT::Periodic::Unattended-Upgrade \"1\";\n"),
 		  0, "flat form");
 	CHECK_STR(st.value[APT_PERIODIC_UNATTENDED_UPGRADE], "1", "flat value");
 	CHECK_STR(st.source[APT_PERIODIC_UNATTENDED_UPGRADE], "/a:2", "flat source");
 
-	CHECK_INT(PARSE(&st, "/b", "// nested\nAPT\n{\n  Periodic\n  {\n"
-				   "    Unattended-Upgrade \"0\"; /* off */\n  };\n};\n"),
+	CHECK_INT(PARSE(&st, "/b",
+			"// nested\nAPT\n{\n  Periodic\n  {\n"
+			"    Unattended-Upgrade \"0\"; /* off */\n  };\n};\n"),
 		  0, "nested form");
 	CHECK_STR(st.value[APT_PERIODIC_UNATTENDED_UPGRADE], "0", "a later file overrides");
 	CHECK_STR(st.source[APT_PERIODIC_UNATTENDED_UPGRADE], "/b:6", "on the value's line");
 	CHECK_STR(st.value[APT_PERIODIC_UPDATE_PACKAGE_LISTS], "1", "other keys stay");
 
-	CHECK_INT(PARSE(&st, "/c", "apt::periodic { enable 0; unattended-upgrade \"7\"; };\n"
-				   "# a hash comment\nAPT::Periodic::Enable \"1\";\n"),
+	CHECK_INT(PARSE(&st, "/c",
+			"apt::periodic { enable 0; unattended-upgrade \"7\"; };\n"
+			"# a hash comment\nAPT::Periodic::Enable \"1\";\n"),
 		  0, "mixed form, lower case, unquoted value");
 	CHECK_STR(st.value[APT_PERIODIC_UNATTENDED_UPGRADE], "7", "names are case-insensitive");
 	CHECK_STR(st.value[APT_PERIODIC_ENABLE], "1", "a later line overrides an earlier one");
 	CHECK_STR(st.source[APT_PERIODIC_ENABLE], "/c:3", "its line");
 
-	CHECK_INT(PARSE(&st, "/d", "Unattended-Upgrade::Origins-Pattern {\n"
-				   "  \"origin=Debian,codename=${distro_codename},label=Debian\";\n};\n"
-				   "APT::Periodic::Download-Upgradeable-Packages \"1\";\n"
-				   "APT::Periodic::Unattended-Upgrade::Extra \"9\";\n"),
+	CHECK_INT(PARSE(&st, "/d",
+			"Unattended-Upgrade::Origins-Pattern {\n"
+			"  \"origin=Debian,codename=${distro_codename},label=Debian\";\n};\n"
+			"APT::Periodic::Download-Upgradeable-Packages \"1\";\n"
+			"APT::Periodic::Unattended-Upgrade::Extra \"9\";\n"),
 		  0, "list items and longer names");
 	CHECK_STR(st.value[APT_PERIODIC_DOWNLOAD_UPGRADEABLE], "1", "after a list");
 	CHECK_STR(st.value[APT_PERIODIC_UNATTENDED_UPGRADE], "7",

@@ -18,19 +18,19 @@ static char *text_dup(const char *s)
 static void clamav_conf(void)
 {
 	_cleanup_(freep) char *text = text_dup("# comment\n"
-					   "LocalSocket /run/clamav/clamd.ctl\n"
-					   "LocalSocket /tmp/second.ctl\n"
-					   "  TCPSocket 3310\n"
-					   "OnAccessIncludePath /home\n"
-					   "OnAccessIncludePath \"/srv/with space\"\n"
-					   "OnAccessMountPath\t/\n"
-					   "OnAccessPrevention YES\n"
-					   "ScanOnAccess false\n"
-					   "DatabaseDirectory /var/lib/clamav\n"
-					   "localsocket /lower/case/is/another/option\n"
-					   "MaxThreads 12\n");
+					       "LocalSocket /run/clamav/clamd.ctl\n"
+					       "LocalSocket /tmp/second.ctl\n"
+					       "  TCPSocket 3310\n"
+					       "OnAccessIncludePath /home\n"
+					       "OnAccessIncludePath \"/srv/with space\"\n"
+					       "OnAccessMountPath\t/\n"
+					       "OnAccessPrevention YES\n"
+					       "ScanOnAccess false\n"
+					       "DatabaseDirectory /var/lib/clamav\n"
+					       "localsocket /lower/case/is/another/option\n"
+					       "MaxThreads 12\n");
 	_cleanup_(freep) char *bad = text_dup("Example\nTCPSocket port\nLogFile\nLogFile \"\"\n"
-					 "OnAccessPrevention maybe\nLocalSocket \"/open\n");
+					      "OnAccessPrevention maybe\nLocalSocket \"/open\n");
 	json_t *c = json_object(), *inc;
 
 	CHECK_INT(col_antivirus_parse_clamav_conf(text, c), 0, "clamd.conf parses cleanly");
@@ -92,15 +92,16 @@ static int collect_kv(const char *group, const char *key, const char *value, uns
 
 static void keyfiles(void)
 {
-	_cleanup_(freep) char *text = text_dup("ENABLED=yes\n# c\n; c\n[org/gnome/desktop/session]\n"
-					  "idle-delay = uint32 300\n[Daemon][$i]\nTimeout[$i]=5\n"
-					  "junk line\n[]\n=x\n");
+	_cleanup_(freep) char *text =
+		text_dup("ENABLED=yes\n# c\n; c\n[org/gnome/desktop/session]\n"
+			 "idle-delay = uint32 300\n[Daemon][$i]\nTimeout[$i]=5\n"
+			 "junk line\n[]\n=x\n");
 	struct kv kv = {{0}};
 	bool locked[SCREENLOCK_GNOME_KEYS] = {false};
 	_cleanup_(freep) char *locks =
 		text_dup("# locks\n/org/gnome/desktop/session/idle-delay\n"
-		    "/org/gnome/desktop/screensaver/lock-enabled\n/org/gnome/desktop/session\n"
-		    "/org/gnome/desktop/session/idle-delay\n");
+			 "/org/gnome/desktop/screensaver/lock-enabled\n/org/gnome/desktop/session\n"
+			 "/org/gnome/desktop/session/idle-delay\n");
 	uint64_t u = 0;
 	bool b = false;
 
@@ -127,25 +128,27 @@ static void keyfiles(void)
 
 static void nftables(void)
 {
-	_cleanup_(freep) char *empty = text_dup("#!/usr/sbin/nft -f\n\nflush ruleset\n\n"
-					   "table inet filter {\n\tchain input {\n"
-					   "\t\ttype filter hook input priority filter;\n\t}\n"
-					   "\tchain output {\n\t\ttype filter hook output priority 0;\n"
-					   "\t}\n}\n");
+	_cleanup_(freep) char *empty =
+		text_dup("#!/usr/sbin/nft -f\n\nflush ruleset\n\n"
+			 "table inet filter {\n\tchain input {\n"
+			 "\t\ttype filter hook input priority filter;\n\t}\n"
+			 "\tchain output {\n\t\ttype filter hook output priority 0;\n"
+			 "\t}\n}\n");
 	_cleanup_(freep) char *rules =
 		text_dup("include \"/etc/nftables.d/*.nft\"\n"
-		    "table inet filter {\n"
-		    "  set blocked { type ipv4_addr; elements = { 192.0.2.1 } }\n"
-		    "  chain input {\n"
-		    "    type filter hook input priority 0; policy drop;\n"
-		    "    ct state established,related accept # keep sessions\n"
-		    "    iif lo accept\n"
-		    "    tcp dport { 22, 443 } ct state new \\\n      accept\n"
-		    "    meta l4proto { tcp, udp } th dport 53 accept; counter\n"
-		    "  }\n}\n");
+			 "table inet filter {\n"
+			 "  set blocked { type ipv4_addr; elements = { 192.0.2.1 } }\n"
+			 "  chain input {\n"
+			 "    type filter hook input priority 0; policy drop;\n"
+			 "    ct state established,related accept # keep sessions\n"
+			 "    iif lo accept\n"
+			 "    tcp dport { 22, 443 } ct state new \\\n      accept\n"
+			 "    meta l4proto { tcp, udp } th dport 53 accept; counter\n"
+			 "  }\n}\n");
 	_cleanup_(freep) char *broken = text_dup("table inet f {\n chain c {\n  accept\n }\n");
-	_cleanup_(freep) char *v4 = text_dup("*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n"
-					"-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+	_cleanup_(freep) char *v4 =
+		text_dup("*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n"
+			 "-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
 	struct nft_summary s = {0};
 
 	CHECK_INT(col_firewall_parse_nft_conf(empty, &s), 0, "Debian's default parses");
@@ -163,13 +166,13 @@ static void nftables(void)
 static void ntp_conf(void)
 {
 	_cleanup_(freep) char *text = text_dup("# Debian chrony.conf\n"
-					  "confdir /etc/chrony/conf.d\n"
-					  "pool 2.debian.pool.ntp.org iburst\n"
-					  "! server commented.example\n"
-					  "server ntp.nict.jp iburst # JST\n"
-					  "sourcedir /run/chrony-dhcp /etc/chrony/sources.d\n"
-					  "server\n"
-					  "peer\t10.0.0.2\n");
+					       "confdir /etc/chrony/conf.d\n"
+					       "pool 2.debian.pool.ntp.org iburst\n"
+					       "! server commented.example\n"
+					       "server ntp.nict.jp iburst # JST\n"
+					       "sourcedir /run/chrony-dhcp /etc/chrony/sources.d\n"
+					       "server\n"
+					       "peer\t10.0.0.2\n");
 	json_t *servers = json_array(), *includes = json_array();
 
 	CHECK_INT(col_timesync_parse_ntp_conf(text, "chrony", "/etc/chrony/chrony.conf", servers,

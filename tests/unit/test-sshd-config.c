@@ -20,9 +20,9 @@ static const struct {
 	 "PasswordAuthentication no\n"},
 	{"/etc/ssh/sshd_config.d/*.conf", "/etc/ssh/sshd_config.d/20-b.conf",
 	 "PasswordAuthentication yes\nPermitRootLogin yes\n"},
-	{"/etc/ssh/match.conf", "/etc/ssh/match.conf",
-	 "Match User bob\nPubkeyAuthentication no\n"},
-	{"/etc/ssh/self.conf", "/etc/ssh/self.conf", "Include self.conf\nPermitEmptyPasswords yes\n"},
+	{"/etc/ssh/match.conf", "/etc/ssh/match.conf", "Match User bob\nPubkeyAuthentication no\n"},
+	{"/etc/ssh/self.conf", "/etc/ssh/self.conf",
+	 "Include self.conf\nPermitEmptyPasswords yes\n"},
 };
 
 static unsigned includes_seen;
@@ -51,8 +51,8 @@ static int parse(struct sshd_config *c, const char *text)
 {
 	_cleanup_(freep) char *copy = mm_strdup(text);
 
-	*c = (struct sshd_config){.errsink = json_object(), .files = json_array(),
-				  .include = fake_include};
+	*c = (struct sshd_config){
+		.errsink = json_object(), .files = json_array(), .include = fake_include};
 	includes_seen = 0;
 	return col_ssh_parse_sshd_config(c, copy, "/etc/ssh/sshd_config", 0);
 }
@@ -73,12 +73,11 @@ static void first_wins_with_includes(void)
 {
 	struct sshd_config c;
 
-	CHECK_INT(parse(&c,
-			"# Debian's layout\n"
-			"Include /etc/ssh/sshd_config.d/*.conf\n"
-			"PermitRootLogin no\n"
-			"PasswordAuthentication yes\n"
-			"KbdInteractiveAuthentication no\n"),
+	CHECK_INT(parse(&c, "# Debian's layout\n"
+			    "Include /etc/ssh/sshd_config.d/*.conf\n"
+			    "PermitRootLogin no\n"
+			    "PasswordAuthentication yes\n"
+			    "KbdInteractiveAuthentication no\n"),
 		  0, "parses");
 	CHECK_STR(c.value[SSHD_PASSWORD_AUTHENTICATION], "no",
 		  "the first drop-in, included first, wins over both later values");
@@ -104,12 +103,11 @@ static void syntax(void)
 {
 	struct sshd_config c;
 
-	CHECK_INT(parse(&c,
-			"  permitrootlogin=WITHOUT-PASSWORD\n"
-			"PasswordAuthentication = \"no\" # trailing comment\n"
-			"\tChallengeResponseAuthentication\tno\n"
-			"PubkeyAuthentication yes\n"
-			"#PermitEmptyPasswords yes\n"),
+	CHECK_INT(parse(&c, "  permitrootlogin=WITHOUT-PASSWORD\n"
+			    "PasswordAuthentication = \"no\" # trailing comment\n"
+			    "\tChallengeResponseAuthentication\tno\n"
+			    "PubkeyAuthentication yes\n"
+			    "#PermitEmptyPasswords yes\n"),
 		  0, "parses");
 	CHECK_STR(c.value[SSHD_PERMIT_ROOT_LOGIN], "prohibit-password",
 		  "keyword=value, any case; without-password is prohibit-password");
@@ -131,13 +129,12 @@ static void match_blocks(void)
 {
 	struct sshd_config c;
 
-	CHECK_INT(parse(&c,
-			"PermitRootLogin no\n"
-			"Include /etc/ssh/match.conf\n"
-			"PubkeyAuthentication yes\n"
-			"Match Address 10.0.0.0/8\n"
-			"  PasswordAuthentication yes\n"
-			"  Include /etc/ssh/sshd_config.d/*.conf\n"),
+	CHECK_INT(parse(&c, "PermitRootLogin no\n"
+			    "Include /etc/ssh/match.conf\n"
+			    "PubkeyAuthentication yes\n"
+			    "Match Address 10.0.0.0/8\n"
+			    "  PasswordAuthentication yes\n"
+			    "  Include /etc/ssh/sshd_config.d/*.conf\n"),
 		  0, "parses");
 	CHECK_STR(c.value[SSHD_PUBKEY_AUTHENTICATION], "yes",
 		  "a Match in an included file ends with that file");
