@@ -464,10 +464,13 @@ static int collect_product(struct sec_ctx *s, const struct av_product *p, json_t
 
 int col_antivirus_collect(struct sec_ctx *s, json_t *out)
 {
-	json_t *clamav = json_object(), *others = json_array();
+	json_t *clamav = json_object(), *others;
 	int r;
 
-	if (jsonw_set(out, "clamav", clamav) < 0 || jsonw_set(out, "other_products", others) < 0)
+	if (jsonw_set(out, "clamav", clamav) < 0)
+		return -ENOMEM;
+	others = json_array();
+	if (jsonw_set(out, "other_products", others) < 0)
 		return -ENOMEM;
 	r = collect_clamav(s, clamav);
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(av_products); i++)
