@@ -253,13 +253,16 @@ static bool is_database(const char *name)
 static int read_database(struct sec_ctx *s, const char *dir, const char *name, json_t *list,
 			 int64_t *newest)
 {
-	_cleanup_(freep) char *path = mm_asprintf("%s/%s", streq(dir, "/") ? "" : dir, name);
-	_cleanup_(freep) char *head = NULL, *base = NULL;
+	size_t n = strlen(dir);
+	_cleanup_(freep) char *path = NULL, *head = NULL, *base = NULL;
 	struct cvd_header h;
 	size_t len;
 	json_t *e;
 	int r;
 
+	while (n > 0 && dir[n - 1] == '/')
+		n--; /* "DatabaseDirectory /var/lib/clamav/" */
+	path = mm_asprintf("%.*s/%s", (int) n, dir, name);
 	if (!path)
 		return -ENOMEM;
 	r = col_read_head(s->col, path, CVD_HEADER_SIZE, &head, &len);

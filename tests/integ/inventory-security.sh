@@ -41,6 +41,7 @@ sigtool_field() { sigtool --info "$1" 2>/dev/null | sed -n "s/^$2: //p" | head -
 check_definitions() { # what, section JSON, root: each database as sigtool reads it
 	local what=$1 doc=$2 root=$3 dir n i file name stime
 	dir=$(q "$doc" '.antivirus.clamav.database_directory')
+	[ "$dir" = / ] || dir=${dir%/}
 	n=$(q "$doc" '.antivirus.clamav.definitions | length')
 	for ((i = 0; i < n; i++)); do
 		file=$(q "$doc" ".antivirus.clamav.definitions[$i].file")
@@ -244,7 +245,8 @@ if command -v sigtool >/dev/null && command -v faketime >/dev/null; then
 	cp "$tmp/db/daily.cud" "$R/var/lib/clamav/daily.cld" # a .cld of the same name as well
 	printf 'Package: clamav\nStatus: install ok installed\nVersion: 1.4.6+dfsg-0+deb12u1\n\n' \
 		>"$R/var/lib/dpkg/status"
-	printf 'LocalSocket /run/clamav/clamd.ctl\nDatabaseDirectory /var/lib/clamav\n' \
+	# a trailing slash, as administrators write it: file names must not get "//"
+	printf 'LocalSocket /run/clamav/clamd.ctl\nDatabaseDirectory /var/lib/clamav/\n' \
 		>"$R/etc/clamav/clamd.conf"
 	mkdir -p "$R/proc"
 	built=$(cat "$tmp/db/built")
