@@ -332,7 +332,7 @@ int col_dpkg_parse_status(char *text, size_t len, json_t *packages, struct col_d
 static int journal_pending(const struct col_ctx *ctx, bool *ret)
 {
 	_cleanup_(col_names_freep) char **names = NULL;
-	int r = col_list_dir(ctx, UPDATES_PATH, LIMIT_DIR_NAMES, &names, NULL);
+	int r = col_list_dir(ctx, UPDATES_PATH, LIMIT_DIR_ENTRIES, &names, NULL);
 
 	*ret = false;
 	if (r == -ENOMEM)
@@ -434,7 +434,7 @@ int col_dpkg_collect_apt(const struct col_ctx *ctx, json_t *section)
 
 	if (jsonw_set(section, "apt", apt) < 0)
 		return -ENOMEM;
-	r = col_list_dir(ctx, APT_LISTS, LIMIT_DIR_NAMES, &names, NULL);
+	r = col_list_dir(ctx, APT_LISTS, LIMIT_DIR_ENTRIES, &names, NULL);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT)

@@ -33,6 +33,7 @@ static const struct collector collectors[] = {
 	{"network", col_network_collect},
 	{"software", col_software_collect},
 	{"users", col_users_collect},
+	{"security", col_security_collect},
 	{"usb", col_usb_collect},
 };
 /* clang-format on */
@@ -64,8 +65,11 @@ int col_error(json_t *section, const char *source, int err, const char *fmt, ...
 		buf_done(&msg);
 		return -ENOMEM;
 	}
+	/* sources and messages may carry bytes from outside (file names, quoted junk):
+	 * escape them rather than let jansson refuse a string that is not UTF-8 */
 	r = jsonw_append(errors,
-			 json_pack("{s:s, s:s}", "source", source, "message", buf_str(&msg)));
+			 json_pack("{s:o, s:o}", "source", col_json_text(source, strlen(source)),
+				   "message", col_json_text(buf_str(&msg), msg.len)));
 	buf_done(&msg);
 	return r;
 }
@@ -74,6 +78,16 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 		  size_t *ret_len)
 {
 	int r = fileio_read(ctx->root, path, max, ret, ret_len);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
+		  size_t *ret_len)
+{
+	int r = fileio_read_head(ctx->root, path, n, ret, ret_len);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
