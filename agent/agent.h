@@ -26,6 +26,9 @@ struct col_ctx {
 	const char *root; /* "/" or a fixture tree */
 	int64_t now;      /* wall clock, Unix seconds, for ages and uptimes */
 	unsigned *n_read; /* files read successfully, counted by col_read_*() */
+	/* the sections collected so far, for collectors that build on earlier ones (security
+	 * asks software about packages); may be NULL */
+	const json_t *doc;
 };
 
 /*

@@ -189,10 +189,51 @@ int col_security_parse_dpkg_status(char *text, const char *const *names, size_t 
 	return stanzas;
 }
 
+/*
+ * The packages the parts ask about, from the software section when it read dpkg's status
+ * already (the normal case: it runs first), so the status file — megabytes on a desktop —
+ * is read and parsed once per inventory. Returns 1 when the section had the answer.
+ */
+static int pkgs_from_software(struct sec_ctx *s)
+{
+	json_t *software = s->col->doc ? json_object_get(s->col->doc, "software") : NULL;
+	json_t *packages = json_object_get(software, "packages"), *p;
+	size_t i;
+
+	if (!json_is_array(packages) ||
+	    !json_object_get(json_object_get(software, "counts"), "dpkg"))
+		return 0;
+	json_array_foreach (packages, i, p) {
+		const char *manager = json_string_value(json_object_get(p, "manager"));
+		const char *name = json_string_value(json_object_get(p, "name"));
+		const char *version = json_string_value(json_object_get(p, "version"));
+
+		if (!manager || !name || !streq(manager, "dpkg") ||
+		    !json_is_true(json_object_get(p, "installed")))
+			continue;
+		for (size_t k = 0; k < SEC_PKG_MAX; k++) {
+			if (!streq(name, sec_pkg_names[k]) || s->pkgs[k].installed)
+				continue;
+			s->pkgs[k].installed = true;
+			if (version && !(s->pkgs[k].version = mm_strdup(version)))
+				return -ENOMEM;
+		}
+	}
+	return 1;
+}
+
 static int read_dpkg(struct sec_ctx *s)
 {
 	_cleanup_(freep) char *text = NULL;
-	int r = col_read_file(s->col, DPKG_STATUS, LIMIT_LARGE_FILE, &text, NULL);
+	int r = pkgs_from_software(s);
+
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		s->dpkg_read = true;
+		return 0;
+	}
+	r = col_read_file(s->col, DPKG_STATUS, LIMIT_LARGE_FILE, &text, NULL);
 
 	if (r == -ENOMEM)
 		return r;

@@ -225,6 +225,7 @@ json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
 	if (!doc)
 		return NULL;
 	c.n_read = &n_read;
+	c.doc = doc;
 	for (size_t i = 0; i < ARRAY_SIZE(collectors); i++) {
 		json_t *section = json_object();
 		int r;

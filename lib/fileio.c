@@ -32,16 +32,32 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
 {
 	_cleanup_(freep) char *full = fileio_path(root, path);
 	_cleanup_(closep) int fd = -1;
+	struct stat st;
 	struct buf b;
 	char chunk[16384];
 	int r = 0;
 
 	if (!full)
 		return -ENOMEM;
-	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* only regular files: a FIFO or a device left in a tree must not hang or flood us */
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	buf_init(&b, max);
+	/* a known size is allocated once (files in /proc and /sys say 0 and grow as read);
+	 * doubling from small would briefly hold twice a large file */
+	if (st.st_size > 0 && (r = buf_reserve(&b, MIN((size_t) st.st_size + 1, max))) < 0 &&
+	    r != -E2BIG) {
+		buf_done(&b);
+		return r;
+	}
+	r = 0;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
