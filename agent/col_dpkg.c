@@ -448,7 +448,7 @@ static int parse_status_file(const struct col_ctx *ctx, json_t *packages,
 
 int col_dpkg_collect(const struct col_ctx *ctx, json_t *section, json_t *packages)
 {
-	struct col_dpkg_stats st;
+	struct col_dpkg_stats st = {0};
 	bool pending;
 	int r;
 
