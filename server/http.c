@@ -1,7 +1,7 @@
 /*
- * The HTTP layer over libmicrohttpd (no hand-written HTTP parser): one daemon per API, TLS
- * with the CA's server certificate, a pool of worker threads over epoll, connection limits
- * and timeouts. It routes a request by method and path, authenticates it (agent: the client
+ * The HTTP layer over libmicrohttpd (no hand-written HTTP parser): one listener per API, each
+ * a few single-thread epoll daemons on a SO_REUSEPORT group of sockets, TLS with the CA's
+ * server certificate, connection limits and timeouts. It routes a request by method and path, authenticates it (agent: the client
  * certificate, verified per request against the CA and looked up by serial in the store;
  * admin: an API token), accumulates its body into a bounded buffer (inflating gzip under
  * the same ceiling), calls the handler and turns every failure into one JSON shape,
@@ -487,7 +487,7 @@ static void request_begin(struct http_daemon *d, struct http_request *req, const
 	if (req->route->flags & HTTP_CERT) {
 		if (authenticate_agent(req) < 0)
 			return;
-	} else if (d->api == HTTP_API_ADMIN && !(req->route->flags & HTTP_OPEN)) {
+	} else if (d->api == HTTP_API_ADMIN) {
 		authz = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
 		if (auth_admin(req, authz) < 0)

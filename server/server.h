@@ -153,7 +153,6 @@ typedef int (*http_handler_fn)(struct http_request *req);
 enum {
 	HTTP_CERT = 1 << 0,  /* agent call: needs a verified client certificate */
 	HTTP_WRITE = 1 << 1, /* admin call that changes something: needs role admin */
-	HTTP_OPEN = 1 << 2,  /* no authentication at all */
 };
 
 struct http_route {
