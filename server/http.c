@@ -4,8 +4,9 @@
  * server certificate, connection limits and timeouts. It routes a request by method and
  * path, authenticates it (agent: the client certificate, verified per request against the
  * CA and looked up by serial in the store; admin: an API token), accumulates its body into
- * a bounded buffer (inflating gzip under the same ceiling), calls the handler and turns every failure into one JSON shape,
- * {"error": words, "code": stable code}, through one table from -errno to status.
+ * a bounded buffer (inflating gzip under the same ceiling), calls the handler and turns
+ * every failure into one JSON shape, {"error": words, "code": stable code}, through one
+ * table from -errno to status.
  *
  * A request is answered early, without reading its body, when it can be refused from its
  * headers alone: unknown path, wrong method, missing or refused credentials, an
