@@ -614,6 +614,32 @@ static _printf_(2, 0) void mhd_log(void *cls _unused_, const char *fmt, va_list 
 	log_info("(M3090) libmicrohttpd: %s", line);
 }
 
+/* Binds ss without SO_REUSEPORT, to see that nobody listens there, and puts the bound port
+ * (the kernel's choice for port 0) into ss. */
+static int probe_port(struct sockaddr_storage *ss, socklen_t len)
+{
+	struct sockaddr_storage bound = {0};
+	socklen_t blen = sizeof(bound);
+	int fd, one = 1, r = 0;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *) ss, len) < 0 ||
+	    getsockname(fd, (struct sockaddr *) &bound, &blen) < 0)
+		r = -errno;
+	else if (bound.ss_family == AF_INET6)
+		((struct sockaddr_in6 *) ss)->sin6_port =
+			((struct sockaddr_in6 *) &bound)->sin6_port;
+	else
+		((struct sockaddr_in *) ss)->sin_port = ((struct sockaddr_in *) &bound)->sin_port;
+	(void) close(fd);
+	return r;
+}
+
 /* One listening socket on ss, in a SO_REUSEPORT group with the others of the listener. */
 static int listen_one(const struct sockaddr_storage *ss, socklen_t len, int *ret_fd)
 {
@@ -684,7 +710,14 @@ int http_start(struct server *srv, enum http_api api, const char *addr, struct h
 	d->family = ss.ss_family;
 	for (unsigned i = 0; i < HTTP_SHARDS_MAX; i++)
 		d->fd[i] = -1;
-	/* The first socket takes the port (the kernel's choice for port 0), the others join it. */
+	/* SO_REUSEPORT would let a second server started by mistake share the port silently:
+	 * a plain bind first makes it fail with "address in use", and takes the kernel's
+	 * choice of port for port 0. The group then binds that port. */
+	r = probe_port(&ss, len);
+	if (r < 0) {
+		(void) snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(-r));
+		goto fail;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		r = listen_one(&ss, len, &d->fd[i]);
 		if (r < 0) {
@@ -692,13 +725,10 @@ int http_start(struct server *srv, enum http_api api, const char *addr, struct h
 					strerror(-r));
 			goto fail;
 		}
-		if (i == 0) {
-			if (getsockname(d->fd[0], (struct sockaddr *) &bound, &blen) < 0) {
-				r = -errno;
-				goto fail;
-			}
-			memcpy(&ss, &bound, blen);
-		}
+	}
+	if (getsockname(d->fd[0], (struct sockaddr *) &bound, &blen) < 0) {
+		r = -errno;
+		goto fail;
 	}
 	limit = MAX(srv->cfg->max_connections / n, 1u);
 	for (unsigned i = 0; i < n; i++) {
