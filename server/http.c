@@ -618,10 +618,16 @@ static _printf_(2, 0) void mhd_log(void *cls _unused_, const char *fmt, va_list 
  * (the kernel's choice for port 0) into ss. */
 static int probe_port(struct sockaddr_storage *ss, socklen_t len)
 {
-	struct sockaddr_storage bound = {0};
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage storage;
+	} bound;
 	socklen_t blen = sizeof(bound);
 	int fd, one = 1, r = 0;
 
+	memset(&bound, 0, sizeof(bound));
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -629,13 +635,12 @@ static int probe_port(struct sockaddr_storage *ss, socklen_t len)
 	if (ss->ss_family == AF_INET6)
 		(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *) ss, len) < 0 ||
-	    getsockname(fd, (struct sockaddr *) &bound, &blen) < 0)
+	    getsockname(fd, &bound.sa, &blen) < 0)
 		r = -errno;
-	else if (bound.ss_family == AF_INET6)
-		((struct sockaddr_in6 *) ss)->sin6_port =
-			((struct sockaddr_in6 *) &bound)->sin6_port;
+	else if (bound.sa.sa_family == AF_INET6)
+		((struct sockaddr_in6 *) ss)->sin6_port = bound.in6.sin6_port;
 	else
-		((struct sockaddr_in *) ss)->sin_port = ((struct sockaddr_in *) &bound)->sin_port;
+		((struct sockaddr_in *) ss)->sin_port = bound.in.sin_port;
 	(void) close(fd);
 	return r;
 }
