@@ -103,10 +103,10 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 				json_decref(d);
 			}
 	if (sqlite3_open(tmp.path, &db) != SQLITE_OK ||
-	    raw_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    sqlite_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 			 "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
 			 "PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000") != SQLITE_OK ||
-	    raw_exec(db, without_rowid ? "CREATE TABLE ev (host INTEGER NOT NULL,"
+	    sqlite_exec(db, without_rowid ? "CREATE TABLE ev (host INTEGER NOT NULL,"
 					 " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
 					 " type TEXT NOT NULL, data TEXT NOT NULL,"
 					 " received INTEGER NOT NULL,"
@@ -125,7 +125,7 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 	t0 = now_s();
 	for (unsigned b = 0; b < cfg->batches; b++)
 		for (unsigned h = 0; h < cfg->hosts; h++) {
-			(void) raw_exec(db, "BEGIN IMMEDIATE");
+			(void) sqlite_exec(db, "BEGIN IMMEDIATE");
 			for (unsigned i = 0; i < cfg->batch; i++, k++) {
 				unsigned seq = b * cfg->batch + i + 1;
 
@@ -139,7 +139,7 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 					goto out;
 				sqlite3_reset(q);
 			}
-			if (raw_exec(db, "COMMIT") != SQLITE_OK)
+			if (sqlite_exec(db, "COMMIT") != SQLITE_OK)
 				goto out;
 		}
 	t1 = now_s() - t0;

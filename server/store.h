@@ -27,6 +27,7 @@
 #include "lib/macro.h"
 
 #define STORE_ID_MAX     40 /* room for a UUID and its NUL */
+#define STORE_JOBS_MAX   16 /* job locks one handle holds at once (store_job_try_lock) */
 #define STORE_DIGEST_HEX 65 /* a SHA-256 in hex and its NUL */
 
 struct store;

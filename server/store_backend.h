@@ -101,9 +101,6 @@ struct store_params {
 	const char *pass; /* postgres: the parameters that are libpq's, "a=b&c=d", or NULL */
 };
 
-/* Job locks a store handle holds at once (store_job_try_lock). */
-#define STORE_JOBS_MAX 16
-
 /* Whether name is a valid job name: 1..64 of [a-z0-9._-]. */
 bool store_job_name_ok(const char *name);
 

@@ -679,8 +679,15 @@ static int migrate(struct store_pg *s)
 
 static void job_release(struct store_pg_job *j)
 {
-	if (j->pg)
-		PQfinish(j->pg); /* the session ends, and its advisory locks with it */
+	if (j->pg) {
+		char sql[64];
+
+		/* unlock first: the server ends a closed session a moment after we hang up, and
+		 * another server asking right after our unlock must get the lock */
+		(void) snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%" PRId64 ")", j->key);
+		PQclear(PQexec(j->pg, sql));
+		PQfinish(j->pg);
+	}
 	j->pg = NULL;
 	mm_free(j->name);
 	j->name = NULL;
@@ -1319,6 +1326,7 @@ static int pg_job_try_lock(struct store *st, const char *name, bool *ret_held)
 		r = -ENOMEM;
 		goto out;
 	}
+	slot->key = job_key(name);
 	slot->pg = TAKE_PTR(pg);
 	*ret_held = true;
 out:

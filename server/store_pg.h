@@ -24,6 +24,7 @@ struct store_pg_conn {
 
 struct store_pg_job {
 	char *name;
+	int64_t key;
 	PGconn *pg; /* the session holding the advisory lock */
 };
 

@@ -301,15 +301,16 @@ int store_pg_events_append(struct store *st, const char *host_id, json_t *events
 		if (r < 0)
 			break;
 		r = store_pg_end(s, c, append(c, host_id, &b, now, &acked, &stored));
-		if (r != -ERANGE)
+		if (r != -ERANGE || attempt > 0)
 			break;
-		/* a partition we thought was there is not: learn again, once */
+		/* a partition we thought was there is not (retention dropped it): learn again */
 		partitions_forget(s);
-		if (attempt > 0) {
-			log_error("(M4021) store: storing events: no partition for time %lld",
-				  (long long) now);
-			r = -EIO;
-		}
+		r = 0;
+	}
+	if (r == -ERANGE) {
+		log_error("(M4021) store: storing events: no partition for time %lld",
+			  (long long) now);
+		r = -EIO;
 	}
 	batch_done(&b);
 	if (r < 0)

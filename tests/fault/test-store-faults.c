@@ -28,7 +28,7 @@
 #define NOW       1795650000
 #define MAX_FAULT 5000 /* far more writes than any of these operations makes */
 
-static sqlite3 *raw;
+static struct raw *raw;
 
 #define STATE_SQL                                                                            \
 	"SELECT (SELECT count(*) FROM hosts) || '/' || (SELECT count(*) FROM events)"        \
@@ -185,7 +185,7 @@ static void test_io_faults(void)
 		tap_skip_all("no temporary directory");
 	CHECK_INT(faultvfs_register(), SQLITE_OK, "the faulting VFS registers");
 	CHECK_INT(store_open(tmp.url, &st), 0, "a store opens through it");
-	raw = raw_open(tmp.path);
+	raw = raw_open(&tmp);
 	if (!st || !raw)
 		return;
 	o.st = st;
@@ -229,7 +229,7 @@ static void test_io_faults(void)
 	CHECK_STR(raw_text(raw, "PRAGMA integrity_check", ok, sizeof(ok)), "ok",
 		  "the database is intact");
 	store_free(st);
-	sqlite3_close(raw);
+	raw_close(raw);
 	raw = NULL;
 	tmpstore_remove(&tmp);
 	json_decref(delta1);
@@ -342,7 +342,7 @@ static void test_alloc_faults(void)
 	if (tmpstore_init(&tmp, NULL) < 0)
 		tap_skip_all("no temporary directory");
 	CHECK_INT(store_open(tmp.url, &st), 0, "a store opens");
-	raw = raw_open(tmp.path);
+	raw = raw_open(&tmp);
 	if (!st || !raw)
 		return;
 	o.st = st;
@@ -373,7 +373,7 @@ static void test_alloc_faults(void)
 	json_decref(o.events);
 
 	store_free(st);
-	sqlite3_close(raw);
+	raw_close(raw);
 	raw = NULL;
 	tmpstore_remove(&tmp);
 	json_decref(delta1);
