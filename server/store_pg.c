@@ -532,9 +532,18 @@ int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_co
 		(void) pthread_cond_wait(&s->pool_cond, &s->pool_lock);
 	c = &s->conns[s->free_conns[--s->n_free]];
 	(void) pthread_mutex_unlock(&s->pool_lock);
-	r = conn_repair(s, c);
-	if (r >= 0)
-		r = store_pg_simple(c, begin[kind], "starting a transaction");
+	/*
+	 * An idle connection may have been closed under us (a server restart,
+	 * pg_terminate_backend): libpq only learns it at the next round trip, which is this
+	 * BEGIN. Nothing was done yet, so one new session and a second try are safe.
+	 */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		r = conn_repair(s, c);
+		if (r >= 0)
+			r = store_pg_simple(c, begin[kind], "starting a transaction");
+		if (r >= 0 || !c->broken)
+			break;
+	}
 	if (r < 0) {
 		release(s, c);
 		return r;
