@@ -112,19 +112,20 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 				json_decref(d);
 			}
 	if (sqlite3_open(tmp.path, &db) != SQLITE_OK ||
-	    sqlite_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-			 "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-			 "PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000") != SQLITE_OK ||
+	    sqlite_exec(db,
+			"PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			"PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+			"PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000") != SQLITE_OK ||
 	    sqlite_exec(db, without_rowid ? "CREATE TABLE ev (host INTEGER NOT NULL,"
-					 " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
-					 " type TEXT NOT NULL, data TEXT NOT NULL,"
-					 " received INTEGER NOT NULL,"
-					 " PRIMARY KEY (host, seq)) STRICT, WITHOUT ROWID"
-				       : "CREATE TABLE ev (host INTEGER NOT NULL,"
-					 " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
-					 " type TEXT NOT NULL, data TEXT NOT NULL,"
-					 " received INTEGER NOT NULL,"
-					 " PRIMARY KEY (host, seq)) STRICT") != SQLITE_OK ||
+					    " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+					    " type TEXT NOT NULL, data TEXT NOT NULL,"
+					    " received INTEGER NOT NULL,"
+					    " PRIMARY KEY (host, seq)) STRICT, WITHOUT ROWID"
+					  : "CREATE TABLE ev (host INTEGER NOT NULL,"
+					    " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+					    " type TEXT NOT NULL, data TEXT NOT NULL,"
+					    " received INTEGER NOT NULL,"
+					    " PRIMARY KEY (host, seq)) STRICT") != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT INTO ev VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 			       " ON CONFLICT DO NOTHING",
@@ -459,12 +460,9 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"hosts", required_argument, NULL, 'h'},
-		{"batches", required_argument, NULL, 'b'},
-		{"batch", required_argument, NULL, 's'},
-		{"runs", required_argument, NULL, 'r'},
-		{"store", required_argument, NULL, 'u'},
-		{NULL, 0, NULL, 0},
+		{"hosts", required_argument, NULL, 'h'}, {"batches", required_argument, NULL, 'b'},
+		{"batch", required_argument, NULL, 's'}, {"runs", required_argument, NULL, 'r'},
+		{"store", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
 	};
 	struct config cfg = {.hosts = 4, .batches = 25, .batch = 500, .runs = 5, .store = NULL};
 	double raw[MAX_RUNS], raw_rowid[MAX_RUNS], pooled[MAX_RUNS], shared[MAX_RUNS];

@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts, tokens or store (see --help)\n");
+		fprintf(stderr,
+			"mamorictl: a command is needed: hosts, tokens or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}

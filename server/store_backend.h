@@ -208,7 +208,7 @@ struct store_item_entry {
 	const char *list; /* "" for the attributes item */
 	char *key;        /* the key array as compact JSON; "" for the attributes item */
 	enum store_item_op op;
-	json_t *old_v, *new_v;      /* borrowed from the delta */
+	json_t *old_v, *new_v;     /* borrowed from the delta */
 	char *old_text, *new_text; /* NULL for added / removed */
 };
 

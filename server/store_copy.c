@@ -30,18 +30,33 @@ static const char *const api_tokens_cols[] = {
 	"id", "hash", "name", "role", "created", "expires", "revoked", "last_used", NULL,
 };
 static const char *const enroll_tokens_cols[] = {
-	"id",      "hash",     "comment", "group_name", "created",
-	"expires", "max_uses", "uses",    "revoked",    "created_by",
-	NULL,
+	"id",       "hash", "comment", "group_name", "created", "expires",
+	"max_uses", "uses", "revoked", "created_by", NULL,
 };
 static const char *const ca_serials_cols[] = {"serial", "host_id", "issued", NULL};
 static const char *const hosts_cols[] = {
-	"id",           "hostname",    "machine_id",  "os",
-	"agent_version", "group_name", "facts",       "enrolled",
-	"enroll_token", "last_seen",   "last_remote", "last_state",
-	"revoked_at",   "deleted",     "cert_serial", "cert_pem",
-	"inventory_digest", "inventory_time", "serial_number", "chassis",
-	"max_seq",      NULL,
+	"id",
+	"hostname",
+	"machine_id",
+	"os",
+	"agent_version",
+	"group_name",
+	"facts",
+	"enrolled",
+	"enroll_token",
+	"last_seen",
+	"last_remote",
+	"last_state",
+	"revoked_at",
+	"deleted",
+	"cert_serial",
+	"cert_pem",
+	"inventory_digest",
+	"inventory_time",
+	"serial_number",
+	"chassis",
+	"max_seq",
+	NULL,
 };
 static const char *const token_uses_cols[] = {
 	"host_id", "id", "token_id", "time", "remote", NULL,
@@ -53,8 +68,8 @@ static const char *const changes_cols[] = {
 	"host_id", "id", "time", "section", "list", "key", "op", "old", "new", NULL,
 };
 static const char *const software_cols[] = {
-	"host_id", "item_key", "manager", "name", "arch", "version", "source", "source_version",
-	NULL,
+	"host_id", "item_key", "manager",        "name", "arch",
+	"version", "source",   "source_version", NULL,
 };
 static const char *const events_cols[] = {
 	"host_id", "seq", "time_ms", "type", "data", "extra", "received", NULL,

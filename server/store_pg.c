@@ -264,8 +264,8 @@ json_t *store_pg_json_value(const PGresult *r, int row, int col)
 
 	if (PQgetisnull(r, row, col))
 		return json_null();
-	v = json_loadb(PQgetvalue(r, row, col), (size_t) PQgetlength(r, row, col),
-		       JSON_DECODE_ANY, &e);
+	v = json_loadb(PQgetvalue(r, row, col), (size_t) PQgetlength(r, row, col), JSON_DECODE_ANY,
+		       &e);
 	if (!v && !strstr(e.text, "memory"))
 		log_error("(M4012) store: a stored JSON value is corrupt: %s", e.text);
 	return v;
@@ -408,8 +408,8 @@ int store_pg_exec(struct store_pg_conn *c, const char *sql, const struct store_p
 
 	if (r < 0)
 		return r;
-	res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->values : NULL,
-			     p ? p->lengths : NULL, p ? p->formats : NULL, 0);
+	res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->values : NULL, p ? p->lengths : NULL,
+			     p ? p->formats : NULL, 0);
 	switch (PQresultStatus(res)) {
 	case PGRES_TUPLES_OK:
 		n = PQntuples(res);
@@ -587,8 +587,8 @@ int store_pg_host_num(struct store_pg_conn *c, const char *host_id, bool lock, i
 				 "SELECT num FROM hosts WHERE id = $1 AND deleted IS NULL"
 				 " FOR UPDATE",
 				 &p, "finding a host", &res)
-		 : store_pg_exec(c, "SELECT num FROM hosts WHERE id = $1 AND deleted IS NULL",
-				 &p, "finding a host", &res);
+		 : store_pg_exec(c, "SELECT num FROM hosts WHERE id = $1 AND deleted IS NULL", &p,
+				 "finding a host", &res);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
 	*ret = store_pg_get_int(res, 0, 0);
@@ -641,7 +641,8 @@ static int migrate_all(struct store_pg_conn *c, int64_t now)
 			return r;
 		store_pg_int(&p, to);
 		store_pg_int(&p, now);
-		r = store_pg_exec(c, "INSERT INTO schema_version (version, applied) VALUES ($1, $2)",
+		r = store_pg_exec(c,
+				  "INSERT INTO schema_version (version, applied) VALUES ($1, $2)",
 				  &p, "recording the schema version", NULL);
 		if (r < 0)
 			return r;
@@ -970,7 +971,8 @@ static int pg_enroll_token_revoke(struct store *st, const char *id, int64_t now)
 	r = store_pg_begin(s, STORE_PG_WRITE, &c);
 	if (r < 0)
 		return r;
-	r = store_pg_exec(c, "UPDATE enroll_tokens SET revoked = coalesce(revoked, $2) WHERE id = $1",
+	r = store_pg_exec(c,
+			  "UPDATE enroll_tokens SET revoked = coalesce(revoked, $2) WHERE id = $1",
 			  &p, "revoking an enrolment token", NULL);
 	if (r == 0)
 		r = -ENOENT;
@@ -985,8 +987,7 @@ static int pg_enroll_token_revoke(struct store *st, const char *id, int64_t now)
  * primary key of ca_serials decides, so two servers can never hand out the same one (the
  * loser of a race on an uncommitted serial waits for the winner, then draws again).
  */
-static int reserve_serial(struct store_pg_conn *c, const char *host_id, int64_t now,
-			  int64_t *ret)
+static int reserve_serial(struct store_pg_conn *c, const char *host_id, int64_t now, int64_t *ret)
 {
 	for (int attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
 		struct store_pg_params p = {.n = 0};
@@ -1050,10 +1051,9 @@ static int find_token(struct store_pg_conn *c, const uint8_t hash[32], int64_t n
 		if (!t->group)
 			return -ENOMEM;
 	}
-	t->verdict = store_prep_token_verdict(!store_pg_is_null(res, 0, 5),
-					      store_pg_get_int(res, 0, 4),
-					      store_pg_get_int(res, 0, 3),
-					      store_pg_get_int(res, 0, 2), now);
+	t->verdict = store_prep_token_verdict(
+		!store_pg_is_null(res, 0, 5), store_pg_get_int(res, 0, 4),
+		store_pg_get_int(res, 0, 3), store_pg_get_int(res, 0, 2), now);
 	return 0;
 }
 
@@ -1321,8 +1321,7 @@ static int pg_job_try_lock(struct store *st, const char *name, bool *ret_held)
 			job_key(name));
 	res = PQexec(pg, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		log_error("(M4021) store: taking the lock of job %s: %s", name,
-			  PQerrorMessage(pg));
+		log_error("(M4021) store: taking the lock of job %s: %s", name, PQerrorMessage(pg));
 		r = -EIO;
 		goto out;
 	}

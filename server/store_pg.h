@@ -48,8 +48,8 @@ struct store_pg {
 
 /* How a transaction starts (see store_pg.c, "Transactions and durability"). */
 enum store_pg_tx {
-	STORE_PG_READ,  /* REPEATABLE READ, READ ONLY: every statement sees one snapshot */
-	STORE_PG_WRITE, /* READ COMMITTED; commit waits for the WAL flush */
+	STORE_PG_READ,        /* REPEATABLE READ, READ ONLY: every statement sees one snapshot */
+	STORE_PG_WRITE,       /* READ COMMITTED; commit waits for the WAL flush */
 	STORE_PG_WRITE_ASYNC, /* the same, synchronous_commit off: survives a server crash,
 			       * a power cut may undo it (check-ins, inventory) */
 };
@@ -137,8 +137,7 @@ void store_pg_array_init(struct buf *b);
  * tables use. With `lock`, the row is locked FOR UPDATE until the transaction ends. -ENOENT
  * when there is none.
  */
-int store_pg_host_num(struct store_pg_conn *c, const char *host_id, bool lock, int64_t *ret)
-	_wur_;
+int store_pg_host_num(struct store_pg_conn *c, const char *host_id, bool lock, int64_t *ret) _wur_;
 
 /*
  * Creates the event partitions of the months holding [from, to] (Unix seconds) unless this
@@ -160,8 +159,8 @@ int store_pg_inventory_commit(struct store *st, const char *host_id, const char 
 			      size_t *ret_changes) _wur_;
 int store_pg_inventory_software(struct store *st, const char *host_id, const char *search,
 				size_t limit, size_t offset, json_t **ret) _wur_;
-int store_pg_inventory_history(struct store *st, const char *host_id, int64_t since,
-			       size_t limit, size_t offset, json_t **ret) _wur_;
+int store_pg_inventory_history(struct store *st, const char *host_id, int64_t since, size_t limit,
+			       size_t offset, json_t **ret) _wur_;
 
 /* Operations in store_pg_events.c. */
 int store_pg_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
@@ -183,8 +182,8 @@ int store_pg_audit_list(struct store *st, size_t limit, size_t offset, json_t **
 
 /* Bulk access for store_copy, in store_pg_bulk.c. */
 int store_pg_bulk_begin(struct store *st, bool write, void **ret) _wur_;
-int store_pg_bulk_read(struct store *st, void *session, int t, store_row_fn fn,
-		       void *userdata) _wur_;
+int store_pg_bulk_read(struct store *st, void *session, int t, store_row_fn fn, void *userdata)
+	_wur_;
 int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows) _wur_;
 int store_pg_bulk_clear(struct store *st, void *session) _wur_;
 int store_pg_bulk_end(struct store *st, void *session, int r) _wur_;

@@ -107,10 +107,10 @@ static int verify_chunk(const PGresult *q, int n, char prev[STORE_DIGEST_HEX], b
 			*ret_ok = false;
 			return 0;
 		}
-		r = store_prep_audit_hash(prev, store_pg_get_int(q, i, 0), store_pg_get_int(q, i, 1),
-					  actor, action, store_pg_get(q, i, 4),
-					  json_is_null(details) ? NULL : details,
-					  store_pg_get(q, i, 6), hash);
+		r = store_prep_audit_hash(
+			prev, store_pg_get_int(q, i, 0), store_pg_get_int(q, i, 1), actor, action,
+			store_pg_get(q, i, 4), json_is_null(details) ? NULL : details,
+			store_pg_get(q, i, 6), hash);
 		if (r < 0)
 			return r;
 		if (!streq(hash, stored)) {

@@ -21,44 +21,58 @@
 
 #define FETCH 1000
 
-static const struct {
-	const char *select; /* run through a cursor: plain text, no parameters */
-	const char *insert; /* $1… are the columns as arrays, in canonical order */
-	const char *after;  /* run after each insert, or NULL */
-} sql[STORE_T_COUNT] = {
-	[STORE_T_API_TOKENS] = {
+/* Per table, in store_tables' columns and order: the SELECT read through a cursor … */
+static const char *const selects[STORE_T_COUNT] = {
+	[STORE_T_API_TOKENS] =
 		"SELECT id, encode(hash, 'hex'), name, role, created, expires, revoked, last_used"
 		" FROM api_tokens ORDER BY id",
+	[STORE_T_ENROLL_TOKENS] =
+		"SELECT id, encode(hash, 'hex'), comment, group_name, created, expires, max_uses,"
+		"   uses, revoked, created_by FROM enroll_tokens ORDER BY id",
+	[STORE_T_CA_SERIALS] = "SELECT serial, host_id, issued FROM ca_serials ORDER BY serial",
+	[STORE_T_HOSTS] =
+		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts, enrolled,"
+		"   enroll_token, last_seen, last_remote, last_state, revoked_at, deleted,"
+		"   cert_serial, cert_pem, inventory_digest, inventory_time, serial_number,"
+		"   chassis, max_seq"
+		" FROM hosts ORDER BY id",
+	[STORE_T_TOKEN_USES] =
+		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
+		" FROM token_uses u JOIN hosts h ON h.num = u.host ORDER BY h.id, u.id",
+	[STORE_T_INVENTORY_ITEMS] = "SELECT h.id, i.section, i.list, i.key, i.value, i.changed"
+				    " FROM inventory_items i JOIN hosts h ON h.num = i.host"
+				    " ORDER BY h.id, i.section, i.list, i.key",
+	[STORE_T_INVENTORY_CHANGES] =
+		"SELECT h.id, c.id, c.time, c.section, c.list, c.key, c.op, c.old, c.new"
+		" FROM inventory_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_SOFTWARE] =
+		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
+		"   s.source_version"
+		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
+	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
+			   " FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
+			  " FROM audit ORDER BY id",
+};
+
+/* … the INSERT of a chunk ($1… are the columns as arrays) … */
+static const char *const inserts[STORE_T_COUNT] = {
+	[STORE_T_API_TOKENS] =
 		"INSERT INTO api_tokens (id, hash, name, role, created, expires, revoked,"
 		"   last_used)"
 		" SELECT a, decode(b, 'hex'), c, d, e, f, g, h"
 		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
 		"   $6::bigint[], $7::bigint[], $8::bigint[]) AS u(a, b, c, d, e, f, g, h)",
-		NULL,
-	},
-	[STORE_T_ENROLL_TOKENS] = {
-		"SELECT id, encode(hash, 'hex'), comment, group_name, created, expires, max_uses,"
-		"   uses, revoked, created_by FROM enroll_tokens ORDER BY id",
+	[STORE_T_ENROLL_TOKENS] =
 		"INSERT INTO enroll_tokens (id, hash, comment, group_name, created, expires,"
 		"   max_uses, uses, revoked, created_by)"
 		" SELECT a, decode(b, 'hex'), c, d, e, f, g, h, i, j"
 		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
 		"   $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])"
 		"   AS u(a, b, c, d, e, f, g, h, i, j)",
-		NULL,
-	},
-	[STORE_T_CA_SERIALS] = {
-		"SELECT serial, host_id, issued FROM ca_serials ORDER BY serial",
-		"INSERT INTO ca_serials (serial, host_id, issued)"
-		" SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])",
-		NULL,
-	},
-	[STORE_T_HOSTS] = {
-		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts, enrolled,"
-		"   enroll_token, last_seen, last_remote, last_state, revoked_at, deleted,"
-		"   cert_serial, cert_pem, inventory_digest, inventory_time, serial_number,"
-		"   chassis, max_seq"
-		" FROM hosts ORDER BY id",
+	[STORE_T_CA_SERIALS] = "INSERT INTO ca_serials (serial, host_id, issued)"
+			       " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])",
+	[STORE_T_HOSTS] =
 		"INSERT INTO hosts (id, hostname, machine_id, os, agent_version, group_name, facts,"
 		"   enrolled, enroll_token, last_seen, last_remote, last_state, revoked_at,"
 		"   deleted, cert_serial, cert_pem, inventory_digest, inventory_time,"
@@ -67,57 +81,33 @@ static const struct {
 		"   $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[],"
 		"   $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[],"
 		"   $17::text[], $18::bigint[], $19::text[], $20::text[], $21::bigint[])",
-		NULL,
-	},
-	[STORE_T_TOKEN_USES] = {
-		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
-		" FROM token_uses u JOIN hosts h ON h.num = u.host ORDER BY h.id, u.id",
+	[STORE_T_TOKEN_USES] =
 		"INSERT INTO token_uses (host, id, token_id, time, remote)"
 		" SELECT h.num, u.id, u.token_id, u.time, u.remote"
 		" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])"
 		"   AS u(host_id, id, token_id, time, remote)"
 		" JOIN hosts h ON h.id = u.host_id",
-		"SELECT setval(pg_get_serial_sequence('token_uses', 'id'),"
-		"   greatest((SELECT max(id) FROM token_uses), 1))",
-	},
-	[STORE_T_INVENTORY_ITEMS] = {
-		"SELECT h.id, i.section, i.list, i.key, i.value, i.changed"
-		" FROM inventory_items i JOIN hosts h ON h.num = i.host"
-		" ORDER BY h.id, i.section, i.list, i.key",
+	[STORE_T_INVENTORY_ITEMS] =
 		"INSERT INTO inventory_items (host, section, list, key, value, changed)"
 		" SELECT h.num, u.section, u.list, u.key, u.value, u.changed"
 		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::bigint[]) AS u(host_id, section, list, key, value, changed)"
 		" JOIN hosts h ON h.id = u.host_id",
-		NULL,
-	},
-	[STORE_T_INVENTORY_CHANGES] = {
-		"SELECT h.id, c.id, c.time, c.section, c.list, c.key, c.op, c.old, c.new"
-		" FROM inventory_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_INVENTORY_CHANGES] =
 		"INSERT INTO inventory_changes (host, id, time, section, list, key, op, old, new)"
 		" SELECT h.num, u.id, u.time, u.section, u.list, u.key, u.op, u.old, u.new"
 		" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],"
 		"   $6::text[], $7::text[], $8::text[], $9::text[])"
 		"   AS u(host_id, id, time, section, list, key, op, old, new)"
 		" JOIN hosts h ON h.id = u.host_id",
-		"SELECT setval(pg_get_serial_sequence('inventory_changes', 'id'),"
-		"   greatest((SELECT max(id) FROM inventory_changes), 1))",
-	},
-	[STORE_T_SOFTWARE] = {
-		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
-		"   s.source_version"
-		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
+	[STORE_T_SOFTWARE] =
 		"INSERT INTO software (host, item_key, manager, name, arch, version, source,"
 		"   source_version)"
 		" SELECT h.num, u.k, u.m, u.n, u.a, u.v, u.s, u.sv"
 		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::text[], $7::text[], $8::text[]) AS u(host_id, k, m, n, a, v, s, sv)"
 		" JOIN hosts h ON h.id = u.host_id",
-		NULL,
-	},
-	[STORE_T_EVENTS] = {
-		"SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
-		" FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_EVENTS] =
 		"WITH u AS (SELECT h.num, x.seq, x.time_ms, x.type, x.data, x.extra, x.received"
 		"   FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],"
 		"     $6::text[], $7::bigint[])"
@@ -126,17 +116,20 @@ static const struct {
 		" s AS (INSERT INTO event_seqs (host, seq) SELECT num, seq FROM u)"
 		" INSERT INTO events (host, seq, time_ms, type, data, extra, received)"
 		" SELECT * FROM u",
-		NULL,
-	},
-	[STORE_T_AUDIT] = {
-		"SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
-		" FROM audit ORDER BY id",
+	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash)"
 		" SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],"
 		"   $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
-		NULL,
-	},
+};
+
+/* … and what runs after each INSERT, if anything. */
+static const char *const afters[STORE_T_COUNT] = {
+	[STORE_T_TOKEN_USES] = "SELECT setval(pg_get_serial_sequence('token_uses', 'id'),"
+			       "   greatest((SELECT max(id) FROM token_uses), 1))",
+	[STORE_T_INVENTORY_CHANGES] =
+		"SELECT setval(pg_get_serial_sequence('inventory_changes', 'id'),"
+		"   greatest((SELECT max(id) FROM inventory_changes), 1))",
 };
 
 int store_pg_bulk_begin(struct store *st, bool write, void **ret)
@@ -165,8 +158,7 @@ static json_t *cell(const PGresult *res, int row, int col, char type)
 	return store_pg_json_string(res, row, col);
 }
 
-static int read_rows(const PGresult *res, int n, const char *types, store_row_fn fn,
-		     void *userdata)
+static int read_rows(const PGresult *res, int n, const char *types, store_row_fn fn, void *userdata)
 {
 	size_t ncols = strlen(types);
 
@@ -196,7 +188,7 @@ int store_pg_bulk_read(struct store *st, void *session, int t, store_row_fn fn, 
 	(void) st;
 	if (t < 0 || t >= STORE_T_COUNT)
 		return -EINVAL;
-	declare = mm_asprintf("DECLARE mamori_bulk NO SCROLL CURSOR FOR %s", sql[t].select);
+	declare = mm_asprintf("DECLARE mamori_bulk NO SCROLL CURSOR FOR %s", selects[t]);
 	if (!declare)
 		return -ENOMEM;
 	r = store_pg_simple(c, declare, "reading a table");
@@ -263,9 +255,9 @@ static int insert(struct store_pg_conn *c, int t, struct buf *cols, size_t ncols
 
 	for (size_t k = 0; k < ncols; k++)
 		store_pg_text(&p, buf_str(&cols[k]));
-	r = store_pg_exec(c, sql[t].insert, &p, "copying rows", NULL);
-	if (r >= 0 && sql[t].after)
-		r = store_pg_exec(c, sql[t].after, NULL, "moving a sequence", NULL);
+	r = store_pg_exec(c, inserts[t], &p, "copying rows", NULL);
+	if (r >= 0 && afters[t])
+		r = store_pg_exec(c, afters[t], NULL, "moving a sequence", NULL);
 	return r < 0 ? r : 0;
 }
 

@@ -235,8 +235,8 @@ static int batch_build(const struct store_event *ev, size_t n, struct batch *b)
 	return r;
 }
 
-static int append(struct store_pg_conn *c, const char *host_id, const struct batch *b,
-		  int64_t now, uint64_t *ret_acked, size_t *ret_stored)
+static int append(struct store_pg_conn *c, const char *host_id, const struct batch *b, int64_t now,
+		  uint64_t *ret_acked, size_t *ret_stored)
 {
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *res = NULL;
@@ -349,7 +349,8 @@ static int list(struct store_pg_conn *c, const char *host_id, uint64_t after, si
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		json_t *e = store_pg_is_null(q, i, 4) ? json_object() : store_pg_json_value(q, i, 4);
+		json_t *e =
+			store_pg_is_null(q, i, 4) ? json_object() : store_pg_json_value(q, i, 4);
 
 		if (jsonw_append(events, e) < 0 || !json_is_object(e) ||
 		    jsonw_set(e, "seq", store_pg_json_int(q, i, 0)) < 0 ||

@@ -16,11 +16,11 @@
 #include "lib/mm.h"
 #include "server/store_pg.h"
 
-#define HOST_FILTER                                                                    \
-	" FROM hosts WHERE deleted IS NULL"                                            \
-	"   AND ($1::text IS NULL OR group_name = $1)"                                 \
-	"   AND ($2::text IS NULL OR ($2 = 'revoked') = (revoked_at IS NOT NULL))"     \
-	"   AND ($3::text IS NULL OR hostname ILIKE $3 ESCAPE '\\'"                    \
+#define HOST_FILTER                                                                \
+	" FROM hosts WHERE deleted IS NULL"                                        \
+	"   AND ($1::text IS NULL OR group_name = $1)"                             \
+	"   AND ($2::text IS NULL OR ($2 = 'revoked') = (revoked_at IS NOT NULL))" \
+	"   AND ($3::text IS NULL OR hostname ILIKE $3 ESCAPE '\\'"                \
 	"        OR id ILIKE $3 ESCAPE '\\' OR serial_number ILIKE $3 ESCAPE '\\')"
 
 #define HOST_LIST(order)                                                                \

@@ -197,8 +197,8 @@ static void plan_done(struct plan *pl)
 static int plan_entry(struct plan *pl, const struct store_item_entry *e)
 {
 	const char *item[] = {e->section, e->list, e->key, NULL, NULL};
-	const char *hist[] = {e->section, e->list, e->key, store_item_ops[e->op], e->old_text,
-			      e->new_text};
+	const char *hist[] = {e->section,  e->list,    e->key, store_item_ops[e->op],
+			      e->old_text, e->new_text};
 	int r;
 
 	switch (e->op) {
@@ -285,8 +285,7 @@ static int write_items(struct store_pg_conn *c, const char *sql, int64_t host,
 	return (size_t) r == a->rows ? 0 : -EBADMSG;
 }
 
-static int write_history(struct store_pg_conn *c, int64_t host, const struct plan *pl,
-			 int64_t now)
+static int write_history(struct store_pg_conn *c, int64_t host, const struct plan *pl, int64_t now)
 {
 	struct store_pg_params p = {.n = 0};
 	int r;
@@ -359,8 +358,8 @@ static int write_identity(struct store_pg_conn *c, int64_t host, const struct pl
 	store_pg_int(&p, host);
 	store_pg_text(&p, member(json_object_get(attrs, "dmi"), "serial"));
 	store_pg_text(&p, member(attrs, "chassis"));
-	r = store_pg_exec(c, "UPDATE hosts SET serial_number = $2, chassis = $3 WHERE num = $1",
-			  &p, "copying identity facts", NULL);
+	r = store_pg_exec(c, "UPDATE hosts SET serial_number = $2, chassis = $3 WHERE num = $1", &p,
+			  "copying identity facts", NULL);
 	return r < 0 ? r : 0;
 }
 
@@ -461,8 +460,8 @@ out:
 
 /* ---- the admin's views: software and history ---- */
 
-static int software(struct store_pg_conn *c, const char *host_id, const char *search,
-		    size_t limit, size_t offset, json_t **ret)
+static int software(struct store_pg_conn *c, const char *host_id, const char *search, size_t limit,
+		    size_t offset, json_t **ret)
 {
 	struct store_pg_params pn = {.n = 0}, pq = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *q = NULL, *n = NULL;
@@ -575,8 +574,8 @@ static int history(struct store_pg_conn *c, const char *host_id, int64_t since, 
 		    jsonw_set(ch, "time", store_pg_json_int(q, i, 1)) < 0 ||
 		    jsonw_set(ch, "section", store_pg_json_string(q, i, 2)) < 0 ||
 		    jsonw_set(ch, "list", text_or_null(q, i, 3)) < 0 ||
-		    jsonw_set(ch, "key",
-			      key && *key ? store_pg_json_value(q, i, 4) : json_null()) < 0 ||
+		    jsonw_set(ch, "key", key && *key ? store_pg_json_value(q, i, 4) : json_null()) <
+			    0 ||
 		    jsonw_set(ch, "op", store_pg_json_string(q, i, 5)) < 0 ||
 		    jsonw_set(ch, "old", store_pg_json_value(q, i, 6)) < 0 ||
 		    jsonw_set(ch, "new", store_pg_json_value(q, i, 7)) < 0)
@@ -587,8 +586,8 @@ static int history(struct store_pg_conn *c, const char *host_id, int64_t since, 
 	return *ret ? 0 : -ENOMEM;
 }
 
-int store_pg_inventory_history(struct store *st, const char *host_id, int64_t since,
-			       size_t limit, size_t offset, json_t **ret)
+int store_pg_inventory_history(struct store *st, const char *host_id, int64_t since, size_t limit,
+			       size_t offset, json_t **ret)
 {
 	struct store_pg *s = store_pg_of(st);
 	struct store_pg_conn *c;

@@ -767,9 +767,9 @@ static int enroll_token_list(struct store_sqlite_conn *c, int64_t now, json_t **
 		return r;
 	while ((r = store_sqlite_step(c, q, "listing enrolment tokens")) > 0) {
 		bool revoked = sqlite3_column_type(q, 7) != SQLITE_NULL;
-		enum store_token_verdict v =
-			store_prep_token_verdict(revoked, sqlite3_column_int64(q, 6),
-				      sqlite3_column_int64(q, 5), sqlite3_column_int64(q, 4), now);
+		enum store_token_verdict v = store_prep_token_verdict(
+			revoked, sqlite3_column_int64(q, 6), sqlite3_column_int64(q, 5),
+			sqlite3_column_int64(q, 4), now);
 		json_t *t = json_object();
 
 		if (jsonw_append(tokens, t) < 0 || jsonw_set(t, "uses_detail", json_array()) < 0 ||
@@ -933,9 +933,9 @@ static int find_token(struct store_sqlite_conn *c, const uint8_t hash[32], int64
 		if (!t->group)
 			return -ENOMEM;
 	}
-	t->verdict =
-		store_prep_token_verdict(sqlite3_column_type(q, 5) != SQLITE_NULL, sqlite3_column_int64(q, 4),
-			      sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 2), now);
+	t->verdict = store_prep_token_verdict(
+		sqlite3_column_type(q, 5) != SQLITE_NULL, sqlite3_column_int64(q, 4),
+		sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 2), now);
 	return 0;
 }
 

@@ -35,7 +35,7 @@ struct store_sqlite {
 	size_t *free_readers; /* a stack of indices into readers */
 	size_t n_free;
 
-	pthread_mutex_t jobs_lock; /* guards jobs */
+	pthread_mutex_t jobs_lock;  /* guards jobs */
 	char *jobs[STORE_JOBS_MAX]; /* names of the job locks held; NULL for a free slot */
 };
 
@@ -96,7 +96,6 @@ json_t *store_sqlite_column_string(sqlite3_stmt *q, int i);
 /* Column i as a JSON integer, or JSON null for SQL NULL. */
 json_t *store_sqlite_column_int(sqlite3_stmt *q, int i);
 
-
 static inline struct store_sqlite *store_sqlite_of(struct store *st)
 {
 	return (struct store_sqlite *) st;
@@ -127,8 +126,8 @@ int store_sqlite_hosts_delete(struct store *st, const char *host_id, int64_t now
 
 /* Bulk access for store_copy, in store_sqlite_bulk.c (store_backend.h). */
 int store_sqlite_bulk_begin(struct store *st, bool write, void **ret) _wur_;
-int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn,
-			   void *userdata) _wur_;
+int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn, void *userdata)
+	_wur_;
 int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows) _wur_;
 int store_sqlite_bulk_clear(struct store *st, void *session) _wur_;
 int store_sqlite_bulk_end(struct store *st, void *session, int r) _wur_;

@@ -116,9 +116,10 @@ static int verify(struct store_sqlite_conn *c, bool *ret_ok)
 			*ret_ok = false;
 			return 0;
 		}
-		r = store_prep_audit_hash(prev, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), actor,
-				action, text_or_null(q, 4), json_is_null(details) ? NULL : details,
-				text_or_null(q, 6), hash);
+		r = store_prep_audit_hash(
+			prev, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), actor, action,
+			text_or_null(q, 4), json_is_null(details) ? NULL : details,
+			text_or_null(q, 6), hash);
 		if (r < 0)
 			return r;
 		if (!streq(hash, stored)) {

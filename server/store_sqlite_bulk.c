@@ -16,79 +16,76 @@
 #include "server/store_sqlite.h"
 
 /* One SELECT and one INSERT per table, in store_tables' columns and order. */
-static const struct {
-	const char *select;
-	const char *insert;
-} sql[STORE_T_COUNT] = {
-	[STORE_T_API_TOKENS] = {
+/* Per table, in store_tables' columns and order: the SELECT reading it whole … */
+static const char *const selects[STORE_T_COUNT] = {
+	[STORE_T_API_TOKENS] =
 		"SELECT id, lower(hex(hash)), name, role, created, expires, revoked, last_used"
 		" FROM api_tokens ORDER BY id",
-		"INSERT INTO api_tokens (id, hash, name, role, created, expires, revoked,"
-		"   last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	},
-	[STORE_T_ENROLL_TOKENS] = {
+	[STORE_T_ENROLL_TOKENS] =
 		"SELECT id, lower(hex(hash)), comment, group_name, created, expires, max_uses,"
 		"   uses, revoked, created_by FROM enroll_tokens ORDER BY id",
-		"INSERT INTO enroll_tokens (id, hash, comment, group_name, created, expires,"
-		"   max_uses, uses, revoked, created_by)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	},
-	[STORE_T_CA_SERIALS] = {
-		"SELECT serial, host_id, issued FROM ca_serials ORDER BY serial",
-		"INSERT INTO ca_serials (serial, host_id, issued) VALUES (?1, ?2, ?3)",
-	},
-	[STORE_T_HOSTS] = {
+	[STORE_T_CA_SERIALS] = "SELECT serial, host_id, issued FROM ca_serials ORDER BY serial",
+	[STORE_T_HOSTS] =
 		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts, enrolled,"
 		"   enroll_token, last_seen, last_remote, last_state, revoked_at, deleted,"
 		"   cert_serial, cert_pem, inventory_digest, inventory_time, serial_number,"
 		"   chassis, max_seq"
 		" FROM hosts ORDER BY id",
+	[STORE_T_TOKEN_USES] =
+		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
+		" FROM token_uses u JOIN hosts h ON h.num = u.host ORDER BY h.id, u.id",
+	[STORE_T_INVENTORY_ITEMS] = "SELECT h.id, i.section, i.list, i.key, i.value, i.changed"
+				    " FROM inventory_items i JOIN hosts h ON h.num = i.host"
+				    " ORDER BY h.id, i.section, i.list, i.key",
+	[STORE_T_INVENTORY_CHANGES] =
+		"SELECT h.id, c.id, c.time, c.section, c.list, c.key, c.op, c.old, c.new"
+		" FROM inventory_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_SOFTWARE] =
+		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
+		"   s.source_version"
+		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
+	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
+			   " FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
+			  " FROM audit ORDER BY id",
+};
+
+/* … and the INSERT of one row. */
+static const char *const inserts[STORE_T_COUNT] = {
+	[STORE_T_API_TOKENS] =
+		"INSERT INTO api_tokens (id, hash, name, role, created, expires, revoked,"
+		"   last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STORE_T_ENROLL_TOKENS] =
+		"INSERT INTO enroll_tokens (id, hash, comment, group_name, created, expires,"
+		"   max_uses, uses, revoked, created_by)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[STORE_T_CA_SERIALS] =
+		"INSERT INTO ca_serials (serial, host_id, issued) VALUES (?1, ?2, ?3)",
+	[STORE_T_HOSTS] =
 		"INSERT INTO hosts (id, hostname, machine_id, os, agent_version, group_name, facts,"
 		"   enrolled, enroll_token, last_seen, last_remote, last_state, revoked_at,"
 		"   deleted, cert_serial, cert_pem, inventory_digest, inventory_time,"
 		"   serial_number, chassis, max_seq)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
 		"   ?17, ?18, ?19, ?20, ?21)",
-	},
-	[STORE_T_TOKEN_USES] = {
-		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
-		" FROM token_uses u JOIN hosts h ON h.num = u.host ORDER BY h.id, u.id",
-		"INSERT INTO token_uses (host, id, token_id, time, remote)"
-		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5)",
-	},
-	[STORE_T_INVENTORY_ITEMS] = {
-		"SELECT h.id, i.section, i.list, i.key, i.value, i.changed"
-		" FROM inventory_items i JOIN hosts h ON h.num = i.host"
-		" ORDER BY h.id, i.section, i.list, i.key",
+	[STORE_T_TOKEN_USES] = "INSERT INTO token_uses (host, id, token_id, time, remote)"
+			       " VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5)",
+	[STORE_T_INVENTORY_ITEMS] =
 		"INSERT INTO inventory_items (host, section, list, key, value, changed)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6)",
-	},
-	[STORE_T_INVENTORY_CHANGES] = {
-		"SELECT h.id, c.id, c.time, c.section, c.list, c.key, c.op, c.old, c.new"
-		" FROM inventory_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_INVENTORY_CHANGES] =
 		"INSERT INTO inventory_changes (host, id, time, section, list, key, op, old, new)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	},
-	[STORE_T_SOFTWARE] = {
-		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
-		"   s.source_version"
-		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
+	[STORE_T_SOFTWARE] =
 		"INSERT INTO software (host, item_key, manager, name, arch, version, source,"
 		"   source_version)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	},
-	[STORE_T_EVENTS] = {
-		"SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
-		" FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_EVENTS] =
 		"INSERT INTO events (host, seq, time_ms, type, data, extra, received)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
-	},
-	[STORE_T_AUDIT] = {
-		"SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
-		" FROM audit ORDER BY id",
+	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	},
 };
 
 int store_sqlite_bulk_begin(struct store *st, bool write, void **ret)
@@ -121,8 +118,7 @@ static json_t *column(sqlite3_stmt *q, int i)
 	}
 }
 
-int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn,
-			   void *userdata)
+int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn, void *userdata)
 {
 	struct store_sqlite_conn *c = session;
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
@@ -131,7 +127,7 @@ int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn 
 	(void) st;
 	if (t < 0 || t >= STORE_T_COUNT)
 		return -EINVAL;
-	r = store_sqlite_stmt(c, sql[t].select, &q);
+	r = store_sqlite_stmt(c, selects[t], &q);
 	if (r < 0)
 		return r;
 	n = sqlite3_column_count(q);
@@ -156,7 +152,9 @@ static int unhex(const char *hex, uint8_t out[32])
 		return -EINVAL;
 	for (size_t i = 0; i < 64; i++) {
 		char ch = hex[i];
-		int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		int v = ch >= '0' && ch <= '9'   ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
 
 		if (v < 0)
 			return -EINVAL;
@@ -203,7 +201,7 @@ int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows
 		return -EINVAL;
 	types = store_tables[t].types;
 	ncols = strlen(types);
-	r = store_sqlite_stmt(c, sql[t].insert, &q);
+	r = store_sqlite_stmt(c, inserts[t], &q);
 	if (r < 0)
 		return r;
 	json_array_foreach (rows, i, row) {

@@ -131,7 +131,8 @@ static void bind_item(sqlite3_stmt *q, int64_t host, const struct store_item_ent
 }
 
 /* Writes the item; -EBADMSG when the stored items do not fit the entry. */
-static int write_item(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e, int64_t now)
+static int write_item(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e,
+		      int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r;
@@ -174,8 +175,8 @@ static int write_item(struct store_sqlite_conn *c, int64_t host, const struct st
 	return sqlite3_changes(c->db) == 1 ? 0 : -EBADMSG;
 }
 
-static int write_history(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e,
-			 int64_t now)
+static int write_history(struct store_sqlite_conn *c, int64_t host,
+			 const struct store_item_entry *e, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r = store_sqlite_stmt(
@@ -201,7 +202,8 @@ static const char *member(json_t *obj, const char *name)
 }
 
 /* Keeps the software row of a software.packages item in step with it. */
-static int write_software(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e)
+static int write_software(struct store_sqlite_conn *c, int64_t host,
+			  const struct store_item_entry *e)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	const char *name, *version;
@@ -242,7 +244,8 @@ static int write_software(struct store_sqlite_conn *c, int64_t host, const struc
 }
 
 /* Copies the identity facts the host list shows from the new attributes item. */
-static int write_identity(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e)
+static int write_identity(struct store_sqlite_conn *c, int64_t host,
+			  const struct store_item_entry *e)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	json_t *attrs = e->op == STORE_ITEM_REMOVED ? NULL : e->new_v;

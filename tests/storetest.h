@@ -80,8 +80,8 @@ static inline int tmpstore_init_at(struct tmpstore *t, const char *base, const c
 		return -errno;
 	(void) snprintf(t->path, sizeof(t->path), "%s/store.db", t->dir);
 	if (!base || (strncmp(base, "postgres://", 11) && strncmp(base, "postgresql://", 13))) {
-		(void) snprintf(t->url, sizeof(t->url), "sqlite:%s%s%s", t->path,
-				params ? "?" : "", params ? params : "");
+		(void) snprintf(t->url, sizeof(t->url), "sqlite:%s%s%s", t->path, params ? "?" : "",
+				params ? params : "");
 		return 0;
 	}
 #if HAVE_POSTGRES

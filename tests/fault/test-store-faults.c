@@ -48,14 +48,16 @@ static struct raw *raw;
 
 static const char *state(char *buf, size_t n)
 {
-	return raw_text(raw,
-			RAW_SQL(raw,
-				STATE_SQL("group_concat(inventory_digest || '@' ||"
-					  " coalesce(chassis, '-'))"),
-				STATE_SQL("string_agg(inventory_digest || '@' ||"
-					  " coalesce(chassis, '-'), ',' ORDER BY num)")
-				" || '/' || (SELECT count(*) FROM event_seqs)"),
-			buf, n);
+	return raw_text(
+		raw,
+		RAW_SQL(raw,
+			STATE_SQL("group_concat(inventory_digest || '@' ||"
+				  " coalesce(chassis, '-'))"),
+			STATE_SQL("string_agg(inventory_digest || '@' ||"
+				  " coalesce(chassis, '-'), ',' ORDER BY num)") " || '/' || "
+										"(SELECT count(*) "
+										"FROM event_seqs)"),
+		buf, n);
 }
 
 static json_t *batch(int from, int to)
@@ -450,8 +452,8 @@ static void test_kill_faults(void)
 	static const char *const enrol_tables[] = {"ca_serials", "enroll_tokens", "hosts",
 						   "token_uses", NULL};
 	static const char *const event_tables[] = {"event_seqs", "events", "hosts", NULL};
-	static const char *const inventory_tables[] = {
-		"inventory_items", "inventory_changes", "software", "hosts", NULL};
+	static const char *const inventory_tables[] = {"inventory_items", "inventory_changes",
+						       "software", "hosts", NULL};
 	static const char *const audit_tables[] = {"audit", NULL};
 	struct tmpstore tmp;
 	struct store *st = NULL;
@@ -478,8 +480,7 @@ static void test_kill_faults(void)
 	o.st = st;
 	CHECK_INT(make_token(st, "tok", NOW - 1, NOW + 3600, 100, NULL, token_id), 0, "a token");
 	sha256_of("tok", token);
-	CHECK_INT(kill_loop("enrolment", OP_ENROLL, &o, facts, token, enrol_tables), 0,
-		  "enrolled");
+	CHECK_INT(kill_loop("enrolment", OP_ENROLL, &o, facts, token, enrol_tables), 0, "enrolled");
 	CHECK_INT(enroll_host(st, "tok", NOW, "target", &o.log, &res), 0, "another host");
 	memcpy(host, res.host_id, sizeof(host));
 	mm_free(res.cert_pem);

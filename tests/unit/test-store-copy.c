@@ -40,10 +40,10 @@ static json_t *batch(int from, int to)
 	json_t *a = json_array();
 
 	for (int s = from; s <= to; s++)
-		json_array_append_new(
-			a, json_pack("{sisIsss{siss}}", "seq", s, "time", (json_int_t) NOW * 1000 + s,
-				     "type", "file.copy", "data", "n", s, "path",
-				     "/media/usb/経理部/予算.xlsx"));
+		json_array_append_new(a, json_pack("{sisIsss{siss}}", "seq", s, "time",
+						   (json_int_t) NOW * 1000 + s, "type", "file.copy",
+						   "data", "n", s, "path",
+						   "/media/usb/経理部/予算.xlsx"));
 	return a;
 }
 
@@ -64,9 +64,11 @@ static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 	r |= make_token(st, "tok-rev", NOW - 10, NOW + 3600, 1, NULL, tid);
 	r |= store_enroll_token_revoke(st, tid, NOW);
 	for (int i = 0; i < HOSTS && r == 0; i++) {
-		_cleanup_(json_decrefp) json_t *empty = json_object(), *d1 = inventory(40, 1, "laptop");
+		_cleanup_(json_decrefp) json_t *empty = json_object(),
+					       *d1 = inventory(40, 1, "laptop");
 		_cleanup_(json_decrefp) json_t *d2 = inventory(40 + i, 2, "desktop");
-		_cleanup_(json_decrefp) json_t *delta1 = NULL, *delta2 = NULL, *ev = batch(1, 30 + i);
+		_cleanup_(json_decrefp) json_t *delta1 = NULL, *delta2 = NULL,
+					       *ev = batch(1, 30 + i);
 		_cleanup_(json_decrefp) json_t *state = json_pack("{ss}", "agent_version", "0.2.0");
 		struct store_enroll_result res;
 		struct store_checkin_result cr;

@@ -72,12 +72,11 @@ static void test_open(void)
 		  "postgresql:// is built in: an unreachable server gives -EIO");
 	CHECK_INT(store_open("postgres://db.example/x?readers=2", &st), -EINVAL,
 		  "a SQLite parameter on a PostgreSQL URL is refused");
-	CHECK_INT(store_open("postgres://db.example/x?pool=0", &st), -EINVAL,
-		  "pool=0 is refused");
+	CHECK_INT(store_open("postgres://db.example/x?pool=0", &st), -EINVAL, "pool=0 is refused");
 	CHECK_INT(store_open("postgres://db.example/x?pool=65", &st), -EINVAL,
 		  "pool=65 is refused");
-	CHECK_INT(store_open("postgresql:///nodb?host=/nonexistent&port=1&colour=blue", &st),
-		  -EIO, "a parameter neither mamori's nor libpq's is refused (by libpq)");
+	CHECK_INT(store_open("postgresql:///nodb?host=/nonexistent&port=1&colour=blue", &st), -EIO,
+		  "a parameter neither mamori's nor libpq's is refused (by libpq)");
 #else
 	CHECK_INT(store_open("postgres://db.example/mamori", &st), -EPROTONOSUPPORT,
 		  "postgres:// is recognised but not built in");
@@ -312,17 +311,17 @@ static char *digest_of(json_t *doc)
 	" (SELECT " concat_digest " FROM hosts) || '/' ||"                      \
 	" (SELECT sum(length(value) * changed) FROM inventory_items) || '/' ||" \
 	" (SELECT " concat_chassis " FROM hosts)"
-#define INV_STATE                                                                          \
-	RAW_SQL(raw,                                                                       \
-		INV_STATE_SQL("group_concat(inventory_digest)",                            \
-			      "group_concat(coalesce(chassis, '-'))"),                     \
-		INV_STATE_SQL("string_agg(inventory_digest, ',' ORDER BY num)",            \
+#define INV_STATE                                                               \
+	RAW_SQL(raw,                                                            \
+		INV_STATE_SQL("group_concat(inventory_digest)",                 \
+			      "group_concat(coalesce(chassis, '-'))"),          \
+		INV_STATE_SQL("string_agg(inventory_digest, ',' ORDER BY num)", \
 			      "string_agg(coalesce(chassis, '-'), ',' ORDER BY num)"))
 
 /* Where an item's row is, to tell whether it was rewritten. */
-#define BASH_ROW                                                                           \
-	RAW_SQL(raw, "SELECT rowid FROM inventory_items WHERE key LIKE '%\"bash\"%'",         \
-		"SELECT ctid::text || xmin::text FROM inventory_items"                     \
+#define BASH_ROW                                                                      \
+	RAW_SQL(raw, "SELECT rowid FROM inventory_items WHERE key LIKE '%\"bash\"%'", \
+		"SELECT ctid::text || xmin::text FROM inventory_items"                \
 		" WHERE key LIKE '%\"bash\"%'")
 
 static void test_inventory(struct store *st, const char *host)
@@ -578,8 +577,8 @@ static void test_audit(struct store *st)
 	CHECK_INT(raw_exec(raw, RAW_SQL(raw, "DROP TRIGGER audit_no_update;",
 					"DROP TRIGGER audit_no_update ON audit;")),
 		  SQLITE_OK, "drop the trigger behind the store's back");
-	CHECK_INT(raw_exec(raw, "UPDATE audit SET actor = 'mallory' WHERE id = 2"),
-		  SQLITE_OK, "tamper behind the store's back");
+	CHECK_INT(raw_exec(raw, "UPDATE audit SET actor = 'mallory' WHERE id = 2"), SQLITE_OK,
+		  "tamper behind the store's back");
 	CHECK_INT(store_audit_list(st, 10, 0, &list), 0, "list after tampering");
 	CHECK(json_is_false(json_object_get(list, "chain_ok")), "the chain is reported broken");
 	json_decref(list);
@@ -591,8 +590,7 @@ static void test_audit(struct store *st)
 	CHECK_INT(raw_exec(raw, RAW_SQL(raw, "DROP TRIGGER audit_no_delete;",
 					"DROP TRIGGER audit_no_delete ON audit;")),
 		  SQLITE_OK, "drop the other trigger");
-	CHECK_INT(raw_exec(raw, "DELETE FROM audit WHERE id = 2"),
-		  SQLITE_OK, "remove a record");
+	CHECK_INT(raw_exec(raw, "DELETE FROM audit WHERE id = 2"), SQLITE_OK, "remove a record");
 	CHECK_INT(store_audit_list(st, 10, 0, &list), 0, "list");
 	CHECK(json_is_false(json_object_get(list, "chain_ok")), "a removal breaks the chain");
 	json_decref(list);
@@ -852,8 +850,8 @@ static void test_jobs(void)
 			bool h = false;
 
 			/* a server that takes the lock and crashes: no unlock, no store_free */
-			if (store_open(tmp.url, &c) < 0 || store_job_try_lock(c, "retention", &h) < 0 ||
-			    !h)
+			if (store_open(tmp.url, &c) < 0 ||
+			    store_job_try_lock(c, "retention", &h) < 0 || !h)
 				_exit(1);
 			_exit(0);
 		}
@@ -956,7 +954,8 @@ static void test_two_servers(struct store *st)
 			       "  WHERE action <> 'test.race') FROM audit"),
 		  40, "numbered one after the other: no gap and no fork");
 	CHECK_INT(raw_int(raw, "SELECT count(DISTINCT prev_hash) FROM audit"),
-		  raw_int(raw, "SELECT count(*) FROM audit"), "every record has its own predecessor");
+		  raw_int(raw, "SELECT count(*) FROM audit"),
+		  "every record has its own predecessor");
 	store_free(other);
 }
 
@@ -964,10 +963,11 @@ static void test_two_servers(struct store *st)
 /* What only the PostgreSQL schema has: partitions, event_seqs, trigram search. */
 static void test_pg_specifics(struct store *st, const char *host)
 {
-	json_t *b = parse_json("[{\"seq\":1000,\"time\":1,\"type\":\"file.copy\","
-			       "  \"data\":{\"path\":\"/media/usb/経理部の共有フォルダ/予算.xlsx\"}},"
-			       " {\"seq\":1000,\"time\":2,\"type\":\"dup\",\"data\":{}},"
-			       " {\"seq\":1001,\"time\":3,\"type\":\"next\",\"data\":{}}]");
+	json_t *b =
+		parse_json("[{\"seq\":1000,\"time\":1,\"type\":\"file.copy\","
+			   "  \"data\":{\"path\":\"/media/usb/経理部の共有フォルダ/予算.xlsx\"}},"
+			   " {\"seq\":1000,\"time\":2,\"type\":\"dup\",\"data\":{}},"
+			   " {\"seq\":1001,\"time\":3,\"type\":\"next\",\"data\":{}}]");
 	uint64_t acked = 0;
 	size_t stored = 0;
 	char plan[4096];
@@ -975,8 +975,9 @@ static void test_pg_specifics(struct store *st, const char *host)
 	CHECK_INT(store_events_append(st, host, b, NOW + 40 * 86400, &acked, &stored), 0,
 		  "postgres: a batch a month later, with a seq twice");
 	CHECK_INT(stored, 2, "the repeated seq is stored once (the first occurrence)");
-	CHECK_INT(raw_int(raw, "SELECT count(*) FROM events WHERE seq = 1000 AND type = 'file.copy'"),
-		  1, "the first of the two was kept");
+	CHECK_INT(
+		raw_int(raw, "SELECT count(*) FROM events WHERE seq = 1000 AND type = 'file.copy'"),
+		1, "the first of the two was kept");
 	CHECK_INT(raw_int(raw, "SELECT count(*) FROM pg_inherits i JOIN pg_class c"
 			       " ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass"),
 		  2, "the events of November and January live in their month's partitions");
