@@ -334,8 +334,12 @@ static bool pg_ok(PGconn *pg, const char *sql)
 	return ok;
 }
 
-/* The same rows with COPY, one batch per transaction, on one connection. */
-static double run_raw_pg(const struct config *cfg)
+/*
+ * The same rows with COPY, one batch per transaction, on one connection, into a table
+ * with PRIMARY KEY (host, seq) and, when `searchable`, the trigram index the store's
+ * events have: the cost of the rows themselves, and of the rows made searchable.
+ */
+static double run_raw_pg(const struct config *cfg, bool searchable)
 {
 	struct tmpstore tmp;
 	struct buf *data;
@@ -373,7 +377,9 @@ static double run_raw_pg(const struct config *cfg)
 	if (PQstatus(pg) != CONNECTION_OK ||
 	    !pg_ok(pg, "CREATE TABLE ev (host bigint NOT NULL, seq bigint NOT NULL,"
 		       " time_ms bigint NOT NULL, type text NOT NULL, data text NOT NULL,"
-		       " received bigint NOT NULL, PRIMARY KEY (host, seq))"))
+		       " received bigint NOT NULL, PRIMARY KEY (host, seq))") ||
+	    (searchable && (!pg_ok(pg, "CREATE EXTENSION IF NOT EXISTS pg_trgm") ||
+			    !pg_ok(pg, "CREATE INDEX ON ev USING gin (data gin_trgm_ops)"))))
 		goto out;
 	t0 = now_s();
 	for (k = 0; k < nbatches; k++) {
@@ -410,10 +416,17 @@ out:
 	return t1 > 0 ? (double) cfg->hosts * cfg->batches * cfg->batch / t1 : 0;
 }
 
-/* The PostgreSQL runs: store (pool=4, 4 threads) against COPY, run by run. */
+/*
+ * The PostgreSQL runs: the store (pool=4, one thread per host) against COPY into a plain
+ * table and into one with the store's trigram index, run by run. The goal is stated
+ * against the second: both then store the same searchable rows, so the ratio is what the
+ * store's own work costs (validation, idempotency, acknowledgement); the first shows what
+ * making events searchable costs PostgreSQL itself.
+ */
 static int bench_pg(const struct config *cfg)
 {
-	double raw[MAX_RUNS], st[MAX_RUNS], ratio[MAX_RUNS], lk[MAX_RUNS], worst[MAX_RUNS];
+	double plain[MAX_RUNS], raw[MAX_RUNS], st[MAX_RUNS], ratio[MAX_RUNS], ratio_plain[MAX_RUNS];
+	double lk[MAX_RUNS], worst[MAX_RUNS];
 
 	printf("bench-ingest: %u hosts x %u batches x %u events per run, %u runs, PostgreSQL "
 	       "(libpq %d)\n",
@@ -421,8 +434,9 @@ static int bench_pg(const struct config *cfg)
 	for (unsigned i = 0; i < cfg->runs; i++) {
 		struct store_result a;
 
-		raw[i] = run_raw_pg(cfg);
-		if (run_store(cfg, 4, true, &a) < 0 || raw[i] <= 0) {
+		plain[i] = run_raw_pg(cfg, false);
+		raw[i] = run_raw_pg(cfg, true);
+		if (run_store(cfg, 4, true, &a) < 0 || raw[i] <= 0 || plain[i] <= 0) {
 			fprintf(stderr, "bench-ingest: run %u failed\n", i + 1);
 			return 1;
 		}
@@ -430,15 +444,20 @@ static int bench_pg(const struct config *cfg)
 		lk[i] = a.lookups_per_s;
 		worst[i] = a.worst_lookup_ms;
 		ratio[i] = st[i] / raw[i];
-		printf("  run %u: COPY %.0f/s, store %.0f/s, ratio %.2f\n", i + 1, raw[i], st[i],
-		       ratio[i]);
+		ratio_plain[i] = st[i] / plain[i];
+		printf("  run %u: COPY %.0f/s, COPY + trigram index %.0f/s, store %.0f/s, "
+		       "ratio %.2f\n",
+		       i + 1, plain[i], raw[i], st[i], ratio[i]);
 		fflush(stdout);
 	}
-	printf("raw COPY, one batch per transaction      %10.0f events/s (baseline)\n",
+	printf("raw COPY, PK only                        %10.0f events/s\n",
+	       median(plain, cfg->runs));
+	printf("raw COPY, PK + trigram index (baseline)  %10.0f events/s\n",
 	       median(raw, cfg->runs));
 	printf("store_events_append, pool=4, %u threads   %10.0f events/s  ratio %.2f "
-	       "(median of per-run ratios; goal >= 0.50)\n",
-	       cfg->hosts, median(st, cfg->runs), median(ratio, cfg->runs));
+	       "(median of per-run ratios; goal >= 0.50); %.2f of COPY without the index\n",
+	       cfg->hosts, median(st, cfg->runs), median(ratio, cfg->runs),
+	       median(ratio_plain, cfg->runs));
 	printf("certificate lookups while ingesting: %.0f/s (worst %.1f ms)\n",
 	       median(lk, cfg->runs), median(worst, cfg->runs));
 	return 0;
