@@ -627,6 +627,8 @@ static int migrate_all(struct store_pg_conn *c, int64_t now)
 		r = schema_version(c, &version);
 	if (r < 0)
 		return r;
+	if (version < 0)
+		return -EIO; /* schema_version holds nonsense */
 	if (version > latest) {
 		log_error("(M4004) store: the PostgreSQL database is at schema version %d, newer "
 			  "than this program's %d: upgrade mamori-server",

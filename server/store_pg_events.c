@@ -154,7 +154,7 @@ int store_pg_events_maintain(struct store *st, int64_t now)
 	struct store_pg *s = store_pg_of(st);
 
 	/* this month and the next: 32 days on from any day of a month is in the next one */
-	return store_pg_partitions_ensure(s, now, now + 32 * 86400);
+	return store_pg_partitions_ensure(s, now, now + (int64_t) 32 * 86400);
 }
 
 /* ---- appending ---- */
