@@ -73,8 +73,7 @@ start() { # [--durable]
 			-o "-p $port" start >/dev/null 2>&1; then
 			break
 		fi
-		port=
-		[ "$tries" -lt 8 ] || true
+		port= # taken, most likely: another port
 	done
 	if [ -z "$port" ]; then
 		cat "$dir/server.log" >&2 || true
@@ -119,6 +118,7 @@ run)
 	check
 	eval "$(start)"
 	trap 'stop "$PG_CLUSTER_DIR"' EXIT
+	trap 'exit 143' TERM INT # a timeout still removes the cluster
 	status=0
 	MAMORI_STORE_URL=$MAMORI_STORE_URL PG_CLUSTER_DIR=$PG_CLUSTER_DIR "$@" || status=$?
 	exit $status
