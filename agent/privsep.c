@@ -189,9 +189,14 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	memcpy(msg, &rep, sizeof(rep));
 	if (len)
 		memcpy(msg + sizeof(rep), data, len);
-	if (send(fd, msg, sizeof(rep) + len, MSG_NOSIGNAL) < 0)
+	if (send(fd, msg, sizeof(rep) + len, MSG_NOSIGNAL) == (ssize_t) (sizeof(rep) + len))
+		return 0;
+	if (errno != EMSGSIZE && errno != ENOBUFS)
 		return 1;
-	return 0;
+	/* The socket's buffer is smaller than this file: say so rather than leave the
+	 * worker waiting for an answer that never comes. */
+	rep = (struct priv_rep){.err = -E2BIG};
+	return send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) < 0 ? 1 : 0;
 }
 
 /* The worker's state directory must be its own: the spool, status and key live there. */
@@ -351,6 +356,13 @@ int privsep_start(const char *state_dir, const char *root)
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	{
+		/* Room for the largest answer in one message, whatever the system's default. */
+		int size = (int) (2 * (LIMIT_PRIV_FILE + sizeof(struct priv_rep)));
+
+		if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+			log_debug("SO_SNDBUFFORCE: %s", strerror(errno));
+	}
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;

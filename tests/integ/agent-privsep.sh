@@ -43,9 +43,12 @@ out=$(setpriv --reuid="$wuid" --regid="$(id -g "$wuser")" --clear-groups "$AGENT
 printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin)["identity"]; sys.exit(0 if "serial" not in d.get("dmi", {}) and "product_serial" in json.dumps(d.get("errors")) else 1)'
 ok $? "(which $wuser cannot read itself: it is recorded unreadable there)"
 
-c0=$(fake_query 'h["checkins"]')
 kill -HUP "$parent"
-wait_until 2 fake_query "h['checkins'] > $c0"; ok $? "SIGHUP to the parent reaches the worker (check-in now)"
+wait_until 5 grep -q "mamori-agent\[$worker\].*(M2053) SIGHUP" "$AGENT_LOG"
+ok $? "SIGHUP to the parent reaches the worker (it checks in now)"
+kill -USR1 "$parent"
+wait_until 5 grep -q "mamori-agent\[$worker\].*(M2075) SIGUSR1" "$AGENT_LOG"
+ok $? "and so does SIGUSR1 (it collects the inventory now)"
 
 stop_agent; rc=$?
 ok $rc "SIGTERM to the parent stops both, exit status 0"
