@@ -28,6 +28,17 @@ static bool seen(const struct topo *t, size_t n, struct topo x, bool socket_only
 	return false;
 }
 
+/* Whether the space-separated list `list` holds `word` as a whole item. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 /* Parses cpuinfo text into the section. Returns 0, -EBADMSG when no processor was found,
  * or -ENOMEM. */
 int col_cpu_parse_cpuinfo(char *text, json_t *section)
@@ -56,6 +67,8 @@ int col_cpu_parse_cpuinfo(char *text, json_t *section)
 			}
 			in_cpu = false;
 			have_topo = false;
+			/* a block without "core id" must not inherit the previous one's */
+			cur = (struct topo){0, 0};
 			if (!line)
 				break;
 			continue;
@@ -83,8 +96,7 @@ int col_cpu_parse_cpuinfo(char *text, json_t *section)
 			if (jsonw_set(section, "vendor", json_string(value)) < 0)
 				return -ENOMEM;
 		} else if (streq(key, "flags") && !hypervisor) {
-			hypervisor =
-				strstr(value, " hypervisor") || str_startswith(value, "hypervisor");
+			hypervisor = has_word(value, "hypervisor");
 		}
 	}
 	if (threads == 0)
@@ -102,12 +114,21 @@ int col_cpu_parse_cpuinfo(char *text, json_t *section)
 int col_cpu_collect(const struct col_ctx *ctx, json_t *section)
 {
 	_cleanup_(freep) char *text = NULL;
-	int r = col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &text, NULL);
+	size_t len = 0;
+	bool truncated;
+	int r = col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &text, &len);
 
 	if (r < 0)
 		return col_error(section, "/proc/cpuinfo", r, NULL);
+	/* the kernel ends every line with a newline: without one, the counts are a floor */
+	truncated = len > 0 && text[len - 1] != '\n';
 	r = col_cpu_parse_cpuinfo(text, section);
 	if (r == -EBADMSG)
 		return col_error(section, "/proc/cpuinfo", 0, "no processor entries");
-	return r;
+	if (r < 0)
+		return r;
+	if (truncated)
+		return col_error(section, "/proc/cpuinfo", 0,
+				 "truncated: the last line is incomplete");
+	return 0;
 }

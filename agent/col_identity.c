@@ -45,6 +45,10 @@ static const char *const dmi_placeholders[] = {
 	"Not Specified",
 	"Not Applicable",
 	"System Serial Number",
+	"Chassis Serial Number",
+	"No Asset Information", /* Lenovo */
+	"No Asset Tag",
+	"Not Available",
 	"0123456789",
 	"None",
 	"N/A",
@@ -89,20 +93,29 @@ const char *col_identity_chassis_class(unsigned code)
 }
 
 /*
- * Virtualisation from DMI strings, in the order systemd-detect-virt trusts them. Returns a
- * short name ("kvm", "vmware" …) or NULL for bare metal.
+ * Virtualisation from DMI strings, as systemd-detect-virt reads them: a field that *starts*
+ * with a known vendor string, product name first. Returns a short name ("kvm", "qemu",
+ * "vmware" …) or NULL for bare metal.
+ *
+ * QEMU's machine types say "QEMU" in sys_vendor whether the guest runs under KVM or under
+ * QEMU's own emulator (TCG); only CPUID tells the two apart, and collectors read files.
+ * So DMI "QEMU" gives "qemu"; "kvm" comes only from firmware that says "KVM" itself (older
+ * and RHEL machine types, OpenStack Nova, KubeVirt).
  */
 const char *col_identity_virt_from_dmi(const char *vendor, const char *product,
 				       const char *bios_vendor)
 {
 	static const struct {
-		const char *needle;
+		const char *prefix;
 		const char *virt;
 	} table[] = {
-		{"KVM", "kvm"},     {"QEMU", "qemu"},           {"VMware", "vmware"},
-		{"VMW", "vmware"},  {"innotek GmbH", "oracle"}, {"VirtualBox", "oracle"},
-		{"Xen", "xen"},     {"Bochs", "bochs"},         {"Parallels", "parallels"},
-		{"BHYVE", "bhyve"}, {"Amazon EC2", "amazon"},   {"Google Compute Engine", "google"},
+		{"KVM", "kvm"},           {"OpenStack", "kvm"},
+		{"KubeVirt", "kvm"},      {"Amazon EC2", "amazon"},
+		{"QEMU", "qemu"},         {"VMware", "vmware"},
+		{"VMW", "vmware"},        {"innotek GmbH", "oracle"},
+		{"VirtualBox", "oracle"}, {"Xen", "xen"},
+		{"Bochs", "bochs"},       {"Parallels", "parallels"},
+		{"BHYVE", "bhyve"},       {"Google Compute Engine", "google"},
 	};
 	const char *fields[] = {product, vendor, bios_vendor};
 
@@ -110,7 +123,7 @@ const char *col_identity_virt_from_dmi(const char *vendor, const char *product,
 		if (!fields[f])
 			continue;
 		for (size_t i = 0; i < ARRAY_SIZE(table); i++)
-			if (strstr(fields[f], table[i].needle))
+			if (str_startswith(fields[f], table[i].prefix))
 				return table[i].virt;
 	}
 	if (vendor && streq(vendor, "Microsoft Corporation") && product &&
@@ -177,6 +190,28 @@ static int collect_machine_id(const struct col_ctx *ctx, json_t *section)
 	return jsonw_set(section, "machine_id", json_string(v));
 }
 
+/*
+ * One DMI attribute that could not be read. A missing attribute is normal (firmware leaves
+ * many out) and says nothing; a dangling symlink, a directory or an unreadable file is
+ * recorded, so a damaged /sys tree is visible rather than silently thinner.
+ */
+static int dmi_read_error(const struct col_ctx *ctx, json_t *section, const char *path, int r)
+{
+	_cleanup_(freep) char *target = NULL;
+
+	if (r == -ENOENT) {
+		r = fileio_readlink(ctx->root, path, &target);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return 0;
+		return col_error(section, path, 0, "dangling symbolic link");
+	}
+	if (r == -EACCES || r == -EPERM)
+		return col_error(section, path, r, "readable by root only");
+	return col_error(section, path, r, NULL);
+}
+
 static int collect_dmi(const struct col_ctx *ctx, json_t *section, json_t *dmi)
 {
 	bool any = false;
@@ -192,27 +227,32 @@ static int collect_dmi(const struct col_ctx *ctx, json_t *section, json_t *dmi)
 		r = col_read_attr(ctx, path, &v);
 		if (r == -ENOMEM)
 			return r;
-		if (r == -ENOENT && !any && i == 0) {
-			/* no DMI at all: ARM boards, containers, this test machine */
-			return jsonw_set(section, "dmi_available", json_false());
-		}
-		if (r == -EACCES || r == -EPERM) {
-			if (col_error(section, path, r, "readable by root only") < 0)
+		if (r < 0) {
+			/* no DMI at all (ARM boards, containers, this test machine) is the
+			 * ENOENT case for every attribute: dmi_available says it once */
+			if (dmi_read_error(ctx, section, path, r) < 0)
 				return -ENOMEM;
 			continue;
 		}
-		if (r < 0)
-			continue;
 		any = true;
-		if (is_placeholder(v) || !str_is_clean_utf8(v, strlen(v)))
+		if (is_placeholder(v))
 			continue;
+		if (!str_is_clean_utf8(v, strlen(v))) {
+			if (col_error(section, path, 0, "not text") < 0)
+				return -ENOMEM;
+			continue;
+		}
 		if (streq(dmi_attrs[i].field, "chassis_type_code")) {
 			unsigned code;
 
-			if (str_to_uint(v, 10, &code) == 0 &&
-			    (jsonw_set(dmi, "chassis_type_code", json_integer(code)) < 0 ||
-			     jsonw_set(section, "chassis",
-				       json_string(col_identity_chassis_class(code))) < 0))
+			if (str_to_uint(v, 10, &code) < 0) {
+				if (col_error(section, path, 0, "not a chassis type number") < 0)
+					return -ENOMEM;
+				continue;
+			}
+			if (jsonw_set(dmi, "chassis_type_code", json_integer(code)) < 0 ||
+			    jsonw_set(section, "chassis",
+				      json_string(col_identity_chassis_class(code))) < 0)
 				return -ENOMEM;
 			continue;
 		}
@@ -227,6 +267,40 @@ static const char *field(json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
+/* Whether the cpuinfo text has a "flags" line naming the hypervisor bit. */
+static bool cpuinfo_has_hypervisor_flag(char *text)
+{
+	static const char flag[] = "hypervisor";
+	const size_t n = sizeof(flag) - 1;
+	char *cursor = text, *line;
+
+	while ((line = str_next_line(&cursor))) {
+		const char *v = str_startswith(line, "flags");
+		const char *p;
+
+		if (!v || !(p = strchr(v, ':')))
+			continue;
+		/* a whole word: p[-1] is at worst the colon */
+		for (p++; (p = strstr(p, flag)); p += n)
+			if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0' || p[n] == '\r'))
+				return true;
+	}
+	return false;
+}
+
+/* The container manager named by `container=` in the init process' environment (systemd's
+ * convention), or NULL. Returns a pointer into text. */
+static const char *container_from_environ(const char *text, size_t len)
+{
+	for (size_t off = 0; off < len; off += strlen(text + off) + 1) {
+		const char *v = str_startswith(text + off, "container=");
+
+		if (v && *v && str_is_clean_utf8(v, strlen(v)))
+			return v;
+	}
+	return NULL;
+}
+
 static int collect_virtualization(const struct col_ctx *ctx, json_t *section, json_t *dmi)
 {
 	_cleanup_(freep) char *hv = NULL, *environ_text = NULL, *cpuinfo = NULL;
@@ -234,23 +308,28 @@ static int collect_virtualization(const struct col_ctx *ctx, json_t *section, js
 		field(dmi, "system_vendor"), field(dmi, "product_name"), field(dmi, "bios_vendor"));
 	const char *container = NULL;
 	size_t len = 0;
+	int r;
 
-	if (!virt && col_read_attr(ctx, "/sys/hypervisor/type", &hv) == 0 && *hv)
-		virt = streq(hv, "xen") ? "xen" : hv;
-	if (!virt && col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &cpuinfo, NULL) == 0 &&
-	    strstr(cpuinfo, " hypervisor"))
-		virt = "vm-other";
-	/* containers: the init process' environment names them (systemd's convention) */
-	if (col_read_file(ctx, "/proc/1/environ", LIMIT_SMALL_FILE, &environ_text, &len) == 0) {
-		for (size_t off = 0; off < len; off += strlen(environ_text + off) + 1) {
-			const char *v = str_startswith(environ_text + off, "container=");
-
-			if (v && *v) {
-				container = v;
-				break;
-			}
-		}
+	if (!virt) {
+		/* Xen (and a few others) say so here even when DMI is cloaked */
+		r = col_read_attr(ctx, "/sys/hypervisor/type", &hv);
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0 && *hv && str_is_clean_utf8(hv, strlen(hv)))
+			virt = hv;
 	}
+	if (!virt) {
+		r = col_read_file(ctx, "/proc/cpuinfo", LIMIT_LARGE_FILE, &cpuinfo, NULL);
+		if (r == -ENOMEM)
+			return r;
+		if (r == 0 && cpuinfo_has_hypervisor_flag(cpuinfo))
+			virt = "vm-other";
+	}
+	r = col_read_file(ctx, "/proc/1/environ", LIMIT_SMALL_FILE, &environ_text, &len);
+	if (r == -ENOMEM)
+		return r;
+	if (r == 0)
+		container = container_from_environ(environ_text, len);
 	if (!container) {
 		_cleanup_(freep) char *p1 = fileio_path(ctx->root, "/.dockerenv");
 		_cleanup_(freep) char *p2 = fileio_path(ctx->root, "/run/.containerenv");

@@ -32,23 +32,37 @@ static const struct {
 	{"VARIANT_ID", "variant_id"},
 };
 
-/* Unquotes an os-release value in place; -EBADMSG for an unterminated quote. */
+/*
+ * Unquotes an os-release value in place, as a shell would read it: 'single quotes' are
+ * literal; in "double quotes" a backslash escapes only " \ ` and $ (and is kept before
+ * anything else); outside quotes a backslash escapes any character. Quoted and unquoted
+ * pieces may follow each other (NAME="a"'b'c is "abc"). -EBADMSG for an unterminated quote.
+ */
 static int unquote(char *v)
 {
 	char *out = v, quote = 0;
 
-	if (*v == '"' || *v == '\'')
-		quote = *v++;
 	for (; *v; v++) {
-		if (quote && *v == quote) {
-			if (v[1] != '\0')
-				return -EBADMSG;
-			*out = '\0';
-			return 0;
+		if (quote == '\'') {
+			if (*v == '\'')
+				quote = 0;
+			else
+				*out++ = *v;
+		} else if (quote == '"') {
+			if (*v == '"')
+				quote = 0;
+			else {
+				if (*v == '\\' && v[1] && strchr("\"\\`$", v[1]))
+					v++;
+				*out++ = *v;
+			}
+		} else if (*v == '"' || *v == '\'') {
+			quote = *v;
+		} else {
+			if (*v == '\\' && v[1])
+				v++;
+			*out++ = *v;
 		}
-		if (quote == '"' && *v == '\\' && v[1])
-			v++;
-		*out++ = *v;
 	}
 	*out = '\0';
 	return quote ? -EBADMSG : 0;

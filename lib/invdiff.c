@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gnutls/crypto.h>
@@ -338,8 +340,63 @@ static int apply_attributes(const char *section, json_t *sec, const char *op, js
 	return 0;
 }
 
+/*
+ * Removals are resolved against the section as it was and carried out together at the end:
+ * removing one of several items that share a key renumbers the later ones (their
+ * occurrence numbers count from the front), so removing them one by one would miss.
+ */
+struct removal {
+	json_t *arr;
+	size_t at;
+};
+
+struct removals {
+	struct removal *v;
+	size_t n, cap;
+};
+
+static int removals_add(struct removals *rm, json_t *arr, size_t at)
+{
+	if (rm->n == rm->cap) {
+		size_t cap = rm->cap ? rm->cap * 2 : 16;
+		struct removal *v = mm_reallocarray(rm->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rm->v = v;
+		rm->cap = cap;
+	}
+	rm->v[rm->n++] = (struct removal){arr, at};
+	return 0;
+}
+
+/* Orders removals by list, then from the back, so each index is still valid when used. */
+static int cmp_removal(const void *a, const void *b)
+{
+	const struct removal *x = a, *y = b;
+
+	if (x->arr != y->arr)
+		return (uintptr_t) x->arr < (uintptr_t) y->arr ? -1 : 1;
+	return x->at < y->at ? 1 : x->at > y->at ? -1 : 0;
+}
+
+static int removals_run(struct removals *rm, const char *section, char *errbuf, size_t errlen)
+{
+	if (rm->n > 1)
+		qsort(rm->v, rm->n, sizeof(*rm->v), cmp_removal);
+	for (size_t i = 0; i < rm->n; i++) {
+		if (i > 0 && rm->v[i].arr == rm->v[i - 1].arr && rm->v[i].at == rm->v[i - 1].at)
+			return misfit(errbuf, errlen, "%s: one item is removed twice", section);
+		if (json_array_remove(rm->v[i].arr, rm->v[i].at) < 0)
+			return -ENOMEM;
+	}
+	rm->n = 0;
+	return 0;
+}
+
+/* Applies one entry of a delta; list removals are only recorded in rm (see above). */
 static int apply_entry(const char *section, json_t *sec, const char *op, json_t *entry,
-		       char *errbuf, size_t errlen)
+		       struct removals *rm, char *errbuf, size_t errlen)
 {
 	const struct keyed_list *kl;
 	json_t *list_v, *key, *arr, *val;
@@ -379,7 +436,7 @@ static int apply_entry(const char *section, json_t *sec, const char *op, json_t 
 		return misfit(errbuf, errlen, "%s.%s: item to %s is not in the base", section, list,
 			      streq(op, "removed") ? "remove" : "change");
 	if (streq(op, "removed"))
-		return json_array_remove(arr, (size_t) at) < 0 ? -ENOMEM : 0;
+		return removals_add(rm, arr, (size_t) at);
 	val = json_object_get(entry, "new");
 	if (!val)
 		return misfit(errbuf, errlen, "%s.%s: changed item has no new value", section,
@@ -391,8 +448,10 @@ int invdiff_apply(json_t *doc, const json_t *delta, char *errbuf, size_t errlen)
 {
 	static const char *const ops[] = {"removed", "changed", "added"};
 	_cleanup_(json_decrefp) json_t *copy = NULL;
+	struct removals rm = {NULL, 0, 0};
 	const char *section;
 	json_t *sd;
+	int r = 0;
 
 	if (!json_is_object(doc) || !json_is_object(delta))
 		return misfit(errbuf, errlen, "the delta and the document must be objects");
@@ -402,34 +461,43 @@ int invdiff_apply(json_t *doc, const json_t *delta, char *errbuf, size_t errlen)
 	json_object_foreach ((json_t *) delta, section, sd) {
 		json_t *sec = json_object_get(copy, section);
 
-		if (!json_is_object(sd))
-			return misfit(errbuf, errlen, "%s: expected an object", section);
-		if (sec && !json_is_object(sec))
-			return misfit(errbuf, errlen, "%s is not a section", section);
-		if (!sec) {
+		if (!json_is_object(sd)) {
+			r = misfit(errbuf, errlen, "%s: expected an object", section);
+			goto out;
+		}
+		/* a member that is not an object is no section (invdiff_compute() skips it
+		 * too): a section of that name replaces it */
+		if (!json_is_object(sec)) {
 			sec = json_object();
-			if (jsonw_set(copy, section, sec) < 0)
-				return -ENOMEM;
+			r = jsonw_set(copy, section, sec);
+			if (r < 0)
+				goto out;
 		}
 		for (size_t k = 0; k < ARRAY_SIZE(ops); k++) {
 			json_t *entries = json_object_get(sd, ops[k]), *e;
 			size_t i;
 
-			if (entries && !json_is_array(entries))
-				return misfit(errbuf, errlen, "%s.%s: expected a list", section,
-					      ops[k]);
-			json_array_foreach (entries, i, e) {
-				int r = apply_entry(section, sec, ops[k], e, errbuf, errlen);
-
-				if (r < 0)
-					return r;
+			if (entries && !json_is_array(entries)) {
+				r = misfit(errbuf, errlen, "%s.%s: expected a list", section,
+					   ops[k]);
+				goto out;
 			}
+			json_array_foreach (entries, i, e) {
+				r = apply_entry(section, sec, ops[k], e, &rm, errbuf, errlen);
+				if (r < 0)
+					goto out;
+			}
+			r = removals_run(&rm, section, errbuf, errlen);
+			if (r < 0)
+				goto out;
 		}
 		if (json_object_size(sec) == 0)
 			(void) json_object_del(copy, section);
 	}
-	if (json_object_update(doc, copy) < 0)
-		return -ENOMEM;
+	if (json_object_update(doc, copy) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
 	{
 		const char *name;
 		json_t *v;
@@ -439,7 +507,9 @@ int invdiff_apply(json_t *doc, const json_t *delta, char *errbuf, size_t errlen)
 			if (!json_object_get(copy, name))
 				(void) json_object_del(doc, name);
 	}
-	return 0;
+out:
+	mm_free(rm.v);
+	return r;
 }
 
 /* ---- canonical form, items and digests ---- */
@@ -549,24 +619,44 @@ int invdiff_foreach_item(const json_t *doc, invdiff_item_fn fn, void *userdata)
 	return 0;
 }
 
+/*
+ * Writes every -0.0 in v as 0.0. json_equal() holds the two equal (so no delta carries the
+ * difference), but they serialise differently, and equal documents must hash alike.
+ */
+static void normalize_zeros(json_t *v)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (json_is_real(v) && json_real_value(v) == 0.0)
+		(void) json_real_set(v, 0.0);
+	else if (json_is_object(v))
+		json_object_foreach (v, key, child)
+			normalize_zeros(child);
+	else if (json_is_array(v))
+		json_array_foreach (v, i, child)
+			normalize_zeros(child);
+}
+
 int invdiff_digest(const json_t *doc, char ret[65])
 {
 	_cleanup_(json_decrefp) json_t *copy = json_deep_copy(doc);
 	_cleanup_(freep) char *text = NULL;
 	unsigned char md[32];
+
 	const char *name;
 	json_t *v;
 	void *tmp;
 
-	if (!copy)
+	if (!copy || invdiff_canonicalize(copy) < 0)
 		return -ENOMEM;
-	/* Only the sections count: members like collected_at are not items, the server does
-	 * not store them, and a digest over them could never match the stored document. */
+	/* only the sections are items: schema, collected_at and agent_version are not stored
+	 * by the server and change without the inventory changing */
 	json_object_foreach_safe (copy, tmp, name, v)
 		if (!json_is_object(v))
 			(void) json_object_del(copy, name);
-	if (invdiff_canonicalize(copy) < 0)
-		return -ENOMEM;
+	normalize_zeros(copy);
 	text = jsonw_dump(copy);
 	if (!text)
 		return -ENOMEM;

@@ -57,6 +57,6 @@ int invdiff_foreach_item(const json_t *doc, invdiff_item_fn fn, void *userdata) 
 bool invdiff_is_keyed_list(const char *section, const char *list);
 
 /* SHA-256 (hex) of the canonical compact serialisation of doc's sections (its object
- * members; schema, collected_at and the like are left out), for digests on the wire. Two
- * documents with the same items have the same digest. */
+ * members; schema, collected_at and agent_version are left out, as they are not items), for
+ * digests on the wire. Equal inventories have equal digests whenever they were collected. */
 int invdiff_digest(const json_t *doc, char ret[65]) _wur_;

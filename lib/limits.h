@@ -11,6 +11,17 @@
 #define LIMIT_SMALL_FILE ((size_t) 64 * 1024)        /* an attribute, os-release, passwd … */
 #define LIMIT_LARGE_FILE ((size_t) 64 * 1024 * 1024) /* dpkg status, mountinfo on a busy host */
 #define LIMIT_LINE       ((size_t) 64 * 1024)        /* one line of any text file we parse */
+#define LIMIT_NET_ITEMS  16384u /* interfaces, addresses, routes or sockets kept per list */
+
+/* Block devices and USB devices (storage and usb sections). */
+#define LIMIT_DIR_ENTRIES    65536u                     /* names listed from one directory */
+#define LIMIT_BLOCK_PROBE    ((size_t) 4096)            /* read from a block device's start */
+#define LIMIT_LUKS2_HEADER   ((size_t) 4 * 1024 * 1024) /* LUKS2 header area, the spec's cap */
+#define LIMIT_USB_INTERFACES 32u                        /* interfaces of one USB device */
+#define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
+
+/* Directories and binary logs read by collectors. */
+#define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
 
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
@@ -23,6 +34,13 @@
 #define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
 #define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
 #define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+
+/* The security section (agent/col_security.c and friends). */
+#define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
+#define LIMIT_CONF_DIR_ENTRIES 4096u   /* entries read from one configuration directory */
+#define LIMIT_INCLUDE_DEPTH    16u     /* nested Include/confdir levels (sshd's own limit) */
+#define LIMIT_INCLUDE_FILES    256u    /* files one configuration may pull in through includes */
+#define LIMIT_CONFIG_NESTING   64u     /* brace nesting in apt.conf */
 
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */

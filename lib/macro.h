@@ -8,7 +8,9 @@
 
 #include <stddef.h>
 
-#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+/* A deliberate ignore of a _wur_ result is written `(void) !f()`: GCC, unlike clang, does not
+ * let a plain (void) cast silence warn_unused_result. */
 #define _wur_          __attribute__((warn_unused_result))
 #define _unused_       __attribute__((unused))
 #define _noreturn_     __attribute__((noreturn))

@@ -1,0 +1,121 @@
+/*
+ * The HTTPS client: one libcurl easy handle per call (mamorictl makes a handful of calls
+ * per run). The server's certificate is always verified — against --ca when given, else
+ * the system trust store; there is no switch to turn verification off.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "ctl/ctl.h"
+#include "lib/buf.h"
+#include "lib/jsonw.h"
+#include "lib/limits.h"
+#include "lib/mm.h"
+
+#define CTL_ANSWER_MAX ((size_t) 64 * 1024 * 1024)
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+	struct buf *b = userdata;
+
+	if (buf_add(b, p, size * n) < 0)
+		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+	return size * n;
+}
+
+int ctl_query_add(struct buf *b, const char *name, const char *value)
+{
+	char *esc;
+	int r;
+
+	if (!value)
+		return 0;
+	esc = curl_easy_escape(NULL, value, 0);
+	if (!esc)
+		return -ENOMEM;
+	r = buf_addf(b, "%c%s=%s", b->len && strchr(buf_str(b), '?') ? '&' : '?', name, esc);
+	curl_free(esc);
+	return r;
+}
+
+int ctl_call(const struct ctl *c, const char *method, const char *path, json_t *body, json_t **ret)
+{
+	_cleanup_(freep) char *url = NULL, *auth = NULL, *payload = NULL;
+	struct curl_slist *headers = NULL;
+	struct jsonw_error jerr = {{0}};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct buf answer;
+	json_t *v = NULL;
+	long status = 0;
+	CURLcode cr;
+	CURL *h;
+	int r;
+
+	url = mm_asprintf("%s%s", c->server, path);
+	auth = mm_asprintf("Authorization: Bearer %s", c->token ? c->token : "");
+	if (body)
+		payload = jsonw_dump(body);
+	h = curl_easy_init();
+	if (!url || !auth || (body && !payload) || !h) {
+		curl_easy_cleanup(h);
+		return -ENOMEM;
+	}
+	buf_init(&answer, CTL_ANSWER_MAX);
+	headers = curl_slist_append(headers, auth);
+	headers = curl_slist_append(headers, "Accept: application/json");
+	if (payload)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	(void) curl_easy_setopt(h, CURLOPT_URL, url);
+	(void) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	(void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	(void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	(void) curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
+	(void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	(void) curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void) curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	(void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	(void) curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+	(void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->ca)
+		(void) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	if (payload) {
+		(void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+		(void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(payload));
+	}
+	cr = curl_easy_perform(h);
+	if (cr == CURLE_OK)
+		(void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(h);
+	if (cr != CURLE_OK) {
+		fprintf(stderr, "mamorictl: cannot reach %s: %s\n", c->server,
+			errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		buf_done(&answer);
+		return -EIO;
+	}
+	if (answer.len == 0) {
+		v = json_null();
+	} else {
+		r = jsonw_parse(answer.data, answer.len, CTL_ANSWER_MAX, &v, &jerr);
+		if (r < 0) {
+			fprintf(stderr, "mamorictl: %ld: the server's answer is not JSON (%s)\n",
+				status, jerr.text);
+			buf_done(&answer);
+			return -EPROTO;
+		}
+	}
+	buf_done(&answer);
+	if (status < 200 || status > 299) {
+		const char *msg = json_string_value(json_object_get(v, "error"));
+
+		fprintf(stderr, "mamorictl: %ld: %s\n", status, msg ? msg : "request failed");
+		json_decref(v);
+		return -EPROTO;
+	}
+	*ret = v;
+	return 0;
+}

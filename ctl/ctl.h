@@ -1,0 +1,67 @@
+/*
+ * mamorictl's private header. mamorictl speaks only the public admin REST API
+ * (docs/api.md), so everything it does can be scripted against the API directly.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "lib/macro.h"
+
+#define EXIT_USAGE 2
+#define EXIT_API   1
+
+struct ctl {
+	char *server; /* https://host:port */
+	char *token;  /* API token, wiped at exit */
+	char *ca;     /* CA certificate file to verify the server with; NULL: system store */
+	bool json;    /* print the API's JSON instead of tables */
+};
+
+/* Fills ctl from flags already set, then the environment (MAMORI_SERVER, MAMORI_TOKEN,
+ * MAMORI_CA), then the config file ($MAMORI_CONFIG or ~/.config/mamori/ctl.conf).
+ * Returns 0, or -errno after printing what was wrong. */
+int ctl_config_load(struct ctl *c) _wur_;
+/* Parses a ctl.conf text ("key = value", '#' comments). Unknown keys and malformed
+ * lines are errors, reported with path:line on stderr, all in one pass. */
+int ctl_config_parse(struct ctl *c, const char *path, char *text) _wur_;
+void ctl_done(struct ctl *c);
+
+/*
+ * Calls the API: method, path (with query), an optional JSON body. On 2xx, *ret gets the
+ * parsed answer (a JSON null for an empty body) and 0 is returned. On an error answer,
+ * prints "mamorictl: <status>: <the server's error message>" and returns -EPROTO; on a
+ * connection or TLS failure prints curl's reason and returns -EIO.
+ */
+int ctl_call(const struct ctl *c, const char *method, const char *path, json_t *body, json_t **ret)
+	_wur_;
+
+/* Appends "name=value" to a query string in b, URL-escaped; skipped when value is NULL. */
+struct buf;
+int ctl_query_add(struct buf *b, const char *name, const char *value) _wur_;
+
+/* Output helpers. */
+void ctl_print_json(const json_t *v);
+/* Prints rows as an aligned table: `cols` names the columns (header), `keys` the members
+ * of each row object to print (NULL-terminated, same count). */
+void ctl_print_table(json_t *rows, const char *const *cols, const char *const *keys);
+/* Formats a Unix time as "YYYY-MM-DD HH:MM:SS" UTC, or "-" for 0/null. */
+const char *ctl_time(json_t *v, char buf[32]);
+
+/* One option of a sub-command: a value option sets *value, a flag sets *flag. */
+struct ctl_opt {
+	const char *name; /* without the leading "--" */
+	const char **value;
+	bool *flag;
+};
+
+/* Parses a sub-command's arguments (after its verb). --json is always accepted and sets
+ * *json. Returns 0, or -1 after printing what was wrong (exit with EXIT_USAGE). */
+int ctl_args_parse(int argc, char **argv, const struct ctl_opt *opts, const char **positional,
+		   size_t n_positional, size_t n_required, bool *json);
+
+int ctl_cmd_hosts(struct ctl *c, int argc, char **argv);
+int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);

@@ -1,0 +1,128 @@
+/*
+ * mamorictl — the administrator's command line over the admin REST API.
+ *
+ *   mamorictl [--server URL] [--token T] [--ca FILE] [--json] COMMAND …
+ *
+ * Exit status: 0 success, 1 the server refused or could not be reached, 2 bad use.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "ctl/ctl.h"
+#include "lib/jsonw.h"
+#include "lib/mm.h"
+
+static void print_help(void)
+{
+	printf("Usage: mamorictl [--server URL] [--token TOKEN] [--ca FILE] [--json] COMMAND\n"
+	       "\n"
+	       "Commands:\n"
+	       "  hosts list [--search S] [--group G] [--status active|revoked]\n"
+	       "             [--sort hostname|last_seen|enrolled] [--desc] [--limit N] [--offset "
+	       "N]\n"
+	       "  hosts show ID\n"
+	       "  hosts inventory ID [--section NAME]\n"
+	       "  hosts software ID [--search S] [--limit N] [--offset N]\n"
+	       "  hosts history ID [--limit N]\n"
+	       "  hosts events ID [--after SEQ] [--limit N]\n"
+	       "  hosts revoke ID\n"
+	       "  hosts delete ID\n"
+	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
+	       "  tokens list\n"
+	       "  tokens revoke ID\n"
+	       "\n"
+	       "The server, token and CA also come from MAMORI_SERVER, MAMORI_TOKEN and "
+	       "MAMORI_CA,\n"
+	       "or from the config file ($MAMORI_CONFIG or ~/.config/mamori/ctl.conf:\n"
+	       "'server = URL', 'token = T', 'ca = FILE'). The server's certificate is always\n"
+	       "verified: against --ca when given, else the system's trusted CAs.\n"
+	       "Every command takes --json to print the API's JSON answer.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, 's'},
+		{"token", required_argument, NULL, 't'},
+		{"ca", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct ctl c = {0};
+	const char *cmd;
+	int opt, r;
+
+	mm_setup_jansson();
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+		char **field = NULL;
+
+		switch (opt) {
+		case 's':
+			field = &c.server;
+			break;
+		case 't':
+			field = &c.token;
+			break;
+		case 'c':
+			field = &c.ca;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			print_help();
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("mamorictl %s\n", MAMORI_VERSION);
+			return EXIT_SUCCESS;
+		case ':':
+			fprintf(stderr, "mamorictl: option '%s' needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "mamorictl: unknown option '%s' (see --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		if (field) {
+			mm_free(*field);
+			*field = mm_strdup(optarg);
+			if (!*field)
+				return EXIT_FAILURE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "mamorictl: a command is needed: hosts or tokens (see --help)\n");
+		ctl_done(&c);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	if (!streq(cmd, "hosts") && !streq(cmd, "tokens")) {
+		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
+		ctl_done(&c);
+		return EXIT_USAGE;
+	}
+	if (ctl_config_load(&c) < 0) {
+		ctl_done(&c);
+		return EXIT_USAGE;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		ctl_done(&c);
+		return EXIT_FAILURE;
+	}
+	if (streq(cmd, "hosts"))
+		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
+	else
+		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
+	curl_global_cleanup();
+	ctl_done(&c);
+	return r;
+}
