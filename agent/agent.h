@@ -31,9 +31,11 @@ struct col_ctx {
 	const json_t *doc;
 	/*
 	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
-	 * agent's privileged parent. `run` sets it when privilege-separated; col_read_file()
-	 * and col_read_attr() ask it first and read the file themselves when it answers
-	 * -ENOTSUP (the path is not in the parent's table). Collectors never call it.
+	 * agent's privileged parent — a file of the parent's table whole (at most max bytes),
+	 * or the first max bytes of a block device /dev/NAME. `run` sets it when
+	 * privilege-separated; col_read_file(), col_read_attr() and col_read_prefix() ask it
+	 * first and read the file themselves when it answers -ENOTSUP (not the parent's to
+	 * read). Collectors never call it.
 	 */
 	int (*read_privileged)(const char *path, size_t max, char **ret, size_t *ret_len);
 };

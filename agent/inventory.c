@@ -152,7 +152,20 @@ int col_readlink(const struct col_ctx *ctx, const char *path, char **ret)
 int col_read_prefix(const struct col_ctx *ctx, const char *path, void *buf, size_t n,
 		    size_t *ret_len)
 {
-	int r = fileio_read_prefix(ctx->root, path, buf, n, ret_len);
+	_cleanup_(freep) char *data = NULL;
+	size_t len = 0;
+	int r = -ENOTSUP;
+
+	/* Block devices are root's: the privileged parent reads their first bytes. */
+	if (ctx->read_privileged && str_startswith(path, "/dev/")) {
+		r = ctx->read_privileged(path, n, &data, &len);
+		if (r == 0) {
+			memcpy(buf, data, MIN(len, n));
+			*ret_len = MIN(len, n);
+		}
+	}
+	if (r == -ENOTSUP)
+		r = fileio_read_prefix(ctx->root, path, buf, n, ret_len);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
