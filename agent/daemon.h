@@ -390,8 +390,9 @@ int privsep_channel(void);
 int privsep_file_id(const char *path);
 
 /*
- * The col_ctx.read_privileged seam for the worker: reads a file of the table through the
- * parent; -ENOTSUP for any other path (the caller reads it itself).
+ * The col_ctx.read_privileged seam for the worker: reads a file of the table (whole, at
+ * most max bytes) or the first max bytes of block device /dev/NAME through the parent;
+ * -ENOTSUP for any other path (the caller reads it itself).
  */
 int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
 

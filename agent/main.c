@@ -348,6 +348,12 @@ static int cmd_status(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!dir)
 		return usage_error("status needs --state-dir");
+	if (access(dir, R_OK | X_OK) < 0) {
+		fprintf(stderr,
+			"mamori-agent: cannot read %s: %s (run as root or as the agent's user)\n",
+			dir, strerror(errno));
+		return EXIT_FAILURE;
+	}
 	ca_path = state_path(dir, STATE_CA);
 	status_path = state_path(dir, STATE_STATUS);
 	spool_path = state_path(dir, STATE_SPOOL);

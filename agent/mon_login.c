@@ -1,9 +1,9 @@
 /*
  * Logins, logouts and authentication: "login.success", "login.logout", "login.failure",
  * "auth.sudo" and "auth.su" events (docs/events.md), from
- *   - wtmp: USER_PROCESS records are logins, DEAD_PROCESS records of a known session are
- *     logouts (the record has no user name; the session table, seeded from utmp at start,
- *     names it);
+ *   - wtmp (decoded by utmp.c, the users collector's decoder): USER_PROCESS records are logins,
+ * DEAD_PROCESS records of a known session are logouts (the record has no user name; the session
+ * table, seeded from utmp at start, names it);
  *   - btmp: failed logins (login(1), sshd);
  *   - auth.log: sshd's accepted and failed authentications (which say the method), sudo
  *     and su; or, where no auth.log exists and journald runs, the journal's messages of
@@ -94,44 +94,6 @@ struct login_mon {
 };
 
 /* ---- parsers ---- */
-
-size_t mon_login_utmp_size(void)
-{
-	return sizeof(struct utmp);
-}
-
-static void copy_field(char *dst, size_t size, const char *src, size_t n)
-{
-	size_t len = strnlen(src, n);
-
-	if (len >= size)
-		len = size - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-int mon_login_parse_utmp(const void *rec, size_t len, struct mon_utmp *ret)
-{
-	struct utmp u;
-	struct mon_utmp out = {0};
-
-	if (len < sizeof(u))
-		return -EINVAL;
-	memcpy(&u, rec, sizeof(u));
-	out.type = u.ut_type;
-	out.pid = u.ut_pid;
-	out.tv_sec = u.ut_tv.tv_sec;
-	out.tv_usec = (int32_t) u.ut_tv.tv_usec;
-	copy_field(out.line, sizeof(out.line), u.ut_line, sizeof(u.ut_line));
-	copy_field(out.user, sizeof(out.user), u.ut_user, sizeof(u.ut_user));
-	copy_field(out.host, sizeof(out.host), u.ut_host, sizeof(u.ut_host));
-	if (u.ut_addr_v6[1] || u.ut_addr_v6[2] || u.ut_addr_v6[3])
-		(void) inet_ntop(AF_INET6, u.ut_addr_v6, out.addr, sizeof(out.addr));
-	else if (u.ut_addr_v6[0])
-		(void) inet_ntop(AF_INET, u.ut_addr_v6, out.addr, sizeof(out.addr));
-	*ret = out;
-	return 0;
-}
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's algorithm. */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -492,7 +454,7 @@ static int emit(struct login_mon *l, const char *type, json_t *data)
 }
 
 /* A terminal line that says how the user came in. */
-static const char *login_method(const struct mon_utmp *u)
+static const char *login_method(const struct utmp_entry *u)
 {
 	if (u->host[0] && u->host[0] != ':')
 		return "remote";
@@ -501,7 +463,7 @@ static const char *login_method(const struct mon_utmp *u)
 	return "console";
 }
 
-static struct session *session_find(struct login_mon *l, const struct mon_utmp *u)
+static struct session *session_find(struct login_mon *l, const struct utmp_entry *u)
 {
 	for (size_t i = 0; i < l->n_sessions; i++)
 		if (l->sessions[i].pid == u->pid && u->pid > 0)
@@ -512,7 +474,7 @@ static struct session *session_find(struct login_mon *l, const struct mon_utmp *
 	return NULL;
 }
 
-static void session_add(struct login_mon *l, const struct mon_utmp *u)
+static void session_add(struct login_mon *l, const struct utmp_entry *u)
 {
 	struct session *s = session_find(l, u);
 
@@ -528,13 +490,25 @@ static void session_add(struct login_mon *l, const struct mon_utmp *u)
 	(void) snprintf(s->host, sizeof(s->host), "%s", u->host);
 }
 
-static json_t *utmp_json(const struct mon_utmp *u, const char *source)
+/* ut_addr_v6 as text: IPv4 in the first word alone, else IPv6; "" when unset. */
+static void addr_text(const struct utmp_entry *u, char out[INET6_ADDRSTRLEN])
+{
+	out[0] = '\0';
+	if (u->addr[1] || u->addr[2] || u->addr[3])
+		(void) inet_ntop(AF_INET6, u->addr, out, INET6_ADDRSTRLEN);
+	else if (u->addr[0])
+		(void) inet_ntop(AF_INET, u->addr, out, INET6_ADDRSTRLEN);
+}
+
+static json_t *utmp_json(const struct utmp_entry *u, const char *source)
 {
 	json_t *d = json_object();
+	char addr[INET6_ADDRSTRLEN];
 
+	addr_text(u, addr);
 	if (!d || jsonw_set(d, "source", json_string(source)) < 0 ||
 	    set_text(d, "user", u->user) < 0 || set_text(d, "line", u->line) < 0 ||
-	    set_text(d, "host", u->host) < 0 || set_text(d, "addr", u->addr) < 0 ||
+	    set_text(d, "host", u->host) < 0 || set_text(d, "addr", addr) < 0 ||
 	    (u->pid > 0 && jsonw_set(d, "pid", json_integer(u->pid)) < 0) ||
 	    (u->tv_sec > 0 && jsonw_set(d, "logged_at", json_integer(u->tv_sec)) < 0)) {
 		json_decref(d);
@@ -543,7 +517,7 @@ static json_t *utmp_json(const struct mon_utmp *u, const char *source)
 	return d;
 }
 
-static void on_wtmp(struct login_mon *l, const struct mon_utmp *u)
+static void on_wtmp(struct login_mon *l, const struct utmp_entry *u)
 {
 	json_t *d;
 
@@ -557,7 +531,7 @@ static void on_wtmp(struct login_mon *l, const struct mon_utmp *u)
 		(void) emit(l, "login.success", d);
 	} else if (u->type == DEAD_PROCESS) {
 		struct session *s = session_find(l, u);
-		struct mon_utmp named = *u;
+		struct utmp_entry named = *u;
 
 		if (!s)
 			return; /* a getty ending, or a session older than we know */
@@ -569,7 +543,7 @@ static void on_wtmp(struct login_mon *l, const struct mon_utmp *u)
 	}
 }
 
-static void on_btmp(struct login_mon *l, const struct mon_utmp *u)
+static void on_btmp(struct login_mon *l, const struct utmp_entry *u)
 {
 	json_t *d;
 
@@ -682,20 +656,19 @@ static void consume(struct login_mon *l, struct follower *f, const unsigned char
 		return;
 	}
 	for (size_t i = 0; i < n;) {
-		size_t rec = mon_login_utmp_size(), take = MIN(rec - f->partial.len, n - i);
-		struct mon_utmp u;
+		size_t rec = utmp_record_size(), take = MIN(rec - f->partial.len, n - i);
+		struct utmp_entry u;
 
 		if (buf_add(&f->partial, data + i, take) < 0)
 			return;
 		i += take;
 		if (f->partial.len < rec)
 			break;
-		if (mon_login_parse_utmp(f->partial.data, f->partial.len, &u) == 0) {
-			if (f->kind == FOLLOW_WTMP)
-				on_wtmp(l, &u);
-			else
-				on_btmp(l, &u);
-		}
+		utmp_decode(f->partial.data, &u);
+		if (f->kind == FOLLOW_WTMP)
+			on_wtmp(l, &u);
+		else
+			on_btmp(l, &u);
 		buf_reset(&f->partial);
 	}
 }
@@ -755,7 +728,7 @@ static void reopen(struct login_mon *l, struct follower *f, bool at_end)
 	buf_reset(&f->partial);
 	f->skipping = false;
 	if (at_end && f->kind != FOLLOW_AUTH)
-		f->off -= f->off % mon_login_utmp_size();
+		f->off -= f->off % utmp_record_size();
 }
 
 static int add_follower(struct login_mon *l, enum follow_kind kind, const char *path)
@@ -765,7 +738,7 @@ static int add_follower(struct login_mon *l, enum follow_kind kind, const char *
 	char *slash;
 
 	*f = (struct follower){.kind = kind, .fd = -1, .wd = -1};
-	buf_init(&f->partial, kind == FOLLOW_AUTH ? LIMIT_LINE : mon_login_utmp_size());
+	buf_init(&f->partial, kind == FOLLOW_AUTH ? LIMIT_LINE : utmp_record_size());
 	f->path = mm_strdup(path);
 	dir = mm_strdup(path);
 	if (!f->path || !dir) {
@@ -793,16 +766,16 @@ static int add_follower(struct login_mon *l, enum follow_kind kind, const char *
 static void seed_sessions(struct login_mon *l, const char *utmp)
 {
 	_cleanup_(freep) char *data = NULL;
-	size_t len, rec = mon_login_utmp_size();
+	size_t len, rec = utmp_record_size();
 
 	/* utmp is readable by everyone: no need for mon_priv */
 	if (fileio_read(NULL, utmp, LIMIT_SMALL_FILE * 16, &data, &len) < 0)
 		return;
 	for (size_t off = 0; off + rec <= len; off += rec) {
-		struct mon_utmp u;
+		struct utmp_entry u;
 
-		if (mon_login_parse_utmp(data + off, rec, &u) == 0 && u.type == USER_PROCESS &&
-		    u.user[0])
+		utmp_decode(data + off, &u);
+		if (u.type == USER_PROCESS && u.user[0])
 			session_add(l, &u);
 	}
 }

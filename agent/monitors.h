@@ -307,24 +307,6 @@ void mon_fanotify_set_flush(struct monitor *m, unsigned idle_ms, unsigned max_ms
 
 /* ---- logins (mon_login.c) ---- */
 
-/* One login record (utmp(5) layout of this C library), decoded. */
-struct mon_utmp {
-	int type; /* USER_PROCESS (7), DEAD_PROCESS (8), LOGIN_PROCESS (6), BOOT_TIME (2) … */
-	int32_t pid;
-	int64_t tv_sec;
-	int32_t tv_usec;
-	char line[33];
-	char user[33];
-	char host[257];
-	char addr[46]; /* ut_addr_v6 as text, "" when zero */
-};
-
-/* The size of one record in this C library's layout (384 on x86_64 glibc). */
-size_t mon_login_utmp_size(void);
-/* Decodes one record of mon_login_utmp_size() bytes (any alignment). Strings are cut at
- * their first NUL and always terminated. -EINVAL when len is short. */
-int mon_login_parse_utmp(const void *rec, size_t len, struct mon_utmp *ret) _wur_;
-
 /* What an auth.log line (or a journal message) says. Strings point into the parsed text. */
 enum mon_auth_kind {
 	MON_AUTH_NONE = 0,

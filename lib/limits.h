@@ -20,6 +20,9 @@
 #define LIMIT_USB_INTERFACES 32u                        /* interfaces of one USB device */
 #define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
 
+/* Directories and binary logs read by collectors. */
+#define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
+
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
 #define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
@@ -28,9 +31,19 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
-#define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
-#define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
-#define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+#define LIMIT_STORE_PARAM                                                                  \
+	((size_t) 256 * 1024 * 1024)                 /* one SQL parameter the store builds \
+						      * (a batch's values as an array) */
+#define LIMIT_AGENT_REPLY ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_PEM         ((size_t) 64 * 1024)       /* a certificate or key, PEM */
+#define LIMIT_PRIV_FILE   ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+
+/* The security section (agent/col_security.c and friends). */
+#define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
+#define LIMIT_CONF_DIR_ENTRIES 4096u   /* entries read from one configuration directory */
+#define LIMIT_INCLUDE_DEPTH    16u     /* nested Include/confdir levels (sshd's own limit) */
+#define LIMIT_INCLUDE_FILES    256u    /* files one configuration may pull in through includes */
+#define LIMIT_CONFIG_NESTING   64u     /* brace nesting in apt.conf */
 
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */

@@ -142,7 +142,7 @@ static int run(struct config *cfg)
 	struct server srv = {.cfg = cfg};
 	char err[512], bound[96];
 	sigset_t set;
-	int fd, r, sig;
+	int r, sig;
 
 	if (prepare_state_dir(cfg->state_dir) < 0)
 		return EXIT_FAILURE;
@@ -187,17 +187,15 @@ static int run(struct config *cfg)
 	(void) pthread_sigmask(SIG_BLOCK, &set, NULL);
 	(void) signal(SIGPIPE, SIG_IGN);
 
-	r = http_listen(cfg->agent_listen, &fd, bound, sizeof(bound), err, sizeof(err));
-	if (r == 0)
-		r = http_start(&srv, HTTP_API_AGENT, fd, &agent, err, sizeof(err));
+	r = http_start(&srv, HTTP_API_AGENT, cfg->agent_listen, &agent, bound, sizeof(bound), err,
+		       sizeof(err));
 	if (r < 0) {
 		log_error("(M3004) agent API: %s", err);
 		return EXIT_FAILURE;
 	}
 	log_notice("(M3003) agent API listening on %s", bound);
-	r = http_listen(cfg->api_listen, &fd, bound, sizeof(bound), err, sizeof(err));
-	if (r == 0)
-		r = http_start(&srv, HTTP_API_ADMIN, fd, &admin, err, sizeof(err));
+	r = http_start(&srv, HTTP_API_ADMIN, cfg->api_listen, &admin, bound, sizeof(bound), err,
+		       sizeof(err));
 	if (r < 0) {
 		log_error("(M3004) admin API: %s", err);
 		(void) http_stop(agent);

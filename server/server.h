@@ -37,7 +37,7 @@ struct config {
 	char *names[CONFIG_NAMES_MAX]; /* subject alternative names of the server cert */
 	size_t n_names;                /* 0: localhost, 127.0.0.1, ::1 and the hostname */
 	int log_level;
-	unsigned threads;            /* worker threads per listener */
+	unsigned threads;            /* threads (and sockets) per listener, 1..64 */
 	unsigned max_connections;    /* per listener */
 	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
 	unsigned agent_max_inflight; /* agent requests served at once; more get 503 */
@@ -153,7 +153,6 @@ typedef int (*http_handler_fn)(struct http_request *req);
 enum {
 	HTTP_CERT = 1 << 0,  /* agent call: needs a verified client certificate */
 	HTTP_WRITE = 1 << 1, /* admin call that changes something: needs role admin */
-	HTTP_OPEN = 1 << 2,  /* no authentication at all */
 };
 
 struct http_route {
@@ -196,23 +195,21 @@ struct http_request {
 };
 
 /*
- * Starts a listener for `api` on an already bound socket (see http_listen()): TLS with the
- * CA's server certificate, a pool of cfg->threads threads over epoll, cfg's connection
- * limit and timeout. On the agent API client certificates are requested (not required) and
- * checked per request. Takes the socket. On failure errbuf says why.
+ * Starts the listener for `api` on addr ("HOST:PORT"; port 0 lets the kernel choose):
+ * cfg->threads libmicrohttpd daemons with one epoll thread each on a SO_REUSEPORT group of
+ * sockets, TLS with the CA's server certificate, cfg->max_connections in all and
+ * cfg->connection_timeout. On the agent API client certificates are requested (not
+ * required) and checked per request. *ret_bound gets the address actually bound. On
+ * failure errbuf says why and nothing is left open.
  */
 struct http_daemon;
-int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon **ret,
-	       char *errbuf, size_t errlen) _wur_;
-/* Stops accepting connections; requests already received are still answered. */
+int http_start(struct server *srv, enum http_api api, const char *addr, struct http_daemon **ret,
+	       char *ret_bound, size_t boundlen, char *errbuf, size_t errlen) _wur_;
+/* Stops accepting connections (new ones are refused); requests already received are still
+ * answered. */
 void http_quiesce(struct http_daemon *d);
-/* Stops the daemon, closing every connection, and frees it. NULL is fine. */
+/* Stops the listener, closing every connection, and frees it. NULL is fine. */
 struct http_daemon *http_stop(struct http_daemon *d);
-
-/* Binds and listens on addr ("HOST:PORT"); *ret_fd is close-on-exec. *ret_bound (optional)
- * gets the address actually bound, with the port chosen by the kernel for port 0. */
-int http_listen(const char *addr, int *ret_fd, char *ret_bound, size_t boundlen, char *errbuf,
-		size_t errlen) _wur_;
 
 /*
  * Records why a request failed: err is a -errno that the table in http.c maps to a status

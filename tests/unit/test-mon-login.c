@@ -1,13 +1,11 @@
 /*
- * The login monitor's parsers: utmp records in this C library's layout, and auth.log lines
- * of sshd, sudo and su in both syslog formats Debian writes, including the lines an
- * attacker shapes through the user name an ssh client sends.
+ * The login monitor's parser of auth.log lines of sshd, sudo and su, in both syslog formats
+ * Debian writes, including the lines an attacker shapes through the user name an ssh client
+ * sends. (wtmp records are decoded by utmp.c, tested in test-utmp.c.)
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utmp.h>
 
 #include "agent/monitors.h"
 #include "lib/mm.h"
@@ -20,33 +18,6 @@ static char *dup_text(const char *s)
 	if (!t)
 		abort();
 	return t;
-}
-
-static void test_utmp(void)
-{
-	struct utmp u;
-	struct mon_utmp out;
-	unsigned char raw[sizeof(u) + 1];
-
-	CHECK_INT(mon_login_utmp_size(), 384, "glibc x86_64 records are 384 bytes");
-	memset(&u, 0, sizeof(u));
-	u.ut_type = USER_PROCESS;
-	u.ut_pid = 4242;
-	memcpy(u.ut_line, "pts/0", 5);
-	memset(u.ut_user, 'u', sizeof(u.ut_user)); /* a full field has no NUL */
-	memcpy(u.ut_host, "192.0.2.7", 9);
-	u.ut_tv.tv_sec = 1700000000;
-	u.ut_addr_v6[0] = (int32_t) htonl(0xc0000207); /* 192.0.2.7 */
-	memcpy(raw + 1, &u, sizeof(u));                /* at an odd address */
-	CHECK_INT(mon_login_parse_utmp(raw + 1, sizeof(u), &out), 0, "a record decodes");
-	CHECK_INT(out.type, USER_PROCESS, "type");
-	CHECK_INT(out.pid, 4242, "pid");
-	CHECK_STR(out.line, "pts/0", "line");
-	CHECK_INT(strlen(out.user), 32, "a 32-byte user without NUL is kept whole");
-	CHECK_STR(out.host, "192.0.2.7", "host");
-	CHECK_INT(out.tv_sec, 1700000000, "time");
-	CHECK_STR(out.addr, "192.0.2.7", "an IPv4 address in ut_addr_v6 is written out");
-	CHECK_INT(mon_login_parse_utmp(raw, sizeof(u) - 1, &out), -EINVAL, "a short record");
 }
 
 struct auth_case {
@@ -170,7 +141,6 @@ static void test_auth(void)
 
 int main(void)
 {
-	test_utmp();
 	test_auth();
 	return tap_done();
 }
