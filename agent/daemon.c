@@ -40,6 +40,7 @@
 #include <curl/curl.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
@@ -81,6 +82,7 @@ struct daemon {
 	struct agent_conf conf;
 	struct agent_status st;
 	struct loop_source sig, timer, ctl;
+	struct mon_set *mons; /* the monitors (mon_set.c); NULL under a fixture --root */
 	int epfd;
 	enum request inflight;
 	bool separated;
@@ -760,6 +762,17 @@ static void ctl_dispatch(struct loop_source *src, uint32_t events)
 	}
 }
 
+/* The monitors spooled events: send them soon, together with what else comes meanwhile. */
+static void monitors_spooled(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (!d->events_waiting) {
+		d->events_waiting = true;
+		d->flush_at = now_ms() + FLUSH_DELAY_MS;
+	}
+}
+
 static int watch(struct daemon *d, struct loop_source *src)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
@@ -855,6 +868,12 @@ static int setup(struct daemon *d)
 	r = uplink_new(d->epfd, d->conf.server, &tls, &d->up);
 	if (r < 0)
 		return r;
+	if (d->mons) {
+		r = mon_set_start(d->mons, d->epfd, d->separated ? privsep_channel() : -1, d->spool,
+				  d->opt->state_dir, monitors_spooled, d);
+		if (r < 0)
+			return r;
+	}
 
 	if (spool_meta_get(d->spool, "checkin_interval", CHECKIN_DEFAULT_S, &d->checkin_interval) <
 		    0 ||
@@ -893,6 +912,7 @@ static void teardown(struct daemon *d)
 {
 	if (d->spool)
 		write_status(d);
+	d->mons = mon_set_free(d->mons);
 	d->up = uplink_free(d->up);
 	d->spool = spool_free(d->spool);
 	inventory_forget_upload(d);
@@ -946,6 +966,9 @@ int daemon_main(const struct daemon_options *o)
 	(void) sigaddset(&mask, SIGHUP);
 	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* the monitors' root-only sources, opened before the worker drops root (mon_set.c) */
+	if (streq(o->root, "/") && mon_set_open_privileged(&d.mons) < 0)
+		return EXIT_FAILURE;
 	r = privsep_start(o->state_dir, o->root);
 	if (r < 0)
 		return EXIT_FAILURE;

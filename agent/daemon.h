@@ -383,6 +383,9 @@ int uplink_gzip(const void *in, size_t len, void **ret, size_t *ret_len) _wur_;
  */
 int privsep_start(const char *state_dir, const char *root) _wur_;
 
+/* The worker's end of the channel (-1 when not separated), for privsep_mon.c. */
+int privsep_channel(void);
+
 /* The privileged file table: the id of path, or -ENOENT when path is not in it. */
 int privsep_file_id(const char *path);
 

@@ -25,6 +25,7 @@
 
 #include "agent/agent.h"
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -57,6 +58,7 @@ static void print_help(void)
 	       "       mamori-agent run --state-dir DIR [--root DIR] [--spool-max SIZE]\n"
 	       "                        [--log-level LEVEL]\n"
 	       "       mamori-agent status --state-dir DIR [--json]\n"
+	       "       mamori-agent status --collection [--state-dir DIR] [--lang ja|en]\n"
 	       "       mamori-agent emit --state-dir DIR --type TYPE [--count N] [--data JSON]\n"
 	       "       mamori-agent --version\n");
 }
@@ -620,6 +622,10 @@ int main(int argc, char **argv)
 	}
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
+	/* what this machine's policy collects, in plain words (agent/collection.c) */
+	for (int i = 2; streq(verb, "status") && i < argc; i++)
+		if (streq(argv[i], "--collection"))
+			return collection_status_main(argc - 1, argv + 1);
 	if (streq(verb, "enroll"))
 		return cmd_enroll(argc - 1, argv + 1);
 	if (streq(verb, "run"))

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "lib/fileio.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -50,6 +51,8 @@ enum {
 };
 
 #define NAME_MAX_LEN 48 /* a kernel block device name: "nvme0n1p2", "dm-0", "mmcblk0p1" */
+/* Room for the longest request, the monitors' included, and one byte to see an overlong one. */
+#define PRIVSEP_RAW_MAX (MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX) + 1)
 
 struct priv_req {
 	uint32_t op;
@@ -79,6 +82,11 @@ static const char *const priv_files[] = {
 
 /* The worker's end of the channel; -1 when not separated. One worker per process. */
 static int worker_fd = -1;
+
+int privsep_channel(void)
+{
+	return worker_fd;
+}
 
 int privsep_file_id(const char *path)
 {
@@ -180,7 +188,7 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	struct priv_req req;
 	struct priv_rep rep = {0};
 	_cleanup_(freep) char *data = NULL, *msg = NULL;
-	char raw[sizeof(req) + 1];
+	char raw[PRIVSEP_RAW_MAX];
 	size_t len = 0, name_len;
 	ssize_t n;
 	int r;
@@ -195,6 +203,16 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	}
 	if (n == 0)
 		return 1;
+	memcpy(&req.op, raw, MIN((size_t) n, sizeof(req.op)));
+	if (n >= (ssize_t) sizeof(req.op) && privsep_mon_op(req.op)) {
+		/* the monitors' operations (privsep_mon.c) */
+		char why[128];
+
+		r = privsep_mon_parent_dispatch(fd, raw, (size_t) n, root, why, sizeof(why));
+		if (r == -EPROTO)
+			fatal_worker(worker, "%s", why);
+		return r;
+	}
 	if (n != (ssize_t) sizeof(req))
 		fatal_worker(worker, "%zd bytes, expected %zu", n, sizeof(req));
 	memcpy(&req, raw, sizeof(req));
@@ -429,6 +447,7 @@ int privsep_start(const char *state_dir, const char *root)
 			log_debug("chdir /: %s", strerror(errno));
 		log_info("(M2038) privilege separation: worker %d runs as %s (uid %u)", (int) pid,
 			 pw->pw_name, (unsigned) uid);
+		mon_set_parent_side();
 		parent_loop(sv[0], root, pid);
 	}
 	(void) close(sv[0]);

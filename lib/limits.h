@@ -49,6 +49,19 @@
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
 
+/* Monitors (docs/internals/monitors.md). */
+#define LIMIT_WATCHED_FOLDERS  64u   /* folder patterns in a collection profile */
+#define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
+#define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
+#define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
+#define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
+#define LIMIT_DIR_CACHE        4096u /* directory handles → paths remembered */
+#define LIMIT_REMOVABLE_MOUNTS 32u   /* removable media marked at once */
+#define LIMIT_HASH_CACHE       1024u /* executables' SHA-256 remembered */
+#define LIMIT_HASH_QUEUE       16u   /* executables waiting to be hashed */
+#define LIMIT_HASH_FILE        ((unsigned long long) 1 << 30) /* larger ones are not hashed */
+#define LIMIT_LOGIN_SESSIONS   1024u /* open sessions remembered, to name who logged out */
+
 /* The agent's daemon (docs/agent.md). */
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
 #define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */
