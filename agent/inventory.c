@@ -27,6 +27,7 @@ static const struct collector collectors[] = {
 	{"memory", col_memory_collect},
 	{"storage", col_storage_collect},
 	{"network", col_network_collect},
+	{"security", col_security_collect},
 	{"usb", col_usb_collect},
 };
 /* clang-format on */
@@ -68,6 +69,16 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 		  size_t *ret_len)
 {
 	int r = fileio_read(ctx->root, path, max, ret, ret_len);
+
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
+		  size_t *ret_len)
+{
+	int r = fileio_read_head(ctx->root, path, n, ret, ret_len);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;

@@ -29,6 +29,13 @@
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
 
+/* The security section (agent/col_security.c and friends). */
+#define LIMIT_PROCESSES          100000u /* processes listed from /proc in one collection */
+#define LIMIT_CONFIG_DIR_ENTRIES 4096u   /* entries read from one configuration directory */
+#define LIMIT_INCLUDE_DEPTH      16u     /* nested Include/confdir levels (sshd's own limit) */
+#define LIMIT_INCLUDE_FILES      256u    /* files one configuration may pull in through includes */
+#define LIMIT_CONFIG_NESTING     64u     /* brace nesting in apt.conf */
+
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
