@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/selfcheck.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -175,6 +176,8 @@ int main(int argc, char **argv)
 		printf("mamori-agent %s\n", MAMORI_VERSION);
 		return EXIT_SUCCESS;
 	}
+	if (streq(verb, "status") && selfcheck_wanted(argc - 1, argv + 1))
+		return selfcheck_run(argc - 1, argv + 1);
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
 	return usage_error("unknown command '%s' (see --help)", verb);
