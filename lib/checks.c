@@ -835,7 +835,10 @@ static const struct check_def registry[] = {
 	{"security.time_sync", time_sync, true, {{0}}},
 };
 
-const char *const checks_inventory_lists[] = {"network.interfaces", "network.listening", NULL};
+const char *const checks_inventory_items[] = {
+	"identity",           "network",           "security",       "software", "storage", "users",
+	"network.interfaces", "network.listening", "users.accounts", NULL,
+};
 
 static const struct check_def *find(const char *name)
 {
@@ -908,14 +911,14 @@ static void check_param(const struct catalog_stanza *s, const struct catalog_fie
 	switch (p->kind) {
 	case PARAM_UINT:
 		if (str_to_i64(f->value, 10, &n) < 0 || n < p->min || n > p->max)
-			diag_error(d, s->file, f->line, 1,
+			diag_error(d, f->file, f->line, 1,
 				   "Measure %s: %s must be a whole number from %" PRId64
 				   " to %" PRId64 ", not '%s'",
 				   s->id, f->name, p->min, p->max, f->value);
 		return;
 	case PARAM_YESNO:
 		if (!streq(f->value, "yes") && !streq(f->value, "no"))
-			diag_error(d, s->file, f->line, 1,
+			diag_error(d, f->file, f->line, 1,
 				   "Measure %s: %s must be yes or no, not '%s'", s->id, f->name,
 				   f->value);
 		return;
@@ -939,7 +942,7 @@ static void check_param(const struct catalog_stanza *s, const struct catalog_fie
 			ok = ok || streq(w, chassis_classes[i]);
 		if (!ok)
 			diag_error(
-				d, s->file, f->line, 1, "Measure %s: %s: '%s' is not %s", s->id,
+				d, f->file, f->line, 1, "Measure %s: %s: '%s' is not %s", s->id,
 				f->name, w,
 				p->kind == PARAM_PORTS
 					? "PORT/tcp or PORT/udp"
@@ -968,7 +971,7 @@ int checks_validate(const struct catalog *c, struct diag *d)
 				continue;
 			if (!def) {
 				diag_error(
-					d, s->file, f->line, 1,
+					d, f->file, f->line, 1,
 					"Measure %s: %s given, but the measure has no known check",
 					s->id, f->name);
 				continue;
@@ -978,7 +981,7 @@ int checks_validate(const struct catalog *c, struct diag *d)
 					p = &def->params[j];
 			if (!p) {
 				diag_error(
-					d, s->file, f->line, 1,
+					d, f->file, f->line, 1,
 					"Measure %s: check %s takes no parameter '%s' (it takes: "
 					"%s%s%s)",
 					s->id, def->name, pname,

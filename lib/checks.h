@@ -81,10 +81,11 @@ bool checks_local(const char *name);
 int checks_validate(const struct catalog *c, struct diag *d) _wur_;
 
 /*
- * The keyed lists (as "section.list") the checks read besides the sections' attributes,
- * NULL-terminated: the server loads only these and the attributes items for evaluation.
+ * The inventory items the checks read, NULL-terminated: "SECTION" for a section's
+ * attributes item, "SECTION.LIST" for a keyed list. The server loads only these for
+ * evaluation (a host's software packages, thousands of items, are never needed).
  */
-extern const char *const checks_inventory_lists[];
+extern const char *const checks_inventory_items[];
 
 /*
  * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}) into a host's
