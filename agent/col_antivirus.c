@@ -385,7 +385,7 @@ static int collect_clamav(struct sec_ctx *s, json_t *clamav)
 			       col_security_exists(s->col, "/usr/sbin/clamd");
 	bool freshclam_installed = s->pkgs[SEC_PKG_CLAMAV_FRESHCLAM].installed ||
 				   col_security_exists(s->col, "/usr/bin/freshclam");
-	const char *dir;
+	const char *dir = CLAMAV_DEFAULT_DB; /* set by database_directory(); -O3 cannot tell */
 	int r;
 
 	if (jsonw_set(clamav, "installed", json_boolean(installed)) < 0 ||

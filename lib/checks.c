@@ -835,9 +835,23 @@ static const struct check_def registry[] = {
 	{"security.time_sync", time_sync, true, {{0}}},
 };
 
-const char *const checks_inventory_items[] = {
-	"identity",           "network",           "security",       "software", "storage", "users",
-	"network.interfaces", "network.listening", "users.accounts", NULL,
+const struct checks_item checks_inventory_items[] = {
+	{"identity", NULL, {NULL}},
+	{"security",
+	 NULL,
+	 {"$.antivirus.clamav.freshclam_conf",
+	  "$.antivirus.clamav.clamd_conf.on_access_include_paths", "$.screen_lock.gnome",
+	  "$.screen_lock.kde", "$.screen_lock.lockers", "$.firewall.nftables",
+	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL}},
+	{"software", NULL, {"$.counts", "$.apt", NULL}},
+	{"storage", NULL, {NULL}},
+	{"users", NULL, {NULL}},
+	{"network", "interfaces", {"$.addresses", "$.flags", "$.driver", "$.mac", NULL}},
+	{"network", "listening", {"$.inode", "$.exe", NULL}},
+	{"users",
+	 "accounts",
+	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL}},
+	{NULL, NULL, {NULL}},
 };
 
 static const struct check_def *find(const char *name)

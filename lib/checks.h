@@ -80,12 +80,26 @@ bool checks_local(const char *name);
  */
 int checks_validate(const struct catalog *c, struct diag *d) _wur_;
 
+/* The most JSON paths one item may drop (struct checks_item). */
+#define CHECKS_ITEM_DROP_MAX 8
+
 /*
- * The inventory items the checks read, NULL-terminated: "SECTION" for a section's
- * attributes item, "SECTION.LIST" for a keyed list. The server loads only these for
- * evaluation (a host's software packages, thousands of items, are never needed).
+ * An inventory item the checks read: a section's attributes item (list NULL) or the
+ * elements of a keyed list, without the members at `drop` ("$.a.b" paths, NULL-terminated;
+ * the checks never look there, and leaving them out spares the server parsing them).
  */
-extern const char *const checks_inventory_items[];
+struct checks_item {
+	const char *section;
+	const char *list;
+	const char *drop[CHECKS_ITEM_DROP_MAX + 1];
+};
+
+/*
+ * Every item the checks read, ended by one whose section is NULL. The server loads only
+ * these for evaluation: never a host's software packages (thousands of items), never the
+ * members listed in drop.
+ */
+extern const struct checks_item checks_inventory_items[];
 
 /*
  * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}) into a host's

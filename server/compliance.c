@@ -37,6 +37,7 @@
 
 #define DAY               86400
 #define RECOMPUTE_PAGE    256
+#define RECOMPUTE_WORKERS 2 /* the hosts split by the first hex digit of their ids */
 #define EVIDENCE_TEXT_MAX 4096
 #define LINK_MAX          2048
 #define OWNER_MAX         256
@@ -291,7 +292,8 @@ static int evaluate(const struct ecat *ec, const struct store_compliance_host *h
 			host_eval_done(out);
 			return r;
 		}
-		text = jsonw_dump(ev);
+		/* the check builds its evidence in a fixed order: no need to sort the keys */
+		text = json_dumps(ev, JSON_COMPACT);
 		json_decref(ev);
 		if (!text) {
 			host_eval_done(out);
@@ -360,55 +362,109 @@ int compliance_events(struct compliance *e, const char *host_id, const json_t *e
 	return compliance_host_changed(e, host_id, now, NULL);
 }
 
+/* One worker of a recompute: the hosts whose ids sort in [from, to) ("" to: the end). */
 struct page {
+	struct compliance *e;
 	const struct ecat *ec;
 	int64_t now;
+	char from[STORE_ID_MAX];
+	const char *to;
 	struct host_eval *hs;
 	size_t n;
+	bool past_end;
+	size_t hosts, changed;
+	int r;
 };
 
 static int page_add(const struct store_compliance_host *h, void *userdata)
 {
 	struct page *p = userdata;
 
+	if (*p->to && strcmp(h->host_id, p->to) >= 0) {
+		p->past_end = true;
+		return -ECANCELED; /* the next worker's hosts */
+	}
 	if (p->n >= RECOMPUTE_PAGE)
 		return -EIO; /* the store gave more than asked */
 	return evaluate(p->ec, h, p->now, &p->hs[p->n++]) < 0 ? (p->n--, -ENOMEM) : 0;
 }
 
-int compliance_recompute(struct compliance *e, int64_t now, size_t *ret_hosts, size_t *ret_changed)
+static void *recompute_range(void *arg)
 {
-	struct page p = {.now = now};
-	char after[STORE_ID_MAX] = "";
-	size_t hosts = 0, changed = 0;
+	struct page *p = arg;
+	char after[STORE_ID_MAX];
 	int r = 0;
 
-	p.hs = mm_calloc(RECOMPUTE_PAGE, sizeof(*p.hs));
-	if (!p.hs)
-		return -ENOMEM;
-	(void) pthread_rwlock_rdlock(&e->lock);
-	p.ec = e->ec;
-	for (;;) {
+	memcpy(after, p->from, sizeof(after));
+	while (!p->past_end) {
 		size_t count = 0, ch = 0;
 
-		p.n = 0;
-		r = store_compliance_scan(e->st, checks_inventory_items, after, RECOMPUTE_PAGE,
-					  page_add, &p, &count);
-		if (r >= 0 && p.n)
-			r = apply(e, p.hs, p.n, now, &ch);
-		if (r >= 0 && p.n)
-			memcpy(after, p.hs[p.n - 1].host_id, sizeof(after));
-		for (size_t i = 0; i < p.n; i++)
-			host_eval_done(&p.hs[i]);
+		p->n = 0;
+		r = store_compliance_scan(p->e->st, checks_inventory_items, after, RECOMPUTE_PAGE,
+					  page_add, p, &count);
+		if (r == -ECANCELED && p->past_end)
+			r = 0;
+		if (r >= 0 && p->n)
+			r = apply(p->e, p->hs, p->n, p->now, &ch);
+		if (r >= 0 && p->n)
+			memcpy(after, p->hs[p->n - 1].host_id, sizeof(after));
+		for (size_t i = 0; i < p->n; i++)
+			host_eval_done(&p->hs[i]);
 		if (r < 0)
 			break;
-		hosts += count;
-		changed += ch;
+		p->hosts += p->n;
+		p->changed += ch;
 		if (count < RECOMPUTE_PAGE)
 			break;
 	}
+	p->r = r;
+	return NULL;
+}
+
+/*
+ * Host ids are random UUIDs, so splitting the id space by its first hex digit gives each
+ * worker about as many hosts. Each worker reads and evaluates on its own (reads run in
+ * parallel on the store's reader connections; writes take turns on the writer).
+ */
+int compliance_recompute(struct compliance *e, int64_t now, size_t *ret_hosts, size_t *ret_changed)
+{
+	/* ids are lower-case hex: "7~" sorts after every "7…" id and before every "8…" one */
+	static const char *const from[RECOMPUTE_WORKERS] = {"", "7~"};
+	static const char *const to[RECOMPUTE_WORKERS] = {"8", ""};
+	struct page pages[RECOMPUTE_WORKERS] = {0};
+	pthread_t th[RECOMPUTE_WORKERS];
+	bool started[RECOMPUTE_WORKERS] = {false};
+	size_t hosts = 0, changed = 0;
+	int r = 0;
+
+	(void) pthread_rwlock_rdlock(&e->lock);
+	for (size_t w = 0; w < RECOMPUTE_WORKERS; w++) {
+		struct page *p = &pages[w];
+
+		*p = (struct page){.e = e, .ec = e->ec, .now = now, .to = to[w]};
+		(void) snprintf(p->from, sizeof(p->from), "%s", from[w]);
+		p->hs = mm_calloc(RECOMPUTE_PAGE, sizeof(*p->hs));
+		if (!p->hs) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	for (size_t w = 0; r >= 0 && w < RECOMPUTE_WORKERS; w++)
+		started[w] = w > 0 && pthread_create(&th[w], NULL, recompute_range, &pages[w]) == 0;
+	if (r >= 0)
+		(void) recompute_range(&pages[0]);
+	for (size_t w = 0; w < RECOMPUTE_WORKERS; w++) {
+		if (started[w])
+			(void) pthread_join(th[w], NULL);
+		else if (r >= 0 && w > 0)
+			(void) recompute_range(&pages[w]); /* no thread: do it here */
+		if (r >= 0 && pages[w].r < 0)
+			r = pages[w].r;
+		hosts += pages[w].hosts;
+		changed += pages[w].changed;
+		mm_free(pages[w].hs);
+	}
 	(void) pthread_rwlock_unlock(&e->lock);
-	mm_free(p.hs);
 	if (r >= 0) {
 		if (ret_hosts)
 			*ret_hosts = hosts;

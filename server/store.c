@@ -255,15 +255,15 @@ int store_host_set_owner(struct store *st, const char *host_id, const char *owne
 	return st->ops->host_set_owner(st, host_id, owner);
 }
 
-int store_compliance_host_get(struct store *st, const char *host_id, const char *const *items,
-			      struct store_compliance_host *ret)
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
 {
 	if (!st->ops->compliance_host_get)
 		return -EOPNOTSUPP;
 	return st->ops->compliance_host_get(st, host_id, items, ret);
 }
 
-int store_compliance_scan(struct store *st, const char *const *items, const char *after,
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
 			  size_t limit, store_compliance_scan_fn fn, void *userdata,
 			  size_t *ret_count)
 {

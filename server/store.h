@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "lib/checks.h"
 #include "lib/macro.h"
 
 #define STORE_ID_MAX     40 /* room for a UUID and its NUL */
@@ -232,14 +233,16 @@ struct store_compliance_host {
 void store_compliance_host_done(struct store_compliance_host *h);
 
 /*
- * Loads one host for evaluation: its inventory items named in `items` (NULL-terminated,
- * "SECTION" for the attributes item, "SECTION.LIST" for a keyed list), its owner, last
+ * Loads one host for evaluation: its inventory items named in `items` (lib/checks.h: ended
+ * by an item whose section is NULL; each value without the members at its `drop` paths),
+ * its owner, last
  * inventory time, reported policy version and event summary. -ENOENT when the host is
  * unknown, deleted or revoked (revoked hosts are not scored). On success ret is the
  * caller's: store_compliance_host_done().
  */
-int store_compliance_host_get(struct store *st, const char *host_id, const char *const *items,
-			      struct store_compliance_host *ret) _wur_;
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+	_wur_;
 
 /* Called for each host of a scan; h is valid during the call only. A negative return
  * stops the scan and is what store_compliance_scan() returns. */
@@ -250,7 +253,7 @@ typedef int (*store_compliance_scan_fn)(const struct store_compliance_host *h, v
  * visited: fewer than limit means the scan reached the end. Paging lets the caller write
  * each page's results between reads.
  */
-int store_compliance_scan(struct store *st, const char *const *items, const char *after,
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
 			  size_t limit, store_compliance_scan_fn fn, void *userdata,
 			  size_t *ret_count) _wur_;
 
@@ -258,7 +261,7 @@ int store_compliance_scan(struct store *st, const char *const *items, const char
 struct store_compliance_row {
 	const char *measure, *category, *role;
 	const char *status;   /* "met", "not_met", "unknown", "not_applicable" */
-	const char *evidence; /* compact JSON text with sorted keys (jsonw_dump) */
+	const char *evidence; /* compact JSON text: the same evidence always gives the same text */
 };
 /* The complete set of results of one host: measures without a row here are dropped. */
 struct store_compliance_result {
@@ -272,7 +275,8 @@ struct store_compliance_result {
  * category or role differ from what is stored are written (a row keeps the time its
  * status began: "since"); rows of measures missing from a host's set are deleted. The
  * roll-ups (per organisation, category, role and measure: counts of each status) move by
- * the same deltas; every status change is appended to the history at `now`; when anything
+ * the same deltas; every change of a stored row's status (not a first evaluation, not a
+ * row dropped with its measure) is appended to the history at `now`; when anything
  * changed, the snapshot of the roll-ups for the day of `now` (UTC) is refreshed. Hosts
  * that are unknown, deleted or revoked are skipped. *ret_changed (optional) counts the
  * rows written or deleted. -EINVAL for a row that is not well-formed; nothing is stored.

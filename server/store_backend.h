@@ -59,9 +59,10 @@ struct store_ops {
 	int (*audit_list)(struct store *st, size_t limit, size_t offset, json_t **ret);
 
 	int (*host_set_owner)(struct store *st, const char *host_id, const char *owner);
-	int (*compliance_host_get)(struct store *st, const char *host_id, const char *const *items,
+	int (*compliance_host_get)(struct store *st, const char *host_id,
+				   const struct checks_item *items,
 				   struct store_compliance_host *ret);
-	int (*compliance_scan)(struct store *st, const char *const *items, const char *after,
+	int (*compliance_scan)(struct store *st, const struct checks_item *items, const char *after,
 			       size_t limit, store_compliance_scan_fn fn, void *userdata,
 			       size_t *ret_count);
 	int (*compliance_apply)(struct store *st, const struct store_compliance_result *hosts,

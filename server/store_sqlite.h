@@ -136,11 +136,11 @@ int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_
 int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)
 	_wur_;
 int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
-				     const char *const *items, struct store_compliance_host *ret)
-	_wur_;
-int store_sqlite_compliance_scan(struct store *st, const char *const *items, const char *after,
-				 size_t limit, store_compliance_scan_fn fn, void *userdata,
-				 size_t *ret_count) _wur_;
+				     const struct checks_item *items,
+				     struct store_compliance_host *ret) _wur_;
+int store_sqlite_compliance_scan(struct store *st, const struct checks_item *items,
+				 const char *after, size_t limit, store_compliance_scan_fn fn,
+				 void *userdata, size_t *ret_count) _wur_;
 int store_sqlite_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
 				  size_t n, int64_t now, size_t *ret_changed) _wur_;
 int store_sqlite_compliance_events(struct store *st, const char *host_id, const json_t *events,

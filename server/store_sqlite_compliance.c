@@ -87,36 +87,47 @@ static int add_value(json_t *doc, const char *section, const char *list, json_t 
 	return jsonw_append(arr, value);
 }
 
-static int load_items(struct store_sqlite_conn *c, int64_t host, const char *const *items,
+/* A JSON path no value has: fills json_remove()'s unused arguments. */
+#define NO_PATH "$.\"mamori: none\""
+
+static int load_items(struct store_sqlite_conn *c, int64_t host, const struct checks_item *items,
 		      json_t *doc)
 {
-	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	/* json_remove() re-serialises the value: only items with members to drop pay for it */
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *whole = NULL, *dropping = NULL;
 	int r = store_sqlite_stmt(c,
 				  "SELECT value FROM inventory_items"
 				  " WHERE host = ?1 AND section = ?2 AND list = ?3 ORDER BY key",
-				  &q);
+				  &whole);
 
+	if (r >= 0)
+		r = store_sqlite_stmt(
+			c,
+			"SELECT json_remove(value, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			" FROM inventory_items"
+			" WHERE host = ?1 AND section = ?2 AND list = ?3 ORDER BY key",
+			&dropping);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; items && items[i] && i < MAX_ITEMS; i++) {
-		char section[64];
-		const char *dot = strchr(items[i], '.'), *list = dot ? dot + 1 : "";
-		size_t len = dot ? (size_t) (dot - items[i]) : strlen(items[i]);
+	for (size_t i = 0; items && items[i].section && i < MAX_ITEMS; i++) {
+		const char *list = items[i].list ? items[i].list : "";
+		sqlite3_stmt *q = items[i].drop[0] ? dropping : whole;
+		bool end = false;
 
-		if (len >= sizeof(section))
-			return -EINVAL;
-		memcpy(section, items[i], len);
-		section[len] = '\0';
 		(void) sqlite3_reset(q);
 		(void) sqlite3_bind_int64(q, 1, host);
-		(void) store_sqlite_bind_text(q, 2, section);
+		(void) store_sqlite_bind_text(q, 2, items[i].section);
 		(void) store_sqlite_bind_text(q, 3, list);
+		for (int k = 0; q == dropping && k < CHECKS_ITEM_DROP_MAX; k++) {
+			end = end || !items[i].drop[k];
+			(void) store_sqlite_bind_text(q, 4 + k, end ? NO_PATH : items[i].drop[k]);
+		}
 		while ((r = store_sqlite_step(c, q, "reading inventory items")) > 0) {
 			json_t *v = store_sqlite_column_json(q, 0);
 
 			if (!v)
 				return -ENOMEM;
-			r = add_value(doc, section, list, v);
+			r = add_value(doc, items[i].section, list, v);
 			if (r < 0)
 				return r;
 		}
@@ -127,7 +138,7 @@ static int load_items(struct store_sqlite_conn *c, int64_t host, const char *con
 }
 
 static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host_id,
-		     const char *const *items, struct store_compliance_host *h)
+		     const struct checks_item *items, struct store_compliance_host *h)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r;
@@ -177,7 +188,8 @@ static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host
 }
 
 int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
-				     const char *const *items, struct store_compliance_host *ret)
+				     const struct checks_item *items,
+				     struct store_compliance_host *ret)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_compliance_host h = {0};
@@ -203,7 +215,7 @@ int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
 }
 
 struct scan_args {
-	const char *const *items;
+	const struct checks_item *items;
 	const char *after;
 	size_t limit;
 	store_compliance_scan_fn fn;
@@ -243,9 +255,9 @@ static int scan(struct store_sqlite_conn *c, struct scan_args *a)
 	return r;
 }
 
-int store_sqlite_compliance_scan(struct store *st, const char *const *items, const char *after,
-				 size_t limit, store_compliance_scan_fn fn, void *userdata,
-				 size_t *ret_count)
+int store_sqlite_compliance_scan(struct store *st, const struct checks_item *items,
+				 const char *after, size_t limit, store_compliance_scan_fn fn,
+				 void *userdata, size_t *ret_count)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct scan_args a = {
@@ -403,10 +415,12 @@ static int record_change(struct store_sqlite_conn *c, int64_t host, const char *
 
 /* ---- applying results ---- */
 
+/* A stored row that differs from the new set, or is not in it: copied out of the
+ * statement, since the row is rewritten or deleted afterwards. */
 struct old_row {
-	char *measure, *category, *role, *evidence;
+	char *measure, *category, *role;
 	int status;
-	bool seen;
+	const struct store_compliance_row *now; /* its new row, NULL when it is dropped */
 };
 
 static void old_rows_free(struct old_row *v, size_t n)
@@ -415,16 +429,29 @@ static void old_rows_free(struct old_row *v, size_t n)
 		mm_free(v[i].measure);
 		mm_free(v[i].category);
 		mm_free(v[i].role);
-		mm_free(v[i].evidence);
 	}
 	mm_free(v);
 }
 
-static int load_rows(struct store_sqlite_conn *c, int64_t host, struct old_row **ret, size_t *ret_n)
+static bool column_is(sqlite3_stmt *q, int i, const char *s)
+{
+	const char *v = (const char *) sqlite3_column_text(q, i);
+
+	return v && streq(v, s);
+}
+
+/*
+ * Reads the host's stored rows and sorts them out against `rows` (may be NULL): a stored
+ * row identical to its new one only marks that new row in same[] (the common case costs
+ * no allocation); every other stored row is copied to *ret with its new row, if any.
+ */
+static int load_rows(struct store_sqlite_conn *c, int64_t host,
+		     const struct store_compliance_row *rows, size_t n, bool *same,
+		     struct old_row **ret, size_t *ret_n)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	struct old_row *v = NULL;
-	size_t n = 0;
+	size_t nv = 0;
 	int r = store_sqlite_stmt(c,
 				  "SELECT measure, category, role, status, evidence"
 				  " FROM compliance_results WHERE host = ?1",
@@ -434,21 +461,30 @@ static int load_rows(struct store_sqlite_conn *c, int64_t host, struct old_row *
 		return r;
 	(void) sqlite3_bind_int64(q, 1, host);
 	while ((r = store_sqlite_step(c, q, "reading compliance results")) > 0) {
-		struct old_row *grown = mm_reallocarray(v, n + 1, sizeof(*v)), *o;
+		const struct store_compliance_row *w = NULL;
+		struct old_row *grown, *o;
 		enum checks_status st;
 
+		for (size_t k = 0; k < n && !w; k++)
+			if (!same[k] && column_is(q, 0, rows[k].measure))
+				w = &rows[k];
+		if (w && column_is(q, 3, w->status) && column_is(q, 1, w->category) &&
+		    column_is(q, 2, w->role) && column_is(q, 4, w->evidence)) {
+			same[w - rows] = true;
+			continue;
+		}
+		grown = mm_reallocarray(v, nv + 1, sizeof(*v));
 		if (!grown) {
 			r = -ENOMEM;
 			break;
 		}
 		v = grown;
-		o = &v[n++];
-		*o = (struct old_row){0};
+		o = &v[nv++];
+		*o = (struct old_row){.now = w};
 		o->measure = mm_strdup((const char *) sqlite3_column_text(q, 0));
 		o->category = mm_strdup((const char *) sqlite3_column_text(q, 1));
 		o->role = mm_strdup((const char *) sqlite3_column_text(q, 2));
-		o->evidence = mm_strdup((const char *) sqlite3_column_text(q, 4));
-		if (!o->measure || !o->category || !o->role || !o->evidence) {
+		if (!o->measure || !o->category || !o->role) {
 			r = -ENOMEM;
 			break;
 		}
@@ -459,11 +495,11 @@ static int load_rows(struct store_sqlite_conn *c, int64_t host, struct old_row *
 		o->status = (int) st;
 	}
 	if (r < 0) {
-		old_rows_free(v, n);
+		old_rows_free(v, nv);
 		return r;
 	}
 	*ret = v;
-	*ret_n = n;
+	*ret_n = nv;
 	return 0;
 }
 
@@ -510,53 +546,54 @@ static int delete_row(struct store_sqlite_conn *c, int64_t host, const char *mea
 static int apply_host(struct store_sqlite_conn *c, const struct store_compliance_result *h,
 		      int64_t now, struct deltas *ds, size_t *changed)
 {
+	_cleanup_(freep) bool *same = mm_calloc(h->n ? h->n : 1, sizeof(bool));
 	struct old_row *old = NULL;
 	size_t n_old = 0;
 	int64_t host;
-	int r = live_host(c, h->host_id, &host);
+	int r;
 
+	if (!same)
+		return -ENOMEM;
+	r = live_host(c, h->host_id, &host);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
-	r = load_rows(c, host, &old, &n_old);
+	r = load_rows(c, host, h->rows, h->n, same, &old, &n_old);
 	if (r < 0)
 		return r;
+	/* new or changed rows */
 	for (size_t i = 0; r >= 0 && i < h->n; i++) {
 		const struct store_compliance_row *w = &h->rows[i];
-		struct old_row *o = NULL;
+		const struct old_row *o = NULL;
 		enum checks_status st = CHECKS_UNKNOWN;
 
+		if (same[i])
+			continue;
 		(void) !checks_status_from_name(w->status, &st); /* validated by the caller */
 		for (size_t k = 0; k < n_old && !o; k++)
-			if (!old[k].seen && streq(old[k].measure, w->measure))
+			if (old[k].now == w)
 				o = &old[k];
-		if (o) {
-			o->seen = true;
-			if (o->status == (int) st && streq(o->category, w->category) &&
-			    streq(o->role, w->role) && streq(o->evidence, w->evidence))
-				continue;
+		if (o)
 			r = delta_result(ds, o->measure, o->category, o->role, o->status, -1);
-		}
 		if (r >= 0)
 			r = delta_result(ds, w->measure, w->category, w->role, (int) st, +1);
 		if (r >= 0)
 			r = write_row(c, host, w, now);
-		if (r >= 0 && (!o || o->status != (int) st))
-			r = record_change(c, host, w->measure, now,
-					  o ? status_columns[o->status] : NULL, w->status);
+		/* a first evaluation is not a change: history holds transitions only */
+		if (r >= 0 && o && o->status != (int) st)
+			r = record_change(c, host, w->measure, now, status_columns[o->status],
+					  w->status);
 		(*changed)++;
 	}
+	/* stored rows of measures no longer evaluated */
 	for (size_t k = 0; r >= 0 && k < n_old; k++) {
-		if (old[k].seen)
+		if (old[k].now)
 			continue;
 		r = delta_result(ds, old[k].measure, old[k].category, old[k].role, old[k].status,
 				 -1);
 		if (r >= 0)
 			r = delete_row(c, host, old[k].measure);
-		if (r >= 0)
-			r = record_change(c, host, old[k].measure, now,
-					  status_columns[old[k].status], NULL);
 		(*changed)++;
 	}
 	old_rows_free(old, n_old);
@@ -614,7 +651,7 @@ int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, in
 	struct old_row *old = NULL;
 	struct deltas ds = {0};
 	size_t n_old = 0;
-	int r = load_rows(c, host, &old, &n_old);
+	int r = load_rows(c, host, NULL, 0, NULL, &old, &n_old);
 
 	if (r < 0)
 		return r;
