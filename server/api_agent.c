@@ -402,7 +402,7 @@ static void rescore(struct http_request *req, const json_t *events)
 						 NULL);
 
 	if (r < 0)
-		log_warning("(M4130) compliance of %s not re-evaluated: %s", req->host_id,
+		log_warning("(M4131) compliance of %s not re-evaluated: %s", req->host_id,
 			    strerror(-r));
 }
 
@@ -426,7 +426,7 @@ static void rescore_events(struct http_request *req, json_t *events, size_t stor
 	_cleanup_(json_decrefp) json_t *fresh = json_array();
 
 	if (!v || !fresh) {
-		log_warning("(M4130) compliance of %s not re-evaluated: out of memory",
+		log_warning("(M4131) compliance of %s not re-evaluated: out of memory",
 			    req->host_id);
 		return;
 	}

@@ -169,9 +169,10 @@ static int handle_owner(struct http_request *req)
 	if (r < 0)
 		return r;
 	v = json_object_get(body, "owner");
-	if (!json_is_object(body) || !v || (!json_is_null(v) && !json_is_string(v)))
+	if (!json_is_object(body) || !v || (!json_is_null(v) && !json_is_string(v)) ||
+	    json_object_size(body) != 1)
 		return http_fail(req, -EINVAL, "malformed",
-				 "field 'owner': a name, or null to clear it");
+				 "the body is {\"owner\": NAME}, or {\"owner\": null} to clear it");
 	owner = json_string_value(v);
 	if (owner && (strlen(owner) > OWNER_MAX || !str_is_clean_utf8(owner, strlen(owner))))
 		return http_fail(req, -EINVAL, "malformed",
@@ -185,7 +186,7 @@ static int handle_owner(struct http_request *req)
 	auth_audit(req, "host.owner", req->param, details);
 	r = compliance_host_changed(req->srv->compliance, req->param, req->now, NULL);
 	if (r < 0)
-		log_warning("(M4130) compliance of %s not re-evaluated: %s", req->param,
+		log_warning("(M4131) compliance of %s not re-evaluated: %s", req->param,
 			    strerror(-r));
 	return http_reply_json(req, 200,
 			       json_pack("{s:s, s:s?}", "id", req->param, "owner", owner));
@@ -243,9 +244,9 @@ static int handle_recommend(struct http_request *req)
 	if (r < 0)
 		return r;
 	a.answers = json_object_get(body, "answers");
-	if (!json_is_object(body) || !a.answers)
+	if (!json_is_object(body) || !a.answers || json_object_size(body) != 1)
 		return http_fail(req, -EINVAL, "malformed",
-				 "field 'answers': an object {QUESTION: ANSWER} is needed");
+				 "the body is {\"answers\": {QUESTION: ANSWER, …}}");
 	r = compliance_with_catalog(req->srv->compliance, recommend, &a, &out);
 	if (r == -EINVAL)
 		return http_fail(req, r, "malformed", "answers: %s", a.err);

@@ -1082,8 +1082,21 @@ int compliance_attest(struct compliance *e, const json_t *body, const char *acto
 	size_t i;
 	int r;
 
+	static const char *const fields[] = {"measure", "status", "evidence",   "link",
+					     "owner",   "date",   "review_days"};
+	const char *key;
+	const json_t *val;
+
 	if (!json_is_object(body))
 		return fail(errbuf, errlen, "the body must be a JSON object");
+	json_object_foreach ((json_t *) body, key, val) {
+		bool known = false;
+
+		for (size_t k = 0; k < ARRAY_SIZE(fields); k++)
+			known = known || streq(key, fields[k]);
+		if (!known)
+			return fail(errbuf, errlen, "unknown field '%.64s'", key);
+	}
 	if (jsonw_get_string(b, "measure", true, &a.measure, &err) < 0 ||
 	    jsonw_get_string(b, "status", true, &a.status, &err) < 0 ||
 	    jsonw_get_string(b, "evidence", true, &a.evidence, &err) < 0 ||
