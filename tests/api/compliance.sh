@@ -159,6 +159,43 @@ is "  reading in spare moments, few staff: secure browser then cloud" \
 api POST /api/v1/advisor/recommend '{"answers": {"goal": "everything"}}'
 expect_status 400 "  an unknown answer is refused"
 
+# mamorictl over the same API
+ctl() { "$CTL" --server "$API_URL" --token "$ADMIN" --ca "$STATE/ca.crt" "$@"; }
+out=$(LANG=ja_JP.UTF-8 ctl compliance summary)
+ok $? "mamorictl compliance summary"
+grep -q "マルウェア対策" <<<"$out"
+ok $? "  in Japanese under LANG=ja_JP"
+is "mamorictl compliance summary --json is the API's answer" \
+	"$(ctl compliance summary --json | jq .hosts)" 1
+out=$(ctl compliance host "$id" --lang en)
+ok $? "mamorictl compliance host ID"
+grep -q "^mm-G-A1 *not met" <<<"$out"
+ok $? "  lists each measure with its status"
+grep -q "open_wifi_without_vpn=1" <<<"$out"
+ok $? "  and the evidence of what fails"
+is "mamorictl compliance measure ID --status not_met --json" \
+	"$(ctl compliance measure mm-G-A1 --status not_met --json | jq -r '.hosts[0].hostname')" pc
+ctl attest mm-B-A4 --status met --evidence "VPN gateway FortiGate 7.2.8 in the register" \
+	--owner "情報システム部" --review-days 90 --link https://wiki.example.jp/assets >"$T/ctl.out"
+ok $? "mamorictl attest"
+grep -q "recorded: mm-B-A4 met" "$T/ctl.out"
+ok $? "  says what was recorded"
+is "mamorictl attestations list --json shows it" \
+	"$(ctl attestations list --measure mm-B-A4 --json | jq -r '.measures[0].status')" met
+ctl attest mic-F-1 --status met --evidence x --owner y >/dev/null 2>"$T/ctl.err"
+is "mamorictl attest on an automated measure: exit 1" $? 1
+grep -q "automated" "$T/ctl.err"
+ok $? "  with the server's reason"
+out=$(ctl advisor --answer goal=all-work --answer data-on-device=no --lang en)
+ok $? "mamorictl advisor --answer …"
+grep -q "mamori's assessment (mamoriによる評価)" <<<"$out"
+ok $? "  the comparison is labelled as mamori's assessment"
+is "mamorictl advisor --json: recommended first" \
+	"$(ctl advisor --answer goal=all-work --answer data-on-device=no --json |
+		jq -r '.recommended[0]')" remote-desktop
+ctl advisor </dev/null >/dev/null 2>&1
+is "mamorictl advisor without answers and without a terminal: bad use" $? 2
+
 # SIGHUP: a broken override keeps the old catalogue; a good one applies
 printf 'Measure: mm-D-A1\nParam-allowed: root tanaka\n\nMeasure: mic-F-1\nParam-max-definitions-age-days: never\n' \
 	>"$T/org.txt"
@@ -188,6 +225,16 @@ rc=$?
 ok $rc "the server stops cleanly"
 
 printf 'Measure: mm-X\nCategory: F\n' >"$T/bad.txt"
+out=$("$CTL" catalog check "$T/org.txt")
+ok $? "mamorictl catalog check, offline: a good override"
+grep -q "^ok: " <<<"$out"
+ok $? "  says ok"
+"$CTL" catalog check "$T/org.txt" "$T/bad.txt" >/dev/null 2>"$T/check.err"
+is "mamorictl catalog check: a bad override exits 1" $? 1
+grep -q "$T/bad.txt:1: error: Measure mm-X: field 'Role' is missing" "$T/check.err"
+ok $? "  every error with file:line"
+is "  --json lists the errors" \
+	"$("$CTL" catalog check "$T/bad.txt" --json | jq '.errors | length > 3')" true
 "$SERVER" --state-dir "$STATE" --agent-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
 	--catalog "$T/bad.txt" >/dev/null 2>"$T/bad.log"
 [ $? -ne 0 ]
