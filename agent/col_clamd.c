@@ -188,7 +188,7 @@ static int64_t daily_build_time(const json_t *clamav, uint64_t version)
 static int probe(const char *path, const json_t *clamav, json_t *out)
 {
 	char reply[CLAMD_REPLY_MAX];
-	struct clamd_version v;
+	struct clamd_version v = {.daily_version = 0};
 	int r;
 
 	r = ask(path, "zPING", reply);

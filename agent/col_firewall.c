@@ -169,7 +169,7 @@ static _printf_(2, 3) int add_evidence(json_t *out, const char *fmt, ...)
 	va_list ap;
 	int r;
 
-	buf_init(&b, LIMIT_PATH * 2);
+	buf_init(&b, (size_t) LIMIT_PATH * 2);
 	va_start(ap, fmt);
 	r = buf_vaddf(&b, fmt, ap);
 	va_end(ap);

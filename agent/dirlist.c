@@ -109,7 +109,7 @@ static char *glob_escape(const char *s)
 	struct buf b;
 	int r = 0;
 
-	buf_init(&b, LIMIT_PATH * 2);
+	buf_init(&b, (size_t) LIMIT_PATH * 2);
 	for (; *s && r == 0; s++) {
 		if (strchr("*?[]\\", *s))
 			r = buf_addc(&b, '\\');

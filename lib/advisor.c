@@ -45,25 +45,29 @@ static unsigned order_of(const struct catalog_stanza *s)
 	return v && str_to_uint(v, 10, &n) == 0 ? n : 0;
 }
 
-/* The stanzas of a kind, sorted by Order then id, into a new array of pointers. */
-static int sorted(const struct catalog *c, const char *kind, const struct catalog_stanza ***ret,
-		  size_t *ret_n)
+/* A stanza in a sorted list (a struct, so arrays of them are arrays of aggregates). */
+struct sref {
+	const struct catalog_stanza *s;
+};
+
+/* The stanzas of a kind, sorted by Order then id, into a new array. */
+static int sorted(const struct catalog *c, const char *kind, struct sref **ret, size_t *ret_n)
 {
-	const struct catalog_stanza **v = mm_reallocarray(NULL, c->n ? c->n : 1, sizeof(*v));
+	struct sref *v = mm_reallocarray(NULL, c->n ? c->n : 1, sizeof(*v));
 	size_t n = 0;
 
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n; i++)
 		if (streq(c->stanzas[i].kind, kind))
-			v[n++] = &c->stanzas[i];
+			v[n++].s = &c->stanzas[i];
 	/* insertion sort: a handful of stanzas */
 	for (size_t i = 1; i < n; i++)
 		for (size_t j = i; j > 0; j--) {
-			unsigned a = order_of(v[j - 1]), b = order_of(v[j]);
-			const struct catalog_stanza *t;
+			unsigned a = order_of(v[j - 1].s), b = order_of(v[j].s);
+			struct sref t;
 
-			if (a < b || (a == b && strcmp(v[j - 1]->id, v[j]->id) <= 0))
+			if (a < b || (a == b && strcmp(v[j - 1].s->id, v[j].s->id) <= 0))
 				break;
 			t = v[j];
 			v[j] = v[j - 1];
@@ -109,7 +113,7 @@ static bool answer_at(const struct catalog_stanza *q, size_t k, struct answer *r
 
 int advisor_questions(const struct catalog *c, json_t **ret)
 {
-	_cleanup_(freep) const struct catalog_stanza **qs = NULL;
+	_cleanup_(freep) struct sref *qs = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL;
 	json_t *list;
 	size_t n;
@@ -124,12 +128,12 @@ int advisor_questions(const struct catalog *c, json_t **ret)
 		json_t *answers = json_array(), *q;
 		struct answer a;
 
-		q = json_pack("{s:s, s:I, s:o, s:o}", "id", qs[i]->id, "order",
-			      (json_int_t) order_of(qs[i]), "text", texts(qs[i], "Text"), "answers",
-			      answers);
+		q = json_pack("{s:s, s:I, s:o, s:o}", "id", qs[i].s->id, "order",
+			      (json_int_t) order_of(qs[i].s), "text", texts(qs[i].s, "Text"),
+			      "answers", answers);
 		if (jsonw_append(list, q) < 0)
 			return -ENOMEM;
-		for (size_t k = 0; answer_at(qs[i], k, &a); k++)
+		for (size_t k = 0; answer_at(qs[i].s, k, &a); k++)
 			if (jsonw_append(answers, json_pack("{s:s, s:{s:s?, s:s?}}", "id", a.id,
 							    "text", "ja", a.ja, "en", a.en)) < 0)
 				return -ENOMEM;
@@ -144,7 +148,9 @@ static int points_for(const char *adds, const char *method)
 	size_t n = strlen(method);
 	int total = 0;
 
-	for (const char *p = adds; p && *p;) {
+	if (!adds)
+		return 0;
+	for (const char *p = adds; *p;) {
 		const char *end, *eq;
 		int64_t v;
 		char num[8];
@@ -203,17 +209,16 @@ static json_t *method_json(const struct catalog *c, const struct catalog_stanza 
 			 key_measures(c, m), "grades_by", catalog_get(m, "Grades-by"));
 }
 
-static int comparison(const struct catalog *c, const struct catalog_stanza **ms, size_t n,
-		      json_t **ret)
+static int comparison(const struct catalog *c, const struct sref *ms, size_t n, json_t **ret)
 {
-	_cleanup_(freep) const struct catalog_stanza **axes = NULL;
+	_cleanup_(freep) struct sref *axes = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL;
 	json_t *axes_json, *grades;
 	bool by_org = false;
 	size_t n_axes;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *by = catalog_get(ms[i], "Grades-by");
+		const char *by = catalog_get(ms[i].s, "Grades-by");
 
 		by_org = by_org || (by && streq(by, "organisation"));
 	}
@@ -236,17 +241,17 @@ static int comparison(const struct catalog *c, const struct catalog_stanza **ms,
 	axes_json = json_object_get(out, "axes");
 	grades = json_object_get(out, "grades");
 	for (size_t i = 0; i < n_axes; i++)
-		if (jsonw_append(axes_json, json_pack("{s:s, s:o, s:o}", "id", axes[i]->id, "name",
-						      texts(axes[i], "Name"), "note",
-						      texts(axes[i], "Note"))) < 0)
+		if (jsonw_append(axes_json, json_pack("{s:s, s:o, s:o}", "id", axes[i].s->id,
+						      "name", texts(axes[i].s, "Name"), "note",
+						      texts(axes[i].s, "Note"))) < 0)
 			return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *gr = catalog_get(ms[i], "Grades");
+		const char *gr = catalog_get(ms[i].s, "Grades");
 		_cleanup_(freep) char *copy = mm_strdup(gr ? gr : "");
 		json_t *g = json_object();
 		char *save = NULL;
 
-		if (!copy || jsonw_set(grades, ms[i]->id, g) < 0)
+		if (!copy || jsonw_set(grades, ms[i].s->id, g) < 0)
 			return -ENOMEM;
 		for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 			char *eq = strchr(t, '=');
@@ -264,7 +269,7 @@ static int comparison(const struct catalog *c, const struct catalog_stanza **ms,
 
 int advisor_methods(const struct catalog *c, json_t **ret)
 {
-	_cleanup_(freep) const struct catalog_stanza **ms = NULL;
+	_cleanup_(freep) struct sref *ms = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *cmp = NULL;
 	json_t *list;
 	size_t n;
@@ -276,7 +281,7 @@ int advisor_methods(const struct catalog *c, json_t **ret)
 		return -ENOMEM;
 	list = json_object_get(out, "methods");
 	for (size_t i = 0; i < n; i++)
-		if (jsonw_append(list, method_json(c, ms[i])) < 0)
+		if (jsonw_append(list, method_json(c, ms[i].s)) < 0)
 			return -ENOMEM;
 	*ret = TAKE_PTR(out);
 	return 0;
@@ -348,28 +353,28 @@ static int by_score(const void *a, const void *b)
 static int reasons_for(const struct catalog *c, const json_t *answers, const char *method,
 		       json_t **ret)
 {
-	_cleanup_(freep) const struct catalog_stanza **qs = NULL;
+	_cleanup_(freep) struct sref *qs = NULL;
 	_cleanup_(json_decrefp) json_t *out = json_array();
 	size_t n;
 
 	if (!out || sorted(c, "Question", &qs, &n) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *given = json_string_value(json_object_get(answers, qs[i]->id));
+		const char *given = json_string_value(json_object_get(answers, qs[i].s->id));
 		struct answer a;
 
-		for (size_t k = 0; given && answer_at(qs[i], k, &a); k++) {
+		for (size_t k = 0; given && answer_at(qs[i].s, k, &a); k++) {
 			int pts;
 
 			if (!streq(a.id, given))
 				continue;
 			pts = points_for(a.adds, method);
 			if (pts != 0 &&
-			    jsonw_append(out,
-					 json_pack("{s:s, s:s, s:i, s:o, s:{s:s?, s:s?}}",
-						   "question", qs[i]->id, "answer", a.id, "points",
-						   pts, "question_text", texts(qs[i], "Text"),
-						   "text", "ja", a.ja, "en", a.en)) < 0)
+			    jsonw_append(out, json_pack("{s:s, s:s, s:i, s:o, s:{s:s?, s:s?}}",
+							"question", qs[i].s->id, "answer", a.id,
+							"points", pts, "question_text",
+							texts(qs[i].s, "Text"), "text", "ja", a.ja,
+							"en", a.en)) < 0)
 				return -ENOMEM;
 		}
 	}
@@ -380,7 +385,7 @@ static int reasons_for(const struct catalog *c, const json_t *answers, const cha
 int advisor_recommend(const struct catalog *c, const json_t *answers, json_t **ret, char *errbuf,
 		      size_t errlen)
 {
-	_cleanup_(freep) const struct catalog_stanza **ms = NULL;
+	_cleanup_(freep) struct sref *ms = NULL;
 	_cleanup_(freep) struct scored *sc = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *cmp = NULL;
 	json_t *list, *rec;
@@ -400,14 +405,14 @@ int advisor_recommend(const struct catalog *c, const json_t *answers, json_t **r
 		const char *qid;
 		const json_t *v;
 
-		sc[i] = (struct scored){.m = ms[i]};
+		sc[i] = (struct scored){.m = ms[i].s};
 		json_object_foreach ((json_t *) answers, qid, v) {
 			const struct catalog_stanza *q = catalog_find(c, "Question", qid);
 			struct answer a;
 
 			for (size_t k = 0; answer_at(q, k, &a); k++)
 				if (streq(a.id, json_string_value(v)))
-					sc[i].score += points_for(a.adds, ms[i]->id);
+					sc[i].score += points_for(a.adds, ms[i].s->id);
 		}
 	}
 	qsort(sc, n, sizeof(*sc), by_score);

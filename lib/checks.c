@@ -144,7 +144,9 @@ static bool in_words(const char *list, const char *word)
 {
 	size_t n = strlen(word);
 
-	for (const char *p = list; p && *p;) {
+	if (!list)
+		return false;
+	for (const char *p = list; *p;) {
 		const char *end;
 
 		while (*p == ' ')
@@ -164,7 +166,9 @@ static json_t *words_json(const char *list)
 {
 	json_t *a = json_array();
 
-	for (const char *p = list; a && p && *p;) {
+	if (!a || !list)
+		return a;
+	for (const char *p = list; *p;) {
 		const char *end;
 
 		while (*p == ' ')

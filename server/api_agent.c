@@ -406,10 +406,9 @@ static void rescore(struct http_request *req, const json_t *events)
 			    strerror(-r));
 }
 
-static int by_seq(const void *a, const void *b)
+static int cmp_seq(const void *a, const void *b)
 {
-	json_int_t x = json_integer_value(json_object_get(*(json_t *const *) a, "seq"));
-	json_int_t y = json_integer_value(json_object_get(*(json_t *const *) b, "seq"));
+	json_int_t x = *(const json_int_t *) a, y = *(const json_int_t *) b;
 
 	return x < y ? -1 : x > y;
 }
@@ -421,20 +420,24 @@ static int by_seq(const void *a, const void *b)
  */
 static void rescore_events(struct http_request *req, json_t *events, size_t stored)
 {
-	size_t n = json_array_size(events);
-	_cleanup_(freep) json_t **v = mm_reallocarray(NULL, n ? n : 1, sizeof(*v));
+	size_t n = json_array_size(events), i;
+	_cleanup_(freep) json_int_t *seqs = mm_reallocarray(NULL, n ? n : 1, sizeof(*seqs));
 	_cleanup_(json_decrefp) json_t *fresh = json_array();
+	json_int_t from;
+	json_t *e;
 
-	if (!v || !fresh) {
+	if (!seqs || !fresh) {
 		log_warning("(M4131) compliance of %s not re-evaluated: out of memory",
 			    req->host_id);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		v[i] = json_array_get(events, i);
-	qsort(v, n, sizeof(*v), by_seq);
-	for (size_t i = n - MIN(stored, n); i < n; i++)
-		if (json_array_append(fresh, v[i]) < 0)
+	json_array_foreach (events, i, e)
+		seqs[i] = json_integer_value(json_object_get(e, "seq"));
+	qsort(seqs, n, sizeof(*seqs), cmp_seq);
+	from = seqs[n - MIN(stored, n)];
+	json_array_foreach (events, i, e)
+		if (json_integer_value(json_object_get(e, "seq")) >= from &&
+		    json_array_append(fresh, e) < 0)
 			return;
 	rescore(req, fresh);
 }

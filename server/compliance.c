@@ -57,7 +57,9 @@ struct ecat {
 	struct catalog *cat;
 	struct mref *m;
 	size_t n;
-	const struct catalog_stanza **cats; /* categories by Order */
+	struct cref {
+		const struct catalog_stanza *s;
+	} * cats; /* categories by Order */
 	size_t n_cats;
 };
 
@@ -152,12 +154,12 @@ static struct ecat *ecat_new(struct catalog *cat)
 			size_t j = ec->n_cats++;
 
 			/* insertion by Order: thirteen categories */
-			while (j > 0 && uint_field(ec->cats[j - 1], "Order", 0) >
+			while (j > 0 && uint_field(ec->cats[j - 1].s, "Order", 0) >
 						uint_field(s, "Order", 0)) {
 				ec->cats[j] = ec->cats[j - 1];
 				j--;
 			}
-			ec->cats[j] = s;
+			ec->cats[j].s = s;
 			continue;
 		}
 		if (!streq(s->kind, "Measure") || catalog_disabled(s))
@@ -249,7 +251,7 @@ struct host_eval {
 
 static void host_eval_done(struct host_eval *h)
 {
-	for (size_t i = 0; i < h->n; i++)
+	for (size_t i = 0; h->texts && i < h->n; i++)
 		mm_free(h->texts[i]);
 	mm_free(h->texts);
 	mm_free(h->rows);
@@ -565,7 +567,7 @@ int compliance_catalog_json(struct compliance *e, const char *lang, json_t **ret
 	rs = json_object_get(out, "roles");
 	ms = json_object_get(out, "measures");
 	for (size_t i = 0; r >= 0 && i < e->ec->n_cats; i++)
-		r = jsonw_append(cats, category_json(e->ec->cats[i], lang));
+		r = jsonw_append(cats, category_json(e->ec->cats[i].s, lang));
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(roles); i++)
 		r = jsonw_append(rs, role_json(i, lang));
 	for (size_t i = 0; r >= 0 && i < e->ec->n; i++)
@@ -735,10 +737,10 @@ static int scorecard(const struct ecat *ec, const json_t *ru, const json_t *atts
 		return -ENOMEM;
 	for (size_t c = 0; c < ec->n_cats; c++) {
 		struct score sc = {0};
-		json_t *j = category_json(ec->cats[c], NULL);
+		json_t *j = category_json(ec->cats[c].s, NULL);
 
 		for (size_t i = 0; i < ec->n; i++)
-			if (streq(ec->m[i].category, ec->cats[c]->id))
+			if (streq(ec->m[i].category, ec->cats[c].s->id))
 				score_measure(&sc, &ec->m[i], by_measure, atts, at);
 		if (jsonw_append(cats, j) < 0 || json_object_update_new(j, score_json(&sc)) < 0)
 			return -ENOMEM;
@@ -1101,9 +1103,8 @@ int compliance_attest(struct compliance *e, const json_t *body, const char *acto
 	    jsonw_get_string(b, "status", true, &a.status, &err) < 0 ||
 	    jsonw_get_string(b, "evidence", true, &a.evidence, &err) < 0 ||
 	    jsonw_get_string(b, "owner", true, &a.owner, &err) < 0 ||
-	    (r = jsonw_get_string(b, "link", false, &a.link, &err)) == -EBADMSG ||
-	    (r = jsonw_get_int(b, "review_days", false, 1, REVIEW_DAYS_MAX, &review, &err)) ==
-		    -EBADMSG)
+	    jsonw_get_string(b, "link", false, &a.link, &err) == -EBADMSG ||
+	    jsonw_get_int(b, "review_days", false, 1, REVIEW_DAYS_MAX, &review, &err) == -EBADMSG)
 		return fail(errbuf, errlen, "%s", err.text);
 	if (!streq(a.status, "met") && !streq(a.status, "not_met") &&
 	    !streq(a.status, "not_applicable"))

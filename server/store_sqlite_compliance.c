@@ -33,7 +33,7 @@
 #define DAY          86400
 #define MAX_ITEMS    32
 #define RESULTS_MAX  10000
-#define ROW_TEXT_MAX (256 * 1024) /* one result's evidence */
+#define ROW_TEXT_MAX ((size_t) 256 * 1024) /* one result's evidence */
 
 static const char *const status_columns[CHECKS_STATUS_MAX] = {"met", "not_met", "unknown",
 							      "not_applicable"};
