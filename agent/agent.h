@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -55,6 +56,35 @@ json_t *col_json_text(const char *s, size_t len);
 /* Reads at most n bytes from the start of a file (fileio_read_head()); counted the same. */
 int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
 		  size_t *ret_len) _wur_;
+
+/*
+ * stat(2) of root + path (following symlinks, as col_read_file's open does), for
+ * modification times and file types. Not counted as a read. Returns 0 or -errno.
+ */
+int col_stat(const struct col_ctx *ctx, const char *path, struct stat *ret) _wur_;
+
+/*
+ * Opens root + path read-only and close-on-exec, for files too large or too sparse to read
+ * whole (lastlog is indexed by uid; wtmp grows for months): the caller pread()s the parts
+ * it needs and closes *ret_fd. Counted as a read. Returns 0 or -errno.
+ */
+int col_open(const struct col_ctx *ctx, const char *path, int *ret_fd) _wur_;
+
+/*
+ * Lists the names in the directory root + path, without "." and "..", sorted bytewise,
+ * with a ceiling chosen by the caller (col_list_dir's is LIMIT_DIR_ENTRIES) and the count.
+ * -E2BIG when it holds more than max entries. On success *ret is a NULL-terminated array
+ * owned by the caller (col_names_free) and *ret_n (optional) its length. Counted as a read.
+ */
+int col_list_names(const struct col_ctx *ctx, const char *path, size_t max, char ***ret,
+		   size_t *ret_n) _wur_;
+
+/* Frees an array from col_list_names (NULL is fine). */
+void col_names_free(char **names);
+static inline void col_names_freep(char ***names)
+{
+	col_names_free(*names);
+}
 
 /*
  * A section collector: fills `section` (an empty object) with what it could read.
@@ -466,3 +496,126 @@ struct clamd_version {
 };
 /* Parses a VERSION answer; -EBADMSG when it is not one. */
 int col_clamd_parse_version(const char *reply, struct clamd_version *ret) _wur_;
+
+/*
+ * The software section's backends (col_dpkg.c, col_snap.c, col_flatpak.c): each appends its
+ * manager's packages to `packages` and returns how many, or -ENOENT when the manager is not
+ * on the machine, another -errno when its database is unreadable (after recording that in
+ * the section's errors), or -ENOMEM.
+ */
+int col_dpkg_collect(const struct col_ctx *ctx, json_t *section, json_t *packages) _wur_;
+int col_snap_collect(const struct col_ctx *ctx, json_t *section, json_t *packages) _wur_;
+int col_flatpak_collect(const struct col_ctx *ctx, json_t *section, json_t *packages) _wur_;
+/* Sets section.apt: security source, last update. Returns 0 or -ENOMEM. */
+int col_dpkg_collect_apt(const struct col_ctx *ctx, json_t *section) _wur_;
+
+/* What col_dpkg_parse_status found besides the packages. */
+struct col_dpkg_stats {
+	unsigned listed;        /* stanzas added to packages */
+	unsigned installed;     /* of which "install ok installed" */
+	unsigned not_installed; /* stanzas skipped: state not-installed (a selection only) */
+	unsigned malformed;     /* stanzas skipped: no Package or Status, junk in a field */
+	unsigned bad_lines;     /* lines that are neither a field nor a continuation */
+	unsigned bad_fields;    /* version, arch, source … that were junk: set to null */
+	bool truncated;         /* the text did not end with a newline: last stanza dropped */
+	char native_arch[32];   /* Architecture of the dpkg package itself, "" when absent */
+};
+
+/*
+ * Parses dpkg's status text (len bytes, NUL-terminated at len; modified in place) and
+ * appends one object per listed package to the array `packages`. Returns 0 with *ret
+ * filled, or -ENOMEM (packages may then hold some of the packages).
+ */
+int col_dpkg_parse_status(char *text, size_t len, json_t *packages, struct col_dpkg_stats *ret)
+	_wur_;
+
+/* A Source field split as dpkg splits it: slices of the field, not NUL-terminated. */
+struct col_dpkg_source {
+	const char *name; /* up to the first space */
+	size_t name_len;
+	const char *version; /* inside "(...)", NULL when the field has none */
+	size_t version_len;
+};
+/* Splits a Source field's value ("name" or "name (version)"). Never fails. The
+ * status parser replaces an absent name or version by the binary package's. */
+void col_dpkg_parse_source(const char *field, struct col_dpkg_source *ret);
+
+/* The few keys of a snap.yaml the inventory keeps; pointers into the parsed text or NULL. */
+struct col_snap_meta {
+	const char *name, *version, *arch, *type, *base, *confinement;
+};
+/* Reads top-level keys of snap.yaml text (modified in place). Never fails. */
+void col_snap_parse_yaml(char *text, struct col_snap_meta *ret);
+
+/* A flatpak deployment's metadata key file and deploy record; pointers into the input. */
+struct col_flatpak_meta {
+	const char *name, *runtime;
+};
+struct col_flatpak_deploy {
+	const char *origin, *commit, *version;
+};
+/* Reads name= and runtime= of the [Application] or [Runtime] group. Never fails. */
+void col_flatpak_parse_metadata(char *text, struct col_flatpak_meta *ret);
+/* data must be NUL-terminated at len. -EBADMSG when it does not start with two strings. */
+int col_flatpak_parse_deploy(const char *data, size_t len, struct col_flatpak_deploy *ret) _wur_;
+
+/* The users section's parsers (col_users.c). */
+struct col_login_defs {
+	unsigned uid_min, uid_max;
+};
+/* UID_MIN and UID_MAX from login.defs text (modified); defaults 1000 and 60000. */
+void col_users_parse_login_defs(char *text, struct col_login_defs *ret);
+/*
+ * Adds one account object per valid passwd line to `accounts`, a JSON object keyed by
+ * name (the first entry of a name wins). Returns the number of lines skipped, or -ENOMEM.
+ */
+int col_users_parse_passwd(char *text, const struct col_login_defs *defs, json_t *accounts) _wur_;
+/* Adds one group object per valid line to `groups`, keyed by name. Skipped count or -ENOMEM. */
+int col_users_parse_group(char *text, json_t *groups) _wur_;
+/*
+ * Applies shadow lines to the accounts parsed from passwd: password state (for accounts
+ * whose passwd field is "x"), last change, maximum age, expiry. Never copies a hash.
+ * Returns the number of malformed lines, or -ENOMEM.
+ */
+int col_users_parse_shadow(char *text, json_t *accounts) _wur_;
+/*
+ * Classifies a password field: "empty" (no password needed!), "locked" ('!' or '*'),
+ * "set" (a crypt hash; *ret_algorithm names it: "yescrypt", "sha512crypt" …) or "invalid"
+ * (matches no password). *ret_algorithm is NULL unless "set".
+ */
+const char *col_users_password_state(const char *field, const char **ret_algorithm);
+
+/* Login records (utmp.c): wtmp/utmp records and lastlog entries, decoded. */
+struct utmp_entry {
+	int type; /* USER_PROCESS (7), DEAD_PROCESS (8), BOOT_TIME (2) … */
+	int32_t pid;
+	int64_t tv_sec;
+	int32_t tv_usec;
+	char line[33];
+	char id[5];
+	char user[33];
+	char host[257];
+	int32_t addr[4];
+};
+typedef int (*utmp_fn)(const struct utmp_entry *e, void *userdata);
+/* Bytes per wtmp record in this C library's layout (384 on x86_64 glibc). */
+size_t utmp_record_size(void);
+/* Decodes one record of utmp_record_size() bytes at rec (any alignment). */
+void utmp_decode(const void *rec, struct utmp_entry *ret);
+/*
+ * Calls fn for each whole record in data, oldest first. *ret_trailing (optional) gets the
+ * size of a trailing partial record. Returns the number of records, or fn's first
+ * negative return.
+ */
+int utmp_foreach(const void *data, size_t len, utmp_fn fn, void *userdata, size_t *ret_trailing)
+	_wur_;
+
+struct utmp_lastlog {
+	int64_t time;
+	char line[33];
+	char host[257];
+};
+/* Bytes per lastlog record (292 on x86_64 glibc); the record of uid U is at U * size. */
+size_t utmp_lastlog_size(void);
+/* Decodes a lastlog record of len bytes: -EBADMSG when cut short, -ENOENT for "never". */
+int utmp_lastlog_decode(const void *rec, size_t len, struct utmp_lastlog *ret) _wur_;

@@ -3,8 +3,11 @@
  * (docs/inventory.md). A collector that fails for lack of memory leaves its section with
  * an error; any other trouble is recorded inside the section by the collector itself.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +30,8 @@ static const struct collector collectors[] = {
 	{"memory", col_memory_collect},
 	{"storage", col_storage_collect},
 	{"network", col_network_collect},
+	{"software", col_software_collect},
+	{"users", col_users_collect},
 	{"security", col_security_collect},
 	{"usb", col_usb_collect},
 };
@@ -94,6 +99,31 @@ int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret)
 	return r;
 }
 
+int col_stat(const struct col_ctx *ctx, const char *path, struct stat *ret)
+{
+	_cleanup_(freep) char *full = fileio_path(ctx->root, path);
+
+	if (!full)
+		return -ENOMEM;
+	return stat(full, ret) < 0 ? -errno : 0;
+}
+
+int col_open(const struct col_ctx *ctx, const char *path, int *ret_fd)
+{
+	_cleanup_(freep) char *full = fileio_path(ctx->root, path);
+	int fd;
+
+	if (!full)
+		return -ENOMEM;
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (ctx->n_read)
+		(*ctx->n_read)++;
+	*ret_fd = fd;
+	return 0;
+}
+
 int col_readlink(const struct col_ctx *ctx, const char *path, char **ret)
 {
 	int r = fileio_readlink(ctx->root, path, ret);
@@ -158,6 +188,83 @@ json_t *col_json_text(const char *s, size_t len)
 fail:
 	buf_done(&b);
 	return NULL;
+}
+
+void col_names_free(char **names)
+{
+	if (!names)
+		return;
+	for (char **n = names; *n; n++)
+		mm_free(*n);
+	mm_free(names);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int col_list_names(const struct col_ctx *ctx, const char *path, size_t max, char ***ret,
+		   size_t *ret_n)
+{
+	_cleanup_(freep) char *full = fileio_path(ctx->root, path);
+	_cleanup_(col_names_freep) char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (!full)
+		return -ENOMEM;
+	d = opendir(full);
+	if (!d)
+		return -errno;
+	names = mm_calloc(1, sizeof(char *));
+	if (!names) {
+		(void) closedir(d);
+		return -ENOMEM;
+	}
+	cap = 1;
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			r = -errno;
+			break;
+		}
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (n >= max) {
+			r = -E2BIG;
+			break;
+		}
+		if (n + 1 >= cap) {
+			char **nn = mm_reallocarray(names, cap * 2, sizeof(char *));
+
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap *= 2;
+		}
+		names[n] = mm_strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		names[++n] = NULL;
+	}
+	(void) closedir(d);
+	if (r < 0)
+		return r;
+	qsort(names, n, sizeof(char *), compare_names);
+	if (ctx->n_read)
+		(*ctx->n_read)++;
+	if (ret_n)
+		*ret_n = n;
+	*ret = TAKE_PTR(names);
+	return 0;
 }
 
 json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)

@@ -20,6 +20,10 @@
 #define LIMIT_USB_INTERFACES 32u                        /* interfaces of one USB device */
 #define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
 
+/* Directories and binary logs read by collectors. */
+#define LIMIT_DIR_NAMES ((size_t) 100000)           /* names listed from one directory */
+#define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
+
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
 #define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
