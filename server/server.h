@@ -27,7 +27,8 @@
 
 /* ---- config.c: the configuration file and its defaults ---- */
 
-#define CONFIG_NAMES_MAX 32 /* names in the server certificate */
+#define CONFIG_NAMES_MAX    32 /* names in the server certificate */
+#define CONFIG_CATALOGS_MAX 16 /* catalogue override files */
 
 struct config {
 	char *state_dir;               /* CA, keys, the bootstrap token and the default store */
@@ -36,6 +37,8 @@ struct config {
 	char *store_url;               /* NULL: "sqlite:STATE_DIR/store.db" */
 	char *names[CONFIG_NAMES_MAX]; /* subject alternative names of the server cert */
 	size_t n_names;                /* 0: localhost, 127.0.0.1, ::1 and the hostname */
+	char *catalogs[CONFIG_CATALOGS_MAX]; /* catalogue override files, after the built-in */
+	size_t n_catalogs;
 	int log_level;
 	unsigned threads;            /* threads (and sockets) per listener, 1..64 */
 	unsigned max_connections;    /* per listener */
@@ -53,7 +56,8 @@ void config_done(struct config *c);
 
 /*
  * Sets one setting from its text form, as the file and the flags give it: "state_dir",
- * "agent_listen", "api_listen", "store", "name" (appends), "log_level", "threads",
+ * "agent_listen", "api_listen", "store", "name" (appends), "catalog" (appends), "log_level",
+ * "threads",
  * "max_connections", "connection_timeout", "agent_max_inflight", "retry_after",
  * "shutdown_timeout", "checkin_interval", "inventory_interval". -ENOENT for an unknown
  * key, -EINVAL for a bad value, -E2BIG for too many names, -ENOMEM; errbuf says why.
@@ -132,9 +136,12 @@ int ca_peer_serial(gnutls_session_t session, uint64_t *ret_serial, char *errbuf,
 
 /* ---- the server ---- */
 
+struct compliance;
+
 struct server {
 	struct config *cfg;
 	struct store *store;
+	struct compliance *compliance; /* the guideline scorecard (server/compliance.h) */
 	struct ca *ca;
 	atomic_uint inflight;       /* requests between their headers and their completion */
 	atomic_uint agent_inflight; /* of which on the agent listener */
@@ -244,6 +251,8 @@ extern const struct http_route api_hosts_routes[];
 extern const size_t api_hosts_n_routes;
 extern const struct http_route api_tokens_routes[];
 extern const size_t api_tokens_n_routes;
+extern const struct http_route api_compliance_routes[];
+extern const size_t api_compliance_n_routes;
 
 /* ---- auth.c: secrets and admin authentication ---- */
 
