@@ -29,6 +29,13 @@ struct col_ctx {
 	/* the sections collected so far, for collectors that build on earlier ones (security
 	 * asks software about packages); may be NULL */
 	const json_t *doc;
+	/*
+	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
+	 * agent's privileged parent. `run` sets it when privilege-separated; col_read_file()
+	 * and col_read_attr() ask it first and read the file themselves when it answers
+	 * -ENOTSUP (the path is not in the parent's table). Collectors never call it.
+	 */
+	int (*read_privileged)(const char *path, size_t max, char **ret, size_t *ret_len);
 };
 
 /*
