@@ -31,12 +31,12 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
-#define LIMIT_STORE_PARAM                                                  \
-	((size_t) 256 * 1024 * 1024) /* one SQL parameter the store builds \
-				      * (a batch's values as an array) */
 #define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
 #define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
 #define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+
+/* One SQL parameter the store builds (a batch's values as an array). */
+#define LIMIT_STORE_PARAM ((size_t) 256 * 1024 * 1024)
 
 /* The security section (agent/col_security.c and friends). */
 #define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
