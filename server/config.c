@@ -62,6 +62,8 @@ static const struct setting settings[] = {
 	S("shutdown_timeout", T_DURATION, shutdown_timeout, 0, 3600),
 	S("checkin_interval", T_DURATION, checkin_interval, 10, 86400),
 	S("inventory_interval", T_DURATION, inventory_interval, 60, (int64_t) 7 * 86400),
+	S("job_retry_interval", T_DURATION, job_retry_interval, 1, 3600),
+	S("maintain_interval", T_DURATION, maintain_interval, 1, 86400),
 };
 
 #undef S
@@ -78,6 +80,8 @@ int config_init(struct config *c)
 		.shutdown_timeout = 10,
 		.checkin_interval = 300,
 		.inventory_interval = 3600,
+		.job_retry_interval = 30,
+		.maintain_interval = 3600,
 	};
 	c->state_dir = mm_strdup("/var/lib/mamori-server");
 	c->agent_listen = mm_strdup("0.0.0.0:8443");

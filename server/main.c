@@ -5,11 +5,11 @@
  * listening sockets, so a server that cannot work never accepts a connection.
  *
  * Signals are blocked before any thread starts and taken by sigwaitinfo() here, so
- * libmicrohttpd's workers never see them. SIGTERM or SIGINT: stop accepting, let requests
- * already received finish (up to shutdown_timeout), stop the listeners, close the store,
- * exit 0. SIGHUP: reload the guideline catalogue (the built-in one and the catalogue
- * files of the configuration); on any error the previous catalogue stays in force and
- * every error is logged with its file:line. Bad use of the command line prints one line
+ * libmicrohttpd's workers and the job thread (jobs.c) never see them. SIGTERM or SIGINT: stop
+ * accepting, let requests already received finish (up to shutdown_timeout), stop the listeners,
+ * close the store, exit 0. SIGHUP: reload the guideline catalogue (the built-in one and the
+ * catalogue files of the configuration); on any error the previous catalogue stays in force
+ * and every error is logged with its file:line. Bad use of the command line prints one line
  * and exits 2.
  */
 #include <errno.h>
@@ -198,6 +198,7 @@ static int run(struct config *cfg)
 	struct catalog *cat = NULL;
 	_cleanup_(freep) char *store_url = NULL, *token_path = NULL;
 	struct http_daemon *agent = NULL, *admin = NULL;
+	struct jobs *jobs = NULL;
 	struct server srv = {.cfg = cfg};
 	char err[512], bound[96];
 	sigset_t set;
@@ -281,6 +282,13 @@ static int run(struct config *cfg)
 		return EXIT_FAILURE;
 	}
 	log_notice("(M3003) admin API listening on %s", bound);
+	r = jobs_start(&srv, &jobs);
+	if (r < 0) {
+		log_error("(M3041) cannot start the background jobs: %s", strerror(-r));
+		(void) http_stop(agent);
+		(void) http_stop(admin);
+		return EXIT_FAILURE;
+	}
 	log_notice("(M3000) mamori-server %s ready", MAMORI_VERSION);
 
 	sig = wait_for_signal(&srv, &set);
@@ -291,6 +299,7 @@ static int run(struct config *cfg)
 	drain(&srv);
 	(void) http_stop(agent);
 	(void) http_stop(admin);
+	(void) jobs_stop(jobs);
 	log_notice("(M3007) stopped");
 	return sig > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -48,6 +48,8 @@ struct config {
 	unsigned shutdown_timeout;   /* seconds to let requests finish on SIGTERM */
 	unsigned checkin_interval;   /* seconds, told to agents */
 	unsigned inventory_interval; /* seconds, told to agents */
+	unsigned job_retry_interval; /* seconds between tries for a job another server runs */
+	unsigned maintain_interval;  /* seconds between runs of the store_maintain job */
 };
 
 /* Fills c with the defaults (docs/server.md); config_done() frees what it holds. */
@@ -59,7 +61,8 @@ void config_done(struct config *c);
  * "agent_listen", "api_listen", "store", "name" (appends), "catalog" (appends), "log_level",
  * "threads",
  * "max_connections", "connection_timeout", "agent_max_inflight", "retry_after",
- * "shutdown_timeout", "checkin_interval", "inventory_interval". -ENOENT for an unknown
+ * "shutdown_timeout", "checkin_interval", "inventory_interval", "job_retry_interval",
+ * "maintain_interval". -ENOENT for an unknown
  * key, -EINVAL for a bad value, -E2BIG for too many names, -ENOMEM; errbuf says why.
  */
 int config_set(struct config *c, const char *key, const char *value, char *errbuf, size_t errlen)
@@ -146,6 +149,24 @@ struct server {
 	atomic_uint inflight;       /* requests between their headers and their completion */
 	atomic_uint agent_inflight; /* of which on the agent listener */
 };
+
+/* ---- jobs.c: background jobs, each on one server of those sharing a store ---- */
+
+struct jobs;
+
+/*
+ * Starts the job runner: one thread that, every cfg->job_retry_interval seconds (and at
+ * once), tries to take the store's lock of each job it does not hold yet
+ * (store_job_try_lock) and runs each job it holds when its interval has passed since its
+ * last run here (at once when just taken). The jobs: "maintain" (store_maintain, every
+ * cfg->maintain_interval). A lock once taken is kept until jobs_stop(), so a job stays on
+ * one server and moves only when that server stops or dies. Returns -errno when the thread
+ * or its timer cannot be made.
+ */
+int jobs_start(struct server *srv, struct jobs **ret) _wur_;
+/* Stops the thread (waiting for a job in progress), releases the locks and frees. NULL is
+ * fine. */
+struct jobs *jobs_stop(struct jobs *j);
 
 /* ---- http.c: libmicrohttpd, routing, bodies, errors ---- */
 
