@@ -26,6 +26,7 @@
 #include "agent/agent.h"
 #include "agent/daemon.h"
 #include "agent/monitors.h"
+#include "agent/selfcheck.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -620,6 +621,8 @@ int main(int argc, char **argv)
 		printf("mamori-agent %s\n", MAMORI_VERSION);
 		return EXIT_SUCCESS;
 	}
+	if (streq(verb, "status") && selfcheck_wanted(argc - 1, argv + 1))
+		return selfcheck_run(argc - 1, argv + 1);
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
 	/* what this machine's policy collects, in plain words (agent/collection.c) */

@@ -51,9 +51,8 @@ enum {
 };
 
 #define NAME_MAX_LEN 48 /* a kernel block device name: "nvme0n1p2", "dm-0", "mmcblk0p1" */
-
 /* Room for the longest request, the monitors' included, and one byte to see an overlong one. */
-#define PRIVSEP_RAW_MAX (PRIVSEP_MON_REQUEST_MAX + 1)
+#define PRIVSEP_RAW_MAX (MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX) + 1)
 
 struct priv_req {
 	uint32_t op;

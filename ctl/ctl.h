@@ -68,3 +68,10 @@ int ctl_cmd_hosts(struct ctl *c, int argc, char **argv);
 int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);
 /* store migrate --from URL --to URL [--force]: links the store library (cmd_store.c). */
 int ctl_cmd_store(struct ctl *c, int argc, char **argv);
+/* cmd_compliance.c: the scorecard, attestations, the catalogue and the advisor. */
+int ctl_cmd_compliance(struct ctl *c, int argc, char **argv);
+int ctl_cmd_attest(struct ctl *c, int argc, char **argv);
+int ctl_cmd_attestations(struct ctl *c, int argc, char **argv);
+int ctl_cmd_advisor(struct ctl *c, int argc, char **argv);
+/* catalog check FILE…: offline, needs no server. */
+int ctl_cmd_catalog(int argc, char **argv);

@@ -295,6 +295,7 @@ static const struct http_route *find_route(enum http_api api, const char *method
 		{api_agent_routes, api == HTTP_API_AGENT ? api_agent_n_routes : 0},
 		{api_hosts_routes, api == HTTP_API_ADMIN ? api_hosts_n_routes : 0},
 		{api_tokens_routes, api == HTTP_API_ADMIN ? api_tokens_n_routes : 0},
+		{api_compliance_routes, api == HTTP_API_ADMIN ? api_compliance_n_routes : 0},
 	};
 
 	*ret_path_known = false;

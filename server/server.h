@@ -27,7 +27,8 @@
 
 /* ---- config.c: the configuration file and its defaults ---- */
 
-#define CONFIG_NAMES_MAX 32 /* names in the server certificate */
+#define CONFIG_NAMES_MAX    32 /* names in the server certificate */
+#define CONFIG_CATALOGS_MAX 16 /* catalogue override files */
 
 struct config {
 	char *state_dir;               /* CA, keys, the bootstrap token and the default store */
@@ -36,6 +37,8 @@ struct config {
 	char *store_url;               /* NULL: "sqlite:STATE_DIR/store.db" */
 	char *names[CONFIG_NAMES_MAX]; /* subject alternative names of the server cert */
 	size_t n_names;                /* 0: localhost, 127.0.0.1, ::1 and the hostname */
+	char *catalogs[CONFIG_CATALOGS_MAX]; /* catalogue override files, after the built-in */
+	size_t n_catalogs;
 	int log_level;
 	unsigned threads;            /* threads (and sockets) per listener, 1..64 */
 	unsigned max_connections;    /* per listener */
@@ -45,6 +48,8 @@ struct config {
 	unsigned shutdown_timeout;   /* seconds to let requests finish on SIGTERM */
 	unsigned checkin_interval;   /* seconds, told to agents */
 	unsigned inventory_interval; /* seconds, told to agents */
+	unsigned job_retry_interval; /* seconds between tries for a job another server runs */
+	unsigned maintain_interval;  /* seconds between runs of the store_maintain job */
 };
 
 /* Fills c with the defaults (docs/server.md); config_done() frees what it holds. */
@@ -53,9 +58,11 @@ void config_done(struct config *c);
 
 /*
  * Sets one setting from its text form, as the file and the flags give it: "state_dir",
- * "agent_listen", "api_listen", "store", "name" (appends), "log_level", "threads",
+ * "agent_listen", "api_listen", "store", "name" (appends), "catalog" (appends), "log_level",
+ * "threads",
  * "max_connections", "connection_timeout", "agent_max_inflight", "retry_after",
- * "shutdown_timeout", "checkin_interval", "inventory_interval". -ENOENT for an unknown
+ * "shutdown_timeout", "checkin_interval", "inventory_interval", "job_retry_interval",
+ * "maintain_interval". -ENOENT for an unknown
  * key, -EINVAL for a bad value, -E2BIG for too many names, -ENOMEM; errbuf says why.
  */
 int config_set(struct config *c, const char *key, const char *value, char *errbuf, size_t errlen)
@@ -132,13 +139,34 @@ int ca_peer_serial(gnutls_session_t session, uint64_t *ret_serial, char *errbuf,
 
 /* ---- the server ---- */
 
+struct compliance;
+
 struct server {
 	struct config *cfg;
 	struct store *store;
+	struct compliance *compliance; /* the guideline scorecard (server/compliance.h) */
 	struct ca *ca;
 	atomic_uint inflight;       /* requests between their headers and their completion */
 	atomic_uint agent_inflight; /* of which on the agent listener */
 };
+
+/* ---- jobs.c: background jobs, each on one server of those sharing a store ---- */
+
+struct jobs;
+
+/*
+ * Starts the job runner: one thread that, every cfg->job_retry_interval seconds (and at
+ * once), tries to take the store's lock of each job it does not hold yet
+ * (store_job_try_lock) and runs each job it holds when its interval has passed since its
+ * last run here (at once when just taken). The jobs: "maintain" (store_maintain, every
+ * cfg->maintain_interval). A lock once taken is kept until jobs_stop(), so a job stays on
+ * one server and moves only when that server stops or dies. Returns -errno when the thread
+ * or its timer cannot be made.
+ */
+int jobs_start(struct server *srv, struct jobs **ret) _wur_;
+/* Stops the thread (waiting for a job in progress), releases the locks and frees. NULL is
+ * fine. */
+struct jobs *jobs_stop(struct jobs *j);
 
 /* ---- http.c: libmicrohttpd, routing, bodies, errors ---- */
 
@@ -244,6 +272,8 @@ extern const struct http_route api_hosts_routes[];
 extern const size_t api_hosts_n_routes;
 extern const struct http_route api_tokens_routes[];
 extern const size_t api_tokens_n_routes;
+extern const struct http_route api_compliance_routes[];
+extern const size_t api_compliance_n_routes;
 
 /* ---- auth.c: secrets and admin authentication ---- */
 

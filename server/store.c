@@ -314,3 +314,89 @@ int store_job_unlock(struct store *st, const char *name)
 		return -EINVAL;
 	return st->ops->job_unlock(st, name);
 }
+
+/* ---- compliance and attestations: a backend without them answers -EOPNOTSUPP ---- */
+
+void store_compliance_host_done(struct store_compliance_host *h)
+{
+	json_decref(h->doc);
+	json_decref(h->events);
+	mm_free(h->owner);
+	*h = (struct store_compliance_host){.last_inventory = -1, .policy_version = -1};
+}
+
+int store_host_set_owner(struct store *st, const char *host_id, const char *owner)
+{
+	if (!st->ops->host_set_owner)
+		return -EOPNOTSUPP;
+	return st->ops->host_set_owner(st, host_id, owner);
+}
+
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+{
+	if (!st->ops->compliance_host_get)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_host_get(st, host_id, items, ret);
+}
+
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			  size_t limit, store_compliance_scan_fn fn, void *userdata,
+			  size_t *ret_count)
+{
+	if (!st->ops->compliance_scan)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_scan(st, items, after, limit, fn, userdata, ret_count);
+}
+
+int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
+			   int64_t now, size_t *ret_changed)
+{
+	if (!st->ops->compliance_apply)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_apply(st, hosts, n, now, ret_changed);
+}
+
+int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			    int64_t now)
+{
+	if (!st->ops->compliance_events)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_events(st, host_id, events, now);
+}
+
+int store_compliance_results(struct store *st, const struct store_compliance_query *q, json_t **ret)
+{
+	if (!st->ops->compliance_results)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_results(st, q, ret);
+}
+
+int store_compliance_rollups(struct store *st, json_t **ret)
+{
+	if (!st->ops->compliance_rollups)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_rollups(st, ret);
+}
+
+int store_compliance_history(struct store *st, int64_t since_day, json_t **ret)
+{
+	if (!st->ops->compliance_history)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_history(st, since_day, ret);
+}
+
+int store_attestation_add(struct store *st, const struct store_attestation *a,
+			  char ret_id[STORE_ID_MAX])
+{
+	if (!st->ops->attestation_add)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_add(st, a, ret_id);
+}
+
+int store_attestation_list(struct store *st, const char *measure, json_t **ret)
+{
+	if (!st->ops->attestation_list)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_list(st, measure, ret);
+}

@@ -86,6 +86,24 @@ struct store_ops {
 	int (*bulk_write)(struct store *st, void *session, int t, json_t *rows);
 	int (*bulk_clear)(struct store *st, void *session);
 	int (*bulk_end)(struct store *st, void *session, int r);
+	int (*host_set_owner)(struct store *st, const char *host_id, const char *owner);
+	int (*compliance_host_get)(struct store *st, const char *host_id,
+				   const struct checks_item *items,
+				   struct store_compliance_host *ret);
+	int (*compliance_scan)(struct store *st, const struct checks_item *items, const char *after,
+			       size_t limit, store_compliance_scan_fn fn, void *userdata,
+			       size_t *ret_count);
+	int (*compliance_apply)(struct store *st, const struct store_compliance_result *hosts,
+				size_t n, int64_t now, size_t *ret_changed);
+	int (*compliance_events)(struct store *st, const char *host_id, const json_t *events,
+				 int64_t now);
+	int (*compliance_results)(struct store *st, const struct store_compliance_query *q,
+				  json_t **ret);
+	int (*compliance_rollups)(struct store *st, json_t **ret);
+	int (*compliance_history)(struct store *st, int64_t since_day, json_t **ret);
+	int (*attestation_add)(struct store *st, const struct store_attestation *a,
+			       char ret_id[STORE_ID_MAX]);
+	int (*attestation_list)(struct store *st, const char *measure, json_t **ret);
 };
 
 /* The head of every backend's handle. */

@@ -186,6 +186,73 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+
+	/* 2: the guideline scorecard and attestations (store_sqlite_compliance.c) */
+	"ALTER TABLE hosts ADD COLUMN owner TEXT;"
+
+	"CREATE TABLE compliance_facts ("
+	"  host INTEGER PRIMARY KEY REFERENCES hosts(num),"
+	"  events TEXT NOT NULL"
+	") STRICT;"
+
+	"CREATE TABLE compliance_results ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  measure TEXT NOT NULL,"
+	"  category TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('met', 'not_met', 'unknown', 'not_applicable')),"
+	"  evidence TEXT NOT NULL,"
+	"  since INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, measure)"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX compliance_results_measure ON compliance_results(measure, status);"
+
+	"CREATE TABLE compliance_rollup ("
+	"  kind TEXT NOT NULL CHECK (kind IN ('organisation', 'category', 'role', 'measure')),"
+	"  id TEXT NOT NULL,"
+	"  met INTEGER NOT NULL DEFAULT 0,"
+	"  not_met INTEGER NOT NULL DEFAULT 0,"
+	"  unknown INTEGER NOT NULL DEFAULT 0,"
+	"  not_applicable INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (kind, id)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE compliance_daily ("
+	"  day INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  met INTEGER NOT NULL,"
+	"  not_met INTEGER NOT NULL,"
+	"  unknown INTEGER NOT NULL,"
+	"  not_applicable INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, kind, id)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE compliance_changes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  measure TEXT NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  old_status TEXT,"
+	"  new_status TEXT"
+	") STRICT;"
+	"CREATE INDEX compliance_changes_time ON compliance_changes(time);"
+	"CREATE INDEX compliance_changes_host ON compliance_changes(host, time);"
+
+	"CREATE TABLE attestations ("
+	"  id TEXT PRIMARY KEY,"
+	"  measure TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('met', 'not_met', 'not_applicable')),"
+	"  evidence TEXT NOT NULL,"
+	"  link TEXT,"
+	"  owner TEXT NOT NULL,"
+	"  date INTEGER NOT NULL,"
+	"  review_days INTEGER NOT NULL CHECK (review_days >= 1),"
+	"  created INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX attestations_measure ON attestations(measure, date);",
 };
 
 /* ---- connections ---- */
@@ -1279,6 +1346,16 @@ static const struct store_ops sqlite_ops = {
 	.bulk_write = store_sqlite_bulk_write,
 	.bulk_clear = store_sqlite_bulk_clear,
 	.bulk_end = store_sqlite_bulk_end,
+	.host_set_owner = store_sqlite_compliance_set_owner,
+	.compliance_host_get = store_sqlite_compliance_host_get,
+	.compliance_scan = store_sqlite_compliance_scan,
+	.compliance_apply = store_sqlite_compliance_apply,
+	.compliance_events = store_sqlite_compliance_events,
+	.compliance_results = store_sqlite_compliance_results,
+	.compliance_rollups = store_sqlite_compliance_rollups,
+	.compliance_history = store_sqlite_compliance_history,
+	.attestation_add = store_sqlite_attestation_add,
+	.attestation_list = store_sqlite_attestation_list,
 };
 
 int store_sqlite_open(const char *path, const struct store_params *p, struct store **ret)

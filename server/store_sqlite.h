@@ -136,3 +136,31 @@ int store_sqlite_bulk_end(struct store *st, void *session, int r) _wur_;
 int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
 			      const char *target, json_t *details, const char *remote) _wur_;
 int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_compliance.c. */
+int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)
+	_wur_;
+int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
+				     const struct checks_item *items,
+				     struct store_compliance_host *ret) _wur_;
+int store_sqlite_compliance_scan(struct store *st, const struct checks_item *items,
+				 const char *after, size_t limit, store_compliance_scan_fn fn,
+				 void *userdata, size_t *ret_count) _wur_;
+int store_sqlite_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
+				  size_t n, int64_t now, size_t *ret_changed) _wur_;
+int store_sqlite_compliance_events(struct store *st, const char *host_id, const json_t *events,
+				   int64_t now) _wur_;
+int store_sqlite_compliance_results(struct store *st, const struct store_compliance_query *q,
+				    json_t **ret) _wur_;
+int store_sqlite_compliance_rollups(struct store *st, json_t **ret) _wur_;
+int store_sqlite_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+int store_sqlite_attestation_add(struct store *st, const struct store_attestation *a,
+				 char ret_id[STORE_ID_MAX]) _wur_;
+int store_sqlite_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;
+/*
+ * Removes a host's results from the scorecard (subtracting them from the roll-ups) and its
+ * event summary, inside the caller's write transaction: when a host is revoked or deleted.
+ * With `history`, its status changes go too (deletion forgets everything of a host).
+ */
+int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, int64_t now,
+				   bool history) _wur_;

@@ -1,0 +1,183 @@
+/*
+ * Background jobs of mamori-server. Several servers may share one PostgreSQL store behind
+ * a load balancer; a job such as store maintenance (and later retention, compliance
+ * recomputation, matching) must then run on exactly one of them at a time. The store's
+ * job lock decides which: a PostgreSQL session advisory lock, released by PostgreSQL when
+ * the holder's connection closes — also when the holder is killed — so the job moves to
+ * another server at that server's next try.
+ *
+ * One thread, woken by a timerfd every job_retry_interval seconds (first at once) and by
+ * an eventfd to stop. At each wake-up it tries to take each job it does not hold, and runs
+ * each job it holds whose interval has passed since it last ran here; a job just taken
+ * runs at once (the previous holder's last run is not known here, and every job is
+ * idempotent). A lock taken is kept until jobs_stop(): the job stays where it is.
+ * A job runs on this thread, so a slow job delays the others, never a request.
+ * Limits: JOBS_MAX jobs (below STORE_JOBS_MAX locks).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/mm.h"
+#include "server/server.h"
+
+#define JOBS_MAX 8
+
+struct job {
+	const char *name;
+	unsigned interval; /* seconds between runs */
+	int (*run)(struct server *srv, int64_t now);
+	bool held;
+	int64_t last_run; /* Unix seconds; 0: not run here yet */
+};
+
+struct jobs {
+	struct server *srv;
+	pthread_t thread;
+	bool started;
+	int timerfd;
+	int stopfd;
+	struct job job[JOBS_MAX];
+	size_t n;
+};
+
+static int job_maintain(struct server *srv, int64_t now)
+{
+	return store_maintain(srv->store, now);
+}
+
+static void tick(struct jobs *j)
+{
+	int64_t now = (int64_t) time(NULL);
+
+	for (size_t i = 0; i < j->n; i++) {
+		struct job *job = &j->job[i];
+		int r;
+
+		if (!job->held) {
+			bool held = false;
+
+			r = store_job_try_lock(j->srv->store, job->name, &held);
+			if (r < 0) {
+				log_warning("(M3041) job %s: cannot take its lock: %s", job->name,
+					    strerror(-r));
+				continue;
+			}
+			if (!held) {
+				log_debug("(M3042) job %s: runs on another server", job->name);
+				continue;
+			}
+			job->held = true;
+			log_notice("(M3040) job %s: taken; it runs on this server", job->name);
+		}
+		if (job->last_run != 0 && now - job->last_run < (int64_t) job->interval)
+			continue;
+		job->last_run = now;
+		r = job->run(j->srv, now);
+		if (r < 0)
+			log_warning("(M3043) job %s failed: %s", job->name, strerror(-r));
+		else
+			log_info("(M3044) job %s done", job->name);
+	}
+}
+
+static void *jobs_thread(void *userdata)
+{
+	struct jobs *j = userdata;
+	struct pollfd fds[2] = {{.fd = j->timerfd, .events = POLLIN},
+				{.fd = j->stopfd, .events = POLLIN}};
+
+	for (;;) {
+		uint64_t n;
+
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("(M3041) jobs: poll: %s; background jobs stop", strerror(errno));
+			return NULL;
+		}
+		if (fds[1].revents)
+			return NULL;
+		if (fds[0].revents && read(j->timerfd, &n, sizeof(n)) == (ssize_t) sizeof(n))
+			tick(j);
+	}
+}
+
+static void jobs_add(struct jobs *j, const char *name, unsigned interval,
+		     int (*run)(struct server *, int64_t))
+{
+	if (j->n < JOBS_MAX)
+		j->job[j->n++] = (struct job){.name = name, .interval = interval, .run = run};
+}
+
+int jobs_start(struct server *srv, struct jobs **ret)
+{
+	unsigned retry = srv->cfg->job_retry_interval ? srv->cfg->job_retry_interval : 30;
+	struct itimerspec its = {
+		.it_value = {.tv_nsec = 1},
+		.it_interval = {.tv_sec = (time_t) retry},
+	};
+	struct jobs *j;
+	int r;
+
+	j = mm_calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->srv = srv;
+	j->stopfd = -1;
+	j->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (j->timerfd < 0)
+		goto fail_errno;
+	j->stopfd = eventfd(0, EFD_CLOEXEC);
+	if (j->stopfd < 0)
+		goto fail_errno;
+	if (timerfd_settime(j->timerfd, 0, &its, NULL) < 0)
+		goto fail_errno;
+	jobs_add(j, "maintain", srv->cfg->maintain_interval ? srv->cfg->maintain_interval : 3600,
+		 job_maintain);
+	r = pthread_create(&j->thread, NULL, jobs_thread, j);
+	if (r != 0) {
+		(void) jobs_stop(j);
+		return -r;
+	}
+	j->started = true;
+	*ret = j;
+	return 0;
+
+fail_errno:
+	r = -errno;
+	(void) jobs_stop(j);
+	return r;
+}
+
+struct jobs *jobs_stop(struct jobs *j)
+{
+	if (!j)
+		return NULL;
+	if (j->started) {
+		uint64_t one = 1;
+
+		if (write(j->stopfd, &one, sizeof(one)) != (ssize_t) sizeof(one)) {
+			/* The thread may still use j: leaving it is the safe way out. */
+			log_error("(M3041) jobs: cannot stop the job thread: %s", strerror(errno));
+			return NULL;
+		}
+		(void) pthread_join(j->thread, NULL);
+	}
+	for (size_t i = 0; i < j->n; i++)
+		if (j->job[i].held)
+			(void) !store_job_unlock(j->srv->store, j->job[i].name);
+	if (j->timerfd >= 0)
+		(void) close(j->timerfd);
+	if (j->stopfd >= 0)
+		(void) close(j->stopfd);
+	mm_free(j);
+	return NULL;
+}
