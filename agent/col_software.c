@@ -35,12 +35,15 @@ static const struct {
 
 int col_software_collect(const struct col_ctx *ctx, json_t *section)
 {
-	json_t *packages = json_array(), *counts = json_object();
+	json_t *packages = json_array(), *counts;
 	struct stat st;
 	int r;
 
-	if (jsonw_set(section, "packages", packages) < 0 ||
-	    jsonw_set(section, "counts", counts) < 0)
+	/* one at a time: jsonw_set() takes the reference even when it fails */
+	if (jsonw_set(section, "packages", packages) < 0)
+		return -ENOMEM;
+	counts = json_object();
+	if (jsonw_set(section, "counts", counts) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
 		r = backends[i].collect(ctx, section, packages);
