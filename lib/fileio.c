@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -264,4 +265,41 @@ int fileio_list_dir(const char *root, const char *path, size_t max, char ***ret)
 	qsort(names, n, sizeof(*names), cmp_names);
 	*ret = TAKE_PTR(names);
 	return 0;
+}
+
+int fileio_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	_cleanup_(freep) char *tmp = mm_asprintf("%s.tmp", path);
+	const char *p = data;
+	int fd, r = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	(void) unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t) mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, (mode_t) mode) < 0)
+		r = -errno;
+	while (r == 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlink(tmp);
+	return r;
 }
