@@ -26,6 +26,13 @@ struct col_ctx {
 	const char *root; /* "/" or a fixture tree */
 	int64_t now;      /* wall clock, Unix seconds, for ages and uptimes */
 	unsigned *n_read; /* files read successfully, counted by col_read_*() */
+	/*
+	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
+	 * agent's privileged parent. `run` sets it when privilege-separated; col_read_file()
+	 * and col_read_attr() ask it first and read the file themselves when it answers
+	 * -ENOTSUP (the path is not in the parent's table). Collectors never call it.
+	 */
+	int (*read_privileged)(const char *path, size_t max, char **ret, size_t *ret_len);
 };
 
 /*

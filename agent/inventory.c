@@ -73,8 +73,12 @@ int col_error(json_t *section, const char *source, int err, const char *fmt, ...
 int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char **ret,
 		  size_t *ret_len)
 {
-	int r = fileio_read(ctx->root, path, max, ret, ret_len);
+	int r = -ENOTSUP;
 
+	if (ctx->read_privileged)
+		r = ctx->read_privileged(path, max, ret, ret_len);
+	if (r == -ENOTSUP)
+		r = fileio_read(ctx->root, path, max, ret, ret_len);
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
 	return r;
@@ -82,8 +86,16 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 
 int col_read_attr(const struct col_ctx *ctx, const char *path, char **ret)
 {
-	int r = fileio_read_attr(ctx->root, path, ret);
+	int r = -ENOTSUP;
+	char *s = NULL;
 
+	if (ctx->read_privileged) {
+		r = ctx->read_privileged(path, LIMIT_SMALL_FILE, &s, NULL);
+		if (r == 0)
+			*ret = str_strip(s);
+	}
+	if (r == -ENOTSUP)
+		r = fileio_read_attr(ctx->root, path, ret);
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
 	return r;

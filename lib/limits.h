@@ -32,7 +32,15 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
+#define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
+#define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
 
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* The agent's daemon (docs/agent.md). */
+#define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
+#define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */
+#define LIMIT_URL        2048u /* the server's URL in agent.conf */
