@@ -62,6 +62,8 @@ static inline void fileio_strv_freep(char ***v)
 {
 	fileio_strv_free(*v);
 }
+
+/*
  * Writes a whole file with the given mode through PATH.tmp, fsync() and rename(), so a
  * reader or a crash never sees half of it. The mode is set explicitly (the umask does not
  * weaken a 0600 secret). -errno on failure, with the temporary file removed.
