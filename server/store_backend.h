@@ -12,6 +12,7 @@
 #pragma once
 
 #include "server/store.h"
+#include "server/store_chain.h"
 
 struct store_ops {
 	const char *name; /* "sqlite", "postgres": for log lines */
@@ -40,8 +41,10 @@ struct store_ops {
 	int (*inventory_commit)(struct store *st, const char *host_id, const char *base_digest,
 				const json_t *delta, const char *new_digest, int64_t now,
 				size_t *ret_changes);
-	int (*events_append)(struct store *st, const char *host_id, json_t *events, int64_t now,
-			     uint64_t *ret_acked, size_t *ret_stored);
+	/* The batch is validated and sorted (store_chain.h); the backend runs
+	 * store_chain_ingest() inside its write transaction and sets ret->acked_seq. */
+	int (*events_ingest)(struct store *st, const char *host_id, const struct store_event *ev,
+			     size_t n, int64_t now, struct store_ingest_result *ret);
 
 	int (*hosts_list)(struct store *st, const struct store_host_query *q, json_t **ret);
 	int (*host_get)(struct store *st, const char *host_id, json_t **ret);
@@ -53,6 +56,19 @@ struct store_ops {
 			   json_t **ret);
 	int (*host_revoke)(struct store *st, const char *host_id, int64_t now);
 	int (*host_delete)(struct store *st, const char *host_id, int64_t now);
+
+	int (*events_search)(struct store *st, const struct store_event_query *q, json_t **ret);
+	int (*events_counts)(struct store *st, const struct store_event_query *q, const char *by1,
+			     const char *by2, json_t **ret);
+	int (*host_evidence)(struct store *st, const char *host_id, size_t limit, json_t **ret);
+	int (*events_purge)(struct store *st, const char *type, json_t *except, int64_t before_ms,
+			    int64_t *io_key, size_t max, size_t *ret_deleted);
+	int (*events_since)(struct store *st, int64_t after, size_t limit, json_t **ret);
+	int (*events_position)(struct store *st, int64_t *ret);
+	int (*cursor_get)(struct store *st, const char *name, int64_t *ret);
+	int (*cursor_set)(struct store *st, const char *name, int64_t position, int64_t now);
+	int (*job_try_lock)(struct store *st, const char *name, const char *holder, int64_t now,
+			    int64_t ttl, bool *ret_held);
 
 	int (*audit_append)(struct store *st, int64_t now, const char *actor, const char *action,
 			    const char *target, json_t *details, const char *remote);

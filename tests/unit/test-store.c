@@ -35,16 +35,16 @@ static void test_open(void)
 
 	CHECK_INT(store_open(tmp.url, &st), 0, "a new store opens");
 	CHECK_INT(store_schema_version(st, &v), 0, "schema version readable");
-	CHECK_INT(v, 1, "and at version 1");
+	CHECK_INT(v, 2, "and at version 2");
 	st = store_free(st);
 	CHECK_INT(store_open(tmp.url, &st), 0, "the store reopens");
 	CHECK_INT(store_schema_version(st, &v), 0, "schema version readable again");
-	CHECK_INT(v, 1, "still version 1");
+	CHECK_INT(v, 2, "still version 2");
 	st = store_free(st);
 
 	raw = raw_open(tmp.path);
 	CHECK(raw != NULL, "a raw connection opens the file");
-	CHECK_INT(raw_int(raw, "SELECT count(*) FROM schema_version"), 1,
+	CHECK_INT(raw_int(raw, "SELECT count(*) FROM schema_version"), 2,
 		  "migrations ran once: reopening applies nothing");
 	{
 		char mode[16];
@@ -75,7 +75,7 @@ static void test_open(void)
 		(void) snprintf(url, sizeof(url), "%s?readers=0", tmp.url);
 		CHECK_INT(store_open(url, &st), 0, "readers=0: everything on the writer");
 		CHECK_INT(store_schema_version(st, &v), 0, "reads go through the writer");
-		CHECK_INT(v, 1, "and see the schema");
+		CHECK_INT(v, 2, "and see the schema");
 		st = store_free(st);
 	}
 }
