@@ -33,6 +33,11 @@ static void print_help(void)
 	       "  hosts events ID [--after SEQ] [--limit N]\n"
 	       "  hosts revoke ID\n"
 	       "  hosts delete ID\n"
+	       "  hosts gaps ID                 the host's event-chain evidence: gaps, breaks\n"
+	       "  events search [--host ID] [--user U] [--type T] [--from TIME] [--to TIME]\n"
+	       "                [--text Q] [--limit N] [--cursor C] [--asc]\n"
+	       "  events counts [--by type,hour] [filters as for search]\n"
+	       "  events export --format csv|jsonl [--output FILE] [filters as for search]\n"
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
@@ -42,7 +47,8 @@ static void print_help(void)
 	       "or from the config file ($MAMORI_CONFIG or ~/.config/mamori/ctl.conf:\n"
 	       "'server = URL', 'token = T', 'ca = FILE'). The server's certificate is always\n"
 	       "verified: against --ca when given, else the system's trusted CAs.\n"
-	       "Every command takes --json to print the API's JSON answer.\n");
+	       "Every command takes --json to print the API's JSON answer. TIME is Unix seconds,\n"
+	       "RFC 3339 (2026-11-01, 2026-11-01T09:00:00+09:00) or -DURATION (-7d, -24h).\n");
 }
 
 int main(int argc, char **argv)
@@ -100,12 +106,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts or tokens (see --help)\n");
+		fprintf(stderr,
+			"mamorictl: a command is needed: hosts, events or tokens (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
-	if (!streq(cmd, "hosts") && !streq(cmd, "tokens")) {
+	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "events")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
@@ -120,6 +127,8 @@ int main(int argc, char **argv)
 	}
 	if (streq(cmd, "hosts"))
 		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "events"))
+		r = ctl_cmd_events(&c, argc - optind, argv + optind);
 	else
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
 	curl_global_cleanup();

@@ -139,6 +139,7 @@ static int run(struct config *cfg)
 	_cleanup_(ca_freep) struct ca *ca = NULL;
 	_cleanup_(freep) char *store_url = NULL, *token_path = NULL;
 	struct http_daemon *agent = NULL, *admin = NULL;
+	struct jobs *jobs = NULL;
 	struct server srv = {.cfg = cfg};
 	char err[512], bound[96];
 	sigset_t set;
@@ -187,11 +188,20 @@ static int run(struct config *cfg)
 	(void) pthread_sigmask(SIG_BLOCK, &set, NULL);
 	(void) signal(SIGPIPE, SIG_IGN);
 
+	/* After the signal mask, so the jobs' threads inherit it too. */
+	r = jobs_start(&srv, &jobs, err, sizeof(err));
+	if (r < 0) {
+		log_error("(M4215) cannot start the background jobs: %s",
+			  r == -ENOMEM ? "out of memory" : err);
+		return EXIT_FAILURE;
+	}
+
 	r = http_listen(cfg->agent_listen, &fd, bound, sizeof(bound), err, sizeof(err));
 	if (r == 0)
 		r = http_start(&srv, HTTP_API_AGENT, fd, &agent, err, sizeof(err));
 	if (r < 0) {
 		log_error("(M3004) agent API: %s", err);
+		jobs_stop(jobs);
 		return EXIT_FAILURE;
 	}
 	log_notice("(M3003) agent API listening on %s", bound);
@@ -201,6 +211,7 @@ static int run(struct config *cfg)
 	if (r < 0) {
 		log_error("(M3004) admin API: %s", err);
 		(void) http_stop(agent);
+		jobs_stop(jobs);
 		return EXIT_FAILURE;
 	}
 	log_notice("(M3003) admin API listening on %s", bound);
@@ -214,6 +225,7 @@ static int run(struct config *cfg)
 	drain(&srv);
 	(void) http_stop(agent);
 	(void) http_stop(admin);
+	jobs_stop(jobs);
 	log_notice("(M3007) stopped");
 	return sig > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

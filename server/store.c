@@ -315,3 +315,8 @@ int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret
 {
 	return st->ops->audit_list(st, limit, offset, ret);
 }
+
+int store_job_unlock(struct store *st, const char *name, const char *holder)
+{
+	return st->ops->job_unlock(st, name, holder);
+}

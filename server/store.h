@@ -301,6 +301,9 @@ int store_cursor_set(struct store *st, const char *name, int64_t position, int64
  */
 int store_job_try_lock(struct store *st, const char *name, const char *holder, int64_t now,
 		       int64_t ttl, bool *ret_held) _wur_;
+/* Gives the lease up if `holder` has it (a clean stop), so another server, or this one
+ * restarted, takes the job over at once rather than when the lease expires. */
+int store_job_unlock(struct store *st, const char *name, const char *holder) _wur_;
 
 /* ---- audit trail ---- */
 

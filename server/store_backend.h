@@ -69,6 +69,7 @@ struct store_ops {
 	int (*cursor_set)(struct store *st, const char *name, int64_t position, int64_t now);
 	int (*job_try_lock)(struct store *st, const char *name, const char *holder, int64_t now,
 			    int64_t ttl, bool *ret_held);
+	int (*job_unlock)(struct store *st, const char *name, const char *holder);
 
 	int (*audit_append)(struct store *st, int64_t now, const char *actor, const char *action,
 			    const char *target, json_t *details, const char *remote);

@@ -1379,6 +1379,7 @@ static const struct store_ops sqlite_ops = {
 	.cursor_get = store_sqlite_jobs_cursor_get,
 	.cursor_set = store_sqlite_jobs_cursor_set,
 	.job_try_lock = store_sqlite_jobs_try_lock,
+	.job_unlock = store_sqlite_jobs_unlock,
 	.hosts_list = store_sqlite_hosts_list,
 	.host_get = store_sqlite_hosts_get,
 	.host_software = store_sqlite_inventory_software,

@@ -151,6 +151,7 @@ int store_sqlite_jobs_cursor_set(struct store *st, const char *name, int64_t pos
 	_wur_;
 int store_sqlite_jobs_try_lock(struct store *st, const char *name, const char *holder, int64_t now,
 			       int64_t ttl, bool *ret_held) _wur_;
+int store_sqlite_jobs_unlock(struct store *st, const char *name, const char *holder) _wur_;
 
 /* Operations in store_sqlite_hosts.c. */
 int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;

@@ -128,3 +128,30 @@ int store_sqlite_jobs_try_lock(struct store *st, const char *name, const char *h
 		*ret_held = held;
 	return r;
 }
+
+static int unlock(struct store_sqlite_conn *c, const char *name, const char *holder)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c, "UPDATE jobs SET expires = 0 WHERE name = ?1 AND holder = ?2",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, name);
+	(void) store_sqlite_bind_text(q, 2, holder);
+	return store_sqlite_step(c, q, "giving a job lease up");
+}
+
+int store_sqlite_jobs_unlock(struct store *st, const char *name, const char *holder)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	struct store_sqlite_conn *c;
+	int r;
+
+	if (!valid_name(name) || !valid_name(holder))
+		return -EINVAL;
+	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
+	if (r < 0)
+		return r;
+	return store_sqlite_end(s, c, unlock(c, name, holder));
+}
