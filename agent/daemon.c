@@ -863,6 +863,9 @@ static int setup(struct daemon *d)
 	r = spool_open(spool, d->conf.spool_max, false, &d->spool);
 	if (r < 0)
 		return r;
+	r = spool_chain_start(d->spool, d->conf.host_id);
+	if (r < 0)
+		return r;
 	r = uplink_new(d->epfd, d->conf.server, &tls, &d->up);
 	if (r < 0)
 		return r;

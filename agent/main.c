@@ -366,8 +366,7 @@ static int cmd_status(int argc, char **argv)
 	/* running = the daemon said so and its process is still there. */
 	running = have_status && st.running && st.pid > 0 &&
 		  (kill((pid_t) st.pid, 0) == 0 || errno == EPERM);
-	if (spool_open(spool_path, 0, true, &sp) == 0 &&
-	    spool_stats(sp, &ss) == 0)
+	if (spool_open(spool_path, 0, true, &sp) == 0 && spool_stats(sp, &ss) == 0)
 		have_spool = true;
 
 	if (json) {
@@ -553,6 +552,21 @@ static int cmd_emit(int argc, char **argv)
 		fprintf(stderr, "mamori-agent: cannot open the spool in %s: %s\n", dir,
 			strerror(-r));
 		return EXIT_FAILURE;
+	}
+	{
+		/* an enrolled state directory: the events chain to its host (unenrolled, they
+		 * are linked again when the daemon first starts) */
+		struct agent_conf conf = {0};
+
+		if (access(dir, F_OK) == 0 && state_conf_load(dir, &conf) == 0) {
+			r = spool_chain_start(sp, conf.host_id);
+			state_conf_done(&conf);
+			if (r < 0) {
+				fprintf(stderr, "mamori-agent: cannot start the event chain: %s\n",
+					strerror(-r));
+				return EXIT_FAILURE;
+			}
+		}
 	}
 	ev = mm_calloc(count, sizeof(*ev));
 	texts = mm_calloc(count, sizeof(*texts));
