@@ -10,6 +10,16 @@
  * answered from the FTS5 trigram index, whose matches come in id order too, so the plan is
  * the same: walk matches newest first, check the other filters, stop at the limit.
  *
+ * Text with a host or user filter has two costs: a common word ("見積書") matches millions
+ * of events of which one host has a few, so walking matches is slow, while a rare one is
+ * found at once in the index and slowly by walking a host's events. So it is done in two
+ * phases: the first MATCH_BUDGET matches (newest first) are walked and filtered; if that
+ * fills the page, or exhausts the matches, that is the answer; otherwise the rest of the
+ * range, below the last match examined, is walked through the host's (or user's) index
+ * checking the stored text with LIKE. Both phases see every event of their id range, so
+ * the page is exact, and its cost is bounded by the budget plus the host's own events.
+ * (LIKE folds case for ASCII only, the trigram index also beyond; Japanese has no case.)
+ *
  * Why trigram: the strings searched are paths, command lines, user names and SSIDs, often
  * Japanese (給与明細.xlsx, 営業部/見積書) with no spaces between words. The unicode61
  * tokenizer would make one token of "給与明細" and never find "明細" in it; trigram indexes
@@ -34,6 +44,7 @@
 #define KEY_SHIFT    20
 #define KEY_TIME_MAX ((INT64_C(1) << 43) - 1)
 #define TRIGRAM      3
+#define MATCH_BUDGET 5000 /* matches walked before a filtered text search turns to LIKE */
 
 /* ?1 host num, ?2 user, ?3 type, ?4 lowest id, ?5 highest id, ?6 LIKE pattern, ?7 limit,
  * ?8 FTS5 query */
@@ -51,6 +62,18 @@
 	" ON e.id = events_fts.rowid JOIN hosts h ON h.num = e.host"                \
 	" WHERE events_fts MATCH ?8 AND events_fts.rowid BETWEEN ?4 AND ?5" FILTERS \
 	" ORDER BY events_fts.rowid " order " LIMIT ?7"
+
+/* The first phase: at most ?9 matches of the range, newest (or oldest) first. */
+#define MATCH_SOME(order)                                                                   \
+	"SELECT " STORE_SQLITE_EVENT_COLS " FROM (SELECT rowid FROM events_fts"             \
+	" WHERE events_fts MATCH ?8 AND rowid BETWEEN ?4 AND ?5 ORDER BY rowid " order      \
+	" LIMIT ?9) f CROSS JOIN events e ON e.id = f.rowid JOIN hosts h ON h.num = e.host" \
+	" WHERE 1" FILTERS " ORDER BY f.rowid " order " LIMIT ?7"
+/* How far the first phase reaches: how many matches it walks, and the last one's key. */
+#define MATCH_REACH(order, last)                                                       \
+	"SELECT count(*), " last "(rowid) FROM (SELECT rowid FROM events_fts"          \
+	" WHERE events_fts MATCH ?8 AND rowid BETWEEN ?4 AND ?5 ORDER BY rowid " order \
+	" LIMIT ?9)"
 
 enum plan {
 	PLAN_HOST,
@@ -76,18 +99,23 @@ static const char *const plans[][2] = {
 	[PLAN_TEXT] = {MATCH("ASC"), MATCH("DESC")},
 };
 
+static const char *const match_some[2] = {MATCH_SOME("ASC"), MATCH_SOME("DESC")};
+static const char *const match_reach[2] = {MATCH_REACH("ASC", "max"), MATCH_REACH("DESC", "min")};
+
 /* The query's bindings, worked out before the transaction where possible. */
 struct bound {
 	const struct store_event_query *q;
 	int64_t lo, hi;
-	char *like;  /* a LIKE pattern for short text, or NULL */
-	char *match; /* an FTS5 phrase for longer text, or NULL */
+	char *like;    /* a LIKE pattern for short text, or NULL */
+	char *match;   /* an FTS5 phrase for longer text, or NULL */
+	char *pattern; /* the longer text as a LIKE pattern, for a second phase */
 };
 
 static void bound_done(struct bound *b)
 {
 	mm_free(b->like);
 	mm_free(b->match);
+	mm_free(b->pattern);
 }
 
 static size_t utf8_chars(const char *s)
@@ -136,17 +164,20 @@ static int bound_init(struct bound *b, const struct store_event_query *q, bool p
 			b->hi = MIN(b->hi, q->cursor - 1);
 	}
 	if (q->text && *q->text) {
-		if (utf8_chars(q->text) >= TRIGRAM)
+		if (utf8_chars(q->text) >= TRIGRAM) {
 			b->match = fts_phrase(q->text);
-		else
+			b->pattern = store_sqlite_like_pattern(q->text);
+		} else {
 			b->like = store_sqlite_like_pattern(q->text);
-		if (!b->match && !b->like)
+		}
+		if (!(b->match && b->pattern) && !b->like)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Binds everything but ?1 (the host's number, looked up in the transaction). */
+/* Binds everything but ?1 (the host's number, looked up in the transaction). Parameters a
+ * statement does not have are ignored (sqlite3_bind_* says SQLITE_RANGE). */
 static void bind_query(sqlite3_stmt *s, const struct bound *b, int64_t limit)
 {
 	(void) store_sqlite_bind_text(s, 2, b->q->user);
@@ -156,6 +187,7 @@ static void bind_query(sqlite3_stmt *s, const struct bound *b, int64_t limit)
 	(void) store_sqlite_bind_text(s, 6, b->like);
 	(void) sqlite3_bind_int64(s, 7, limit);
 	(void) store_sqlite_bind_text(s, 8, b->match);
+	(void) sqlite3_bind_int64(s, 9, MATCH_BUDGET);
 }
 
 static int bind_host(struct store_sqlite_conn *c, sqlite3_stmt *s, const char *host_id)
@@ -172,38 +204,90 @@ static int bind_host(struct store_sqlite_conn *c, sqlite3_stmt *s, const char *h
 	return 0;
 }
 
-static int search(struct store_sqlite_conn *c, const struct bound *b, const char *sql, json_t **ret)
+/* Runs one plan over b's range, appending at most `limit` events; *io_last is the key of
+ * the last one appended. */
+static int run(struct store_sqlite_conn *c, const struct bound *b, const char *sql, size_t limit,
+	       json_t *events, int64_t *io_last)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL;
-	_cleanup_(json_decrefp) json_t *events = json_array();
-	int64_t last = 0;
-	size_t n = 0;
 	int r;
 
-	if (!events)
-		return -ENOMEM;
+	if (b->lo > b->hi || limit == 0)
+		return 0;
 	r = store_sqlite_stmt(c, sql, &s);
 	if (r < 0)
 		return r;
 	r = bind_host(c, s, b->q->host_id);
 	if (r < 0)
 		return r;
-	bind_query(s, b, (int64_t) b->q->limit);
-	if (b->lo > b->hi) {
-		*ret = json_pack("{sOsn}", "events", events, "next");
-		return *ret ? 0 : -ENOMEM;
-	}
+	bind_query(s, b, (int64_t) limit);
 	while ((r = store_sqlite_step(c, s, "searching events")) > 0) {
 		if (jsonw_append(events, store_sqlite_events_json(s)) < 0)
 			return -ENOMEM;
-		last = sqlite3_column_int64(s, 11);
-		n++;
+		*io_last = sqlite3_column_int64(s, 11);
 	}
+	return r;
+}
+
+/* How far the first phase of a filtered text search reaches: 1 when it walks every match of
+ * the range, 0 when the budget stops it, with the key of the last match it walks. */
+static int reach(struct store_sqlite_conn *c, const struct bound *b, int64_t *ret_last)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL;
+	int r = store_sqlite_stmt(c, match_reach[!b->q->ascending], &s);
+
 	if (r < 0)
 		return r;
+	bind_query(s, b, 0);
+	r = store_sqlite_step(c, s, "searching events");
+	if (r <= 0)
+		return r < 0 ? r : -EIO;
+	*ret_last = sqlite3_column_int64(s, 1);
+	return sqlite3_column_int64(s, 0) < MATCH_BUDGET;
+}
+
+static int search(struct store_sqlite_conn *c, struct bound *b, enum plan plan, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *events = json_array();
+	size_t limit = b->q->limit;
+	int64_t last = 0, reached = 0;
+	int r;
+
+	if (!events)
+		return -ENOMEM;
+	if (plan == PLAN_TEXT && (b->q->host_id || b->q->user) && b->lo <= b->hi) {
+		r = reach(c, b, &reached);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			/* phase 1 up to the budget, phase 2 beyond it with LIKE */
+			struct bound rest = *b;
+
+			r = run(c, b, match_some[!b->q->ascending], limit, events, &last);
+			if (r < 0)
+				return r;
+			if (b->q->ascending)
+				rest.lo = reached + 1;
+			else
+				rest.hi = reached - 1;
+			rest.like = b->pattern;
+			rest.match = NULL;
+			r = run(c, &rest,
+				plans[b->q->host_id ? PLAN_HOST : PLAN_USER][!b->q->ascending],
+				limit - json_array_size(events), events, &last);
+			if (r < 0)
+				return r;
+			goto out;
+		}
+	}
+	r = run(c, b, plans[plan][!b->q->ascending], limit, events, &last);
+	if (r < 0)
+		return r;
+out:
 	/* a full page may have more after it; a short one is the end */
-	*ret = n == b->q->limit ? json_pack("{sOsI}", "events", events, "next", (json_int_t) last)
-				: json_pack("{sOsn}", "events", events, "next");
+	*ret = json_array_size(events) == limit
+		       ? json_pack("{sOsI}", "events", events, "next", (json_int_t) last)
+		       : json_pack("{sOsn}", "events", events, "next");
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -229,7 +313,7 @@ int store_sqlite_search_events(struct store *st, const struct store_event_query 
 		plan = PLAN_TEXT;
 	r = store_sqlite_begin_read(s, &c);
 	if (r >= 0)
-		r = store_sqlite_end(s, c, search(c, &b, plans[plan][!q->ascending], &v));
+		r = store_sqlite_end(s, c, search(c, &b, plan, &v));
 	bound_done(&b);
 	if (r < 0) {
 		json_decref(v);

@@ -566,6 +566,56 @@ static void test_search(struct store *st, const char *h1, const char *h2)
 	}
 }
 
+/* A word in more events than the search walks in the index before it turns to LIKE. */
+static void test_common_word(struct store *st, const char *h1, const char *h2)
+{
+	struct store_event_query q = {.limit = 10, .text = "見積書", .host_id = h2};
+	struct store_ingest_result res;
+	json_t *v = NULL;
+	char data[128];
+	int64_t seq = 1000;
+
+	/* host 2: three old ones; host 1: 6,000 newer ones */
+	for (int i = 0; i < 3; i++) {
+		(void) snprintf(data, sizeof(data),
+				"[{\"seq\": %d, \"time\": %lld, \"type\": \"file.write\","
+				" \"data\": {\"path\": \"/srv/見積書_%d.xlsx\"}}]",
+				100 + i, (long long) T0 - 50 * HOUR + i, i);
+		(void) ingest(st, h2, parse_json(data), &res);
+	}
+	for (int b = 0; b < 6; b++) {
+		json_t *batch = json_array();
+
+		for (int i = 0; i < 1000; i++, seq++)
+			json_array_append_new(batch,
+					      json_pack("{sIsIsss{ss}}", "seq", (json_int_t) seq,
+							"time", (json_int_t) (T0 - 40 * HOUR + seq),
+							"type", "file.write", "data", "path",
+							"/home/x/見積書.docx"));
+		(void) ingest(st, h1, batch, &res);
+	}
+	CHECK_INT(search_n(st, &q, &v), 3, "a common word on a host with few of it: all three");
+	CHECK(json_is_null(json_object_get(v, "next")), "and the end");
+	json_decref(v);
+	q.limit = 2;
+	CHECK_INT(search_n(st, &q, &v), 2, "paged by two");
+	q.cursor = json_integer_value(json_object_get(v, "next"));
+	json_decref(v);
+	CHECK_INT(search_n(st, &q, &v), 1, "the second page has the third");
+	CHECK_STR(json_string_value(json_object_get(
+			  json_object_get(json_array_get(json_object_get(v, "events"), 0), "data"),
+			  "path")),
+		  "/srv/見積書_0.xlsx", "the oldest");
+	json_decref(v);
+	q.cursor = 0;
+	q.ascending = true;
+	q.limit = 100;
+	CHECK_INT(search_n(st, &q, NULL), 3, "ascending too");
+	q.host_id = h1;
+	q.ascending = false;
+	CHECK_INT(search_n(st, &q, NULL), 100, "and the busy host fills its page");
+}
+
 static void test_since_and_jobs(struct store *st)
 {
 	json_t *v = NULL;
@@ -678,6 +728,7 @@ int main(void)
 	enroll(st2, "pc-search-2", h5);
 	test_search(st2, h4, h5);
 	test_since_and_jobs(st2);
+	test_common_word(st2, h4, h5);
 	store_free(st2);
 	tmpstore_remove(&tmp2);
 
