@@ -229,6 +229,7 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX events_host_seq ON events(host, seq);"
 	"CREATE INDEX events_host_time ON events(host, id);"
 	"CREATE INDEX events_type_time ON events(type, id);"
+	"CREATE INDEX events_host_type_time ON events(host, type, id);"
 	"CREATE INDEX events_user_time ON events(user_name, id) WHERE user_name IS NOT NULL;"
 	"CREATE INDEX events_rx ON events(rx);"
 	"CREATE INDEX events_flagged ON events(host, seq) WHERE chain != 0;"

@@ -2,13 +2,14 @@
  * Searching and counting events in the SQLite store (the admin API's /api/v1/events).
  *
  * Plans. Every filter has an index that ends in the time-ordered key id (store_sqlite_
- * events.c): (host, id), (type, id), (user_name, id), and the primary key itself, so a
- * filtered page is one backwards range scan of one index, stopping after `limit` rows; the
- * other filters are checked on the rows it visits. The index is chosen here, by the most
- * selective filter given (host, then user, then type), and named with INDEXED BY, rather
- * than left to a planner without statistics. A text query of three characters or more is
- * answered from the FTS5 trigram index, whose matches come in id order too, so the plan is
- * the same: walk matches newest first, check the other filters, stop at the limit.
+ * events.c): (host, id), (host, type, id) for "this PC's USB events", (type, id),
+ * (user_name, id), and the primary key itself, so a filtered page is one backwards range
+ * scan of one index, stopping after `limit` rows; the other filters are checked on the rows
+ * it visits. The index is chosen here, by the most selective filters given (host and type,
+ * host, user, type), and named with INDEXED BY rather than left to a planner without
+ * statistics. A text query of three characters or more is answered from the FTS5 trigram
+ * index, whose matches come in id order too, so the plan is the same: walk matches newest
+ * first, check the other filters, stop at the limit.
  *
  * Text with a host or user filter has two costs: a common word ("見積書") matches millions
  * of events of which one host has a few, so walking matches is slow, while a rare one is
@@ -76,6 +77,7 @@
 	" LIMIT ?9)"
 
 enum plan {
+	PLAN_HOST_TYPE,
 	PLAN_HOST,
 	PLAN_USER,
 	PLAN_TYPE,
@@ -84,6 +86,9 @@ enum plan {
 };
 
 static const char *const plans[][2] = {
+	[PLAN_HOST_TYPE] = {SCAN("events_host_type_time", "e.host = ?1 AND e.type = ?3 AND", "ASC"),
+			    SCAN("events_host_type_time", "e.host = ?1 AND e.type = ?3 AND",
+				 "DESC")},
 	[PLAN_HOST] = {SCAN("events_host_time", "e.host = ?1 AND", "ASC"),
 		       SCAN("events_host_time", "e.host = ?1 AND", "DESC")},
 	[PLAN_USER] = {SCAN("events_user_time", "e.user_name = ?2 AND", "ASC"),
@@ -303,7 +308,11 @@ int store_sqlite_search_events(struct store *st, const struct store_event_query 
 	if (!q || !ret || q->limit < 1 || q->limit > 1000 || q->cursor < 0 || q->from_ms < 0 ||
 	    q->to_ms < 0)
 		return -EINVAL;
-	plan = q->host_id ? PLAN_HOST : q->user ? PLAN_USER : q->type ? PLAN_TYPE : PLAN_TIME;
+	plan = q->host_id && q->type ? PLAN_HOST_TYPE
+	       : q->host_id          ? PLAN_HOST
+	       : q->user             ? PLAN_USER
+	       : q->type             ? PLAN_TYPE
+				     : PLAN_TIME;
 	r = bound_init(&b, q, true);
 	if (r < 0) {
 		bound_done(&b);
