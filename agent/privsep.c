@@ -356,7 +356,7 @@ int privsep_start(const char *state_dir, const char *root)
 	}
 	if (pid > 0) {
 		(void) close(sv[1]);
-		(void) chdir("/");
+		(void) !chdir("/");
 		log_info("(M2038) privilege separation: worker %d runs as %s (uid %u)", (int) pid,
 			 pw->pw_name, (unsigned) uid);
 		parent_loop(sv[0], root, pid);
