@@ -309,16 +309,16 @@ static int csv_field(struct buf *b, const char *s, bool untrusted)
 	return r == 0 ? buf_addc(b, '"') : r;
 }
 
-static void utc_ms(int64_t ms, char out[32])
+static void utc_ms(int64_t ms, char out[64])
 {
 	time_t t = (time_t) (ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	struct tm tm;
 
 	if (!gmtime_r(&t, &tm)) {
-		(void) snprintf(out, 32, "%" PRId64, ms);
+		(void) snprintf(out, 64, "%" PRId64, ms);
 		return;
 	}
-	(void) snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	(void) snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
 			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 			(int) (ms - (int64_t) t * 1000));
 }
@@ -326,7 +326,7 @@ static void utc_ms(int64_t ms, char out[32])
 static int csv_row(struct buf *b, json_t *e)
 {
 	_cleanup_(freep) char *data = jsonw_dump(json_object_get(e, "data"));
-	char when[32];
+	char when[64];
 	int r;
 
 	if (!data)

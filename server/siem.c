@@ -123,16 +123,16 @@ int siem_new(const struct config *cfg, struct siem **ret, char *errbuf, size_t e
 
 /* ---- formatting ---- */
 
-static void utc_ms(int64_t ms, char out[32])
+static void utc_ms(int64_t ms, char out[64])
 {
 	time_t t = (time_t) (ms >= 0 ? ms / 1000 : 0);
 	struct tm tm;
 
 	if (ms < 0 || !gmtime_r(&t, &tm)) {
-		(void) snprintf(out, 32, "-"); /* RFC 5424's NILVALUE */
+		(void) snprintf(out, 64, "-"); /* RFC 5424's NILVALUE */
 		return;
 	}
-	(void) snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	(void) snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
 			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 			(int) (ms % 1000));
 }
@@ -154,7 +154,7 @@ int siem_format(const json_t *event, struct buf *out)
 {
 	_cleanup_(freep) char *msg = NULL, *head = NULL;
 	const char *chain = json_string_value(json_object_get(event, "chain"));
-	char when[32], host[256], msgid[33];
+	char when[64], host[256], msgid[33];
 	int severity = chain && !streq(chain, "ok") ? 4 : 6; /* warning : informational */
 	size_t len;
 
