@@ -241,7 +241,22 @@ struct engine {
 	bool have_last;
 	int64_t last_seq;
 	char last_hash[EVCHAIN_HEX];
+	/* the run of unchained events not yet recorded (0: none) */
+	int64_t unchained_first, unchained_last;
 };
+
+static int evidence(struct engine *en, const char *kind, int64_t first, int64_t last,
+		    json_t *detail);
+
+static int flush_unchained(struct engine *en)
+{
+	int64_t first = en->unchained_first;
+
+	if (!first)
+		return 0;
+	en->unchained_first = 0;
+	return evidence(en, "unchained", first, en->unchained_last, NULL);
+}
 
 enum pred {
 	PRED_HASH,      /* the predecessor's hash is known */
@@ -575,9 +590,15 @@ static int ingest_one(struct engine *en, const struct store_event *e)
 	}
 	if (flags & STORE_CHAIN_UNCHAINED) {
 		en->res->unchained++;
-		r = evidence(en, "unchained", e->seq, e->seq, NULL);
-		if (r < 0)
-			return r;
+		/* a run of them makes one evidence row, written when the run ends */
+		if (en->unchained_first && en->unchained_last == e->seq - 1) {
+			en->unchained_last = e->seq;
+		} else {
+			r = flush_unchained(en);
+			if (r < 0)
+				return r;
+			en->unchained_first = en->unchained_last = e->seq;
+		}
 	}
 	if (e->seq < old_max) {
 		r = check_successor(en, e->seq, e->hash,
@@ -607,6 +628,9 @@ int store_chain_ingest(const struct store_chain_io *io, const char *host_id,
 		if (r < 0)
 			return r;
 	}
+	r = flush_unchained(&en);
+	if (r < 0)
+		return r;
 	*io_max_seq = en.max_seq;
 	return 0;
 }
