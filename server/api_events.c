@@ -104,7 +104,7 @@ static int parse_rfc3339(const char *s, int64_t *ret_ms)
 		if (two_digits(p + 1, &zh) < 0 || p[3] != ':' || two_digits(p + 4, &zm) < 0 ||
 		    zh > 23 || zm > 59)
 			return -EINVAL;
-		t -= sign * (zh * 3600 + zm * 60);
+		t -= (int64_t) sign * ((int64_t) zh * 3600 + (int64_t) zm * 60);
 		p += 6;
 	}
 	if (*p || t < 0)

@@ -268,7 +268,7 @@ int http_reply_text(struct http_request *req, unsigned status, const char *conte
  * the response is over, however it ended (also when this call fails). filename, when not
  * NULL, is sent as Content-Disposition: attachment.
  */
-#define HTTP_STREAM_BLOCK (64 * 1024)
+#define HTTP_STREAM_BLOCK ((size_t) 64 * 1024)
 typedef ssize_t (*http_stream_fn)(void *cls, char *buf, size_t max);
 int http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
 		      const char *filename, http_stream_fn fn, void *cls, void (*done)(void *cls))

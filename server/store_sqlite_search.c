@@ -12,14 +12,15 @@
  * first, check the other filters, stop at the limit.
  *
  * Text with a host or user filter has two costs: a common word ("見積書") matches millions
- * of events of which one host has a few, so walking matches is slow, while a rare one is
- * found at once in the index and slowly by walking a host's events. So it is done in two
- * phases: the first MATCH_BUDGET matches (newest first) are walked and filtered; if that
- * fills the page, or exhausts the matches, that is the answer; otherwise the rest of the
- * range, below the last match examined, is walked through the host's (or user's) index
- * checking the stored text with LIKE. Both phases see every event of their id range, so
- * the page is exact, and its cost is bounded by the budget plus the host's own events.
- * (LIKE folds case for ASCII only, the trigram index also beyond; Japanese has no case.)
+ * of events of which one host has a few, so walking matches and reading each event is
+ * slow, while for a rare word the matches are few. So it is done in two phases: the first
+ * MATCH_BUDGET matches (newest first) are walked, each checked against the host's (user's)
+ * index before its row is read; if that fills the page, or exhausts the matches, that is
+ * the answer; otherwise the rest of the range, beyond the last match walked, is the host's
+ * own events in its index, each looked up in the set of the range's matches (built once
+ * by SQLite from the FTS5 index). Both phases see every event of their key range, so the
+ * page is exact; the first costs at most MATCH_BUDGET index probes, the second the host's
+ * events plus the matches of the range, with no event row read that is not returned.
  *
  * Why trigram: the strings searched are paths, command lines, user names and SSIDs, often
  * Japanese (給与明細.xlsx, 営業部/見積書) with no spaces between words. The unicode61
@@ -45,7 +46,7 @@
 #define KEY_SHIFT    20
 #define KEY_TIME_MAX ((INT64_C(1) << 43) - 1)
 #define TRIGRAM      3
-#define MATCH_BUDGET 5000 /* matches walked before a filtered text search turns to LIKE */
+#define MATCH_BUDGET 2000 /* matches walked before a filtered text search turns to the host */
 
 /* ?1 host num, ?2 user, ?3 type, ?4 lowest id, ?5 highest id, ?6 LIKE pattern, ?7 limit,
  * ?8 FTS5 query */
@@ -65,16 +66,30 @@
 	" ORDER BY events_fts.rowid " order " LIMIT ?7"
 
 /* The first phase: at most ?9 matches of the range, newest (or oldest) first. */
-#define MATCH_SOME(order)                                                                   \
-	"SELECT " STORE_SQLITE_EVENT_COLS " FROM (SELECT rowid FROM events_fts"             \
-	" WHERE events_fts MATCH ?8 AND rowid BETWEEN ?4 AND ?5 ORDER BY rowid " order      \
-	" LIMIT ?9) f CROSS JOIN events e ON e.id = f.rowid JOIN hosts h ON h.num = e.host" \
-	" WHERE 1" FILTERS " ORDER BY f.rowid " order " LIMIT ?7"
+/*
+ * The first phase: at most ?9 matches of the range, newest (or oldest) first, the host
+ * (user) checked in its index before any event row is read.
+ */
+#define MATCH_SOME(order)                                                                  \
+	"SELECT " STORE_SQLITE_EVENT_COLS " FROM (SELECT m.rowid AS id FROM (SELECT rowid" \
+	" FROM events_fts WHERE events_fts MATCH ?8 AND rowid BETWEEN ?4 AND ?5"           \
+	" ORDER BY rowid " order " LIMIT ?9) m"                                            \
+	" WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM events x INDEXED BY events_host_time" \
+	"   WHERE x.host = ?1 AND x.id = m.rowid))"                                        \
+	"   AND (?2 IS NULL OR EXISTS (SELECT 1 FROM events x INDEXED BY events_user_time" \
+	"   WHERE x.user_name = ?2 AND x.id = m.rowid))) f"                                \
+	" CROSS JOIN events e ON e.id = f.id JOIN hosts h ON h.num = e.host"               \
+	" WHERE 1" FILTERS " ORDER BY f.id " order " LIMIT ?7"
 /* How far the first phase reaches: how many matches it walks, and the last one's key. */
 #define MATCH_REACH(order, last)                                                       \
 	"SELECT count(*), " last "(rowid) FROM (SELECT rowid FROM events_fts"          \
 	" WHERE events_fts MATCH ?8 AND rowid BETWEEN ?4 AND ?5 ORDER BY rowid " order \
 	" LIMIT ?9)"
+/* The second phase: the host's (user's) events, each looked up in the set of matches of
+ * the range, built once ("+" keeps SQLite from driving the scan by that set instead). */
+#define IN_MATCHES                                                          \
+	" +e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?8" \
+	"   AND rowid BETWEEN ?4 AND ?5) AND"
 
 enum plan {
 	PLAN_HOST_TYPE,
@@ -105,22 +120,26 @@ static const char *const plans[][2] = {
 };
 
 static const char *const match_some[2] = {MATCH_SOME("ASC"), MATCH_SOME("DESC")};
+static const char *const match_rest[2][2] = {
+	{SCAN("events_host_time", "e.host = ?1 AND" IN_MATCHES, "ASC"),
+	 SCAN("events_host_time", "e.host = ?1 AND" IN_MATCHES, "DESC")},
+	{SCAN("events_user_time", "e.user_name = ?2 AND" IN_MATCHES, "ASC"),
+	 SCAN("events_user_time", "e.user_name = ?2 AND" IN_MATCHES, "DESC")},
+};
 static const char *const match_reach[2] = {MATCH_REACH("ASC", "max"), MATCH_REACH("DESC", "min")};
 
 /* The query's bindings, worked out before the transaction where possible. */
 struct bound {
 	const struct store_event_query *q;
 	int64_t lo, hi;
-	char *like;    /* a LIKE pattern for short text, or NULL */
-	char *match;   /* an FTS5 phrase for longer text, or NULL */
-	char *pattern; /* the longer text as a LIKE pattern, for a second phase */
+	char *like;  /* a LIKE pattern for short text, or NULL */
+	char *match; /* an FTS5 phrase for longer text, or NULL */
 };
 
 static void bound_done(struct bound *b)
 {
 	mm_free(b->like);
 	mm_free(b->match);
-	mm_free(b->pattern);
 }
 
 static size_t utf8_chars(const char *s)
@@ -169,13 +188,11 @@ static int bound_init(struct bound *b, const struct store_event_query *q, bool p
 			b->hi = MIN(b->hi, q->cursor - 1);
 	}
 	if (q->text && *q->text) {
-		if (utf8_chars(q->text) >= TRIGRAM) {
+		if (utf8_chars(q->text) >= TRIGRAM)
 			b->match = fts_phrase(q->text);
-			b->pattern = store_sqlite_like_pattern(q->text);
-		} else {
+		else
 			b->like = store_sqlite_like_pattern(q->text);
-		}
-		if (!(b->match && b->pattern) && !b->like)
+		if (!b->match && !b->like)
 			return -ENOMEM;
 	}
 	return 0;
@@ -265,7 +282,7 @@ static int search(struct store_sqlite_conn *c, struct bound *b, enum plan plan, 
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			/* phase 1 up to the budget, phase 2 beyond it with LIKE */
+			/* phase 1 up to the budget, phase 2 beyond it */
 			struct bound rest = *b;
 
 			r = run(c, b, match_some[!b->q->ascending], limit, events, &last);
@@ -275,10 +292,7 @@ static int search(struct store_sqlite_conn *c, struct bound *b, enum plan plan, 
 				rest.lo = reached + 1;
 			else
 				rest.hi = reached - 1;
-			rest.like = b->pattern;
-			rest.match = NULL;
-			r = run(c, &rest,
-				plans[b->q->host_id ? PLAN_HOST : PLAN_USER][!b->q->ascending],
+			r = run(c, &rest, match_rest[!b->q->host_id][!b->q->ascending],
 				limit - json_array_size(events), events, &last);
 			if (r < 0)
 				return r;
