@@ -64,35 +64,35 @@ enum request {
 };
 
 struct daemon {
+	/* (ordered by size: clang's padding check) */
 	const struct daemon_options *opt;
 	struct agent_conf conf;
-	bool separated;
-	int epfd;
 	struct loop_source sig, timer, ctl;
 	struct spool *spool;
 	struct uplink *up;
 	struct sched_rng rng;
 	struct sched_backoff backoff;
 	struct sched_rate rate;
+	struct agent_status st;
 
-	enum request inflight;
 	uint64_t batch_last_seq;
 	size_t batch_n;
 	int64_t inv_id;
-	bool inv_full;
 	char *inv_doc; /* the document being uploaded, the acknowledged one once it is */
 	size_t inv_len;
-	char inv_digest[65];
-
 	uint64_t next_checkin, next_inventory, flush_at; /* boot-time ms */
+	int64_t checkin_interval, inventory_interval;    /* seconds */
+	uint64_t stop_deadline;
+	enum request inflight;
+	int epfd;
+	char inv_digest[65];
+	char acked_digest[65]; /* "" when nothing is acknowledged */
+
+	bool separated;
+	bool inv_full;
 	bool want_checkin, want_collect, want_full;
 	bool events_waiting, inventory_waiting;
-	int64_t checkin_interval, inventory_interval; /* seconds */
-	char acked_digest[65];                        /* "" when nothing is acknowledged */
-
-	struct agent_status st;
 	bool stopping, done;
-	uint64_t stop_deadline;
 };
 
 static uint64_t now_ms(void)

@@ -236,10 +236,10 @@ int spool_meta_set(struct spool *sp, const char *key, int64_t value) _wur_;
 /* ---- scheduling arithmetic (sched.c) ---- */
 
 #define SCHED_BACKOFF_MIN_MS     1000u
-#define SCHED_BACKOFF_MAX_MS     (15u * 60u * 1000u)
+#define SCHED_BACKOFF_MAX_MS     ((uint64_t) 15u * 60u * 1000u)
 #define SCHED_BACKOFF_JITTER     25u /* percent, protocol.md */
 #define SCHED_INTERVAL_JITTER    10u /* percent, on check-in and inventory intervals */
-#define SCHED_RETRY_AFTER_MAX_MS (60u * 60u * 1000u)
+#define SCHED_RETRY_AFTER_MAX_MS ((uint64_t) 60u * 60u * 1000u)
 
 /* A small deterministic generator (splitmix64); the daemon seeds it from getrandom(). */
 struct sched_rng {

@@ -56,7 +56,7 @@ static int parse_object(const char *body, size_t len, json_t **ret, struct jsonw
 /* An optional interval in seconds: absent gives 0. */
 static int get_interval(json_t *o, const char *key, int64_t *ret, struct jsonw_error *err)
 {
-	int r = jsonw_get_int(o, key, false, 1, 366 * 86400, ret, err);
+	int r = jsonw_get_int(o, key, false, 1, (int64_t) 366 * 86400, ret, err);
 
 	if (r == -ENOENT) {
 		*ret = 0;

@@ -92,5 +92,5 @@ int64_t sched_clamp_checkin(int64_t s)
 
 int64_t sched_clamp_inventory(int64_t s)
 {
-	return s < 10 ? 10 : s > 7 * 86400 ? 7 * 86400 : s;
+	return s < 10 ? 10 : s > (int64_t) 7 * 86400 ? (int64_t) 7 * 86400 : s;
 }

@@ -55,11 +55,11 @@ int state_size_parse(const char *s, uint64_t *ret)
 		break;
 	case 'M':
 	case 'm':
-		mult = 1024 * 1024;
+		mult = (uint64_t) 1024 * 1024;
 		break;
 	case 'G':
 	case 'g':
-		mult = 1024 * 1024 * 1024;
+		mult = (uint64_t) 1024 * 1024 * 1024;
 		break;
 	default:
 		break;
