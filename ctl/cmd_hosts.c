@@ -70,9 +70,19 @@ static void print_history(json_t *a)
 
 static void print_events(json_t *a)
 {
-	static const char *const cols[] = {"SEQ", "TIME (ms)", "TYPE", "DATA", NULL};
-	static const char *const keys[] = {"seq", "time", "type", "data", NULL};
+	static const char *const cols[] = {"SEQ", "TIME (UTC)", "TYPE", "CHAIN", "DATA", NULL};
+	static const char *const keys[] = {"seq", "when", "type", "chain", "data", NULL};
+	json_t *e;
+	size_t i;
 
+	/* event times are milliseconds; the table's time format takes seconds */
+	json_array_foreach (json_object_get(a, "events"), i, e) {
+		char buf[32];
+		json_t *t = json_integer(json_integer_value(json_object_get(e, "time")) / 1000);
+
+		(void) json_object_set_new(e, "when", json_string(ctl_time(t, buf)));
+		json_decref(t);
+	}
 	ctl_print_table(json_object_get(a, "events"), cols, keys);
 }
 
