@@ -26,11 +26,18 @@ struct col_ctx {
 	const char *root; /* "/" or a fixture tree */
 	int64_t now;      /* wall clock, Unix seconds, for ages and uptimes */
 	unsigned *n_read; /* files read successfully, counted by col_read_*() */
+	/* the sections collected so far, for collectors that build on earlier ones (security
+	 * asks software about packages); may be NULL */
+	const json_t *doc;
+	/* a clamd socket to probe even under another root (tests; see col_clamd.c) */
+	const char *clamd_socket;
 	/*
 	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
-	 * agent's privileged parent. `run` sets it when privilege-separated; col_read_file()
-	 * and col_read_attr() ask it first and read the file themselves when it answers
-	 * -ENOTSUP (the path is not in the parent's table). Collectors never call it.
+	 * agent's privileged parent — a file of the parent's table whole (at most max bytes),
+	 * or the first max bytes of a block device /dev/NAME. `run` sets it when
+	 * privilege-separated; col_read_file(), col_read_attr() and col_read_prefix() ask it
+	 * first and read the file themselves when it answers -ENOTSUP (not the parent's to
+	 * read). Collectors never call it.
 	 */
 	int (*read_privileged)(const char *path, size_t max, char **ret, size_t *ret_len);
 };
@@ -87,6 +94,9 @@ static inline void col_names_freep(char ***names)
 {
 	col_names_free(*names);
 }
+/* Reads at most n bytes from the start of a file (fileio_read_head()); counted the same. */
+int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
+		  size_t *ret_len) _wur_;
 
 /*
  * A section collector: fills `section` (an empty object) with what it could read.
@@ -371,3 +381,253 @@ struct utmp_lastlog {
 size_t utmp_lastlog_size(void);
 /* Decodes a lastlog record of len bytes: -EBADMSG when cut short, -ENOENT for "never". */
 int utmp_lastlog_decode(const void *rec, size_t len, struct utmp_lastlog *ret) _wur_;
+
+/*
+ * The security section (col_security.c) and the pieces it is built from: antivirus
+ * (col_antivirus.c, cvd.c), firewall (col_firewall.c), automatic updates
+ * (col_autoupdate.c), ssh (col_ssh.c), time synchronisation (col_timesync.c) and screen
+ * lock (col_screenlock.c), over three helpers other collectors may use too: directory
+ * listings (dirlist.c), the process list (proclist.c) and INI-style key files (keyfile.c).
+ */
+
+/* dirlist.c: names in a directory, or paths matching a glob, under ctx->root. */
+struct dirlist {
+	char **names; /* sorted byte-wise (C locale), each the caller's until dirlist_done() */
+	size_t n;
+};
+/* Lists the entries of root + dir (without "." and ".." and names that are not clean
+ * UTF-8), at most max of them, sorted.
+ * -errno when the directory cannot be opened; -E2BIG past max; -ENOMEM. */
+int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct dirlist *ret) _wur_;
+/* Expands a glob(7) pattern (an absolute path) under the root. Results are absolute paths
+ * as seen from the endpoint ("/etc/ssh/sshd_config.d/a.conf"), sorted; no match is an empty
+ * list, not an error. The root's own name is escaped, so it may contain '*' or '['. */
+int dirlist_glob(const struct col_ctx *ctx, const char *pattern, size_t max, struct dirlist *ret)
+	_wur_;
+void dirlist_done(struct dirlist *l);
+
+/* proclist.c: the processes running on the endpoint, from /proc/[0-9]*, read once. */
+#define PROCLIST_COMM_LEN 16 /* TASK_COMM_LEN: the kernel keeps 15 bytes of a name */
+struct proc_entry {
+	int pid;
+	char comm[PROCLIST_COMM_LEN];
+	char *exe; /* target of /proc/PID/exe, NULL when unreadable (not root, kernel thread) */
+};
+struct proclist {
+	struct proc_entry *v; /* sorted by pid */
+	size_t n;
+	bool truncated; /* more than `max` processes: the rest were not listed */
+};
+/* Lists the processes. -errno when root + /proc cannot be listed (then nothing is known
+ * about running programs); a process that exits while being read is skipped. */
+int proclist_load(const struct col_ctx *ctx, size_t max, struct proclist *ret) _wur_;
+void proclist_done(struct proclist *pl);
+/* Whether a comm (at most 15 bytes) names the program `name`, which may be longer. */
+bool proclist_comm_matches(const char *comm, const char *name);
+/* The first process named `name` (by comm, or by the basename of its exe). When exe_dirs
+ * (NULL-terminated) is given and a process's exe is known, the exe must lie under one of
+ * them: generic names such as "startd" then only match the product's own binaries. */
+const struct proc_entry *proclist_find(const struct proclist *pl, const char *name,
+				       const char *const *exe_dirs);
+
+/* keyfile.c: INI-style files (dconf keyfiles, kscreenlockerrc, timesyncd.conf, ufw.conf). */
+typedef int (*keyfile_fn)(const char *group, const char *key, const char *value, unsigned line,
+			  void *userdata);
+/*
+ * Calls fn for each "key=value" line, with the current "[group]" ("" before the first).
+ * Comments start with '#' or ';'. Keys and values are trimmed; values are raw. Returns the
+ * number of malformed lines (>= 0), or the first negative return of fn.
+ */
+int keyfile_parse(char *text, keyfile_fn fn, void *userdata) _wur_;
+
+/* cvd.c: the 512-byte text header of ClamAV databases (.cvd, .cld, .cud). */
+#define CVD_HEADER_SIZE 512
+struct cvd_header {
+	uint64_t version;
+	uint64_t signatures;
+	unsigned functionality_level;
+	char builder[64];
+	char time_text[64]; /* "14 Nov 2024 09-51 +0000" as written */
+	int64_t build_time; /* Unix seconds; -1 when neither stime nor the date parse */
+	bool from_stime;    /* build_time came from the stime field, not the date text */
+	bool truncated;     /* fewer than CVD_HEADER_SIZE bytes were given */
+};
+/*
+ * Parses a header: "ClamAV-VDB:time:version:signatures:flevel:md5:dsig:builder:stime",
+ * padded with spaces to 512 bytes. len may exceed the header (only the first 512 bytes are
+ * looked at) or fall short (a truncated file: what is there is parsed, truncated is set).
+ * Returns 0, or -EBADMSG naming nothing: the caller says which file.
+ */
+int cvd_parse_header(const char *data, size_t len, struct cvd_header *ret) _wur_;
+/* Parses the header's date, "DD Mon YYYY HH-MM +ZZZZ", into Unix seconds; -EBADMSG. */
+int cvd_parse_time(const char *text, int64_t *ret) _wur_;
+
+/* The packages the security section asks dpkg about, with what it found. */
+enum sec_pkg_id {
+	SEC_PKG_CLAMAV,
+	SEC_PKG_CLAMAV_DAEMON,
+	SEC_PKG_CLAMAV_FRESHCLAM,
+	SEC_PKG_CLAMDSCAN,
+	SEC_PKG_UNATTENDED_UPGRADES,
+	SEC_PKG_OPENSSH_SERVER,
+	SEC_PKG_SYSTEMD_TIMESYNCD,
+	SEC_PKG_CHRONY,
+	SEC_PKG_NTP,
+	SEC_PKG_NTPSEC,
+	SEC_PKG_UFW,
+	SEC_PKG_FIREWALLD,
+	SEC_PKG_NFTABLES,
+	SEC_PKG_NETFILTER_PERSISTENT,
+	SEC_PKG_LIGHT_LOCKER,
+	SEC_PKG_XSCREENSAVER,
+	SEC_PKG_MAX,
+};
+struct sec_pkg {
+	bool installed;
+	char *version; /* dpkg's Version of the installed package, NULL otherwise */
+};
+
+/* What the security section's parts share: read once, used by all. */
+struct sec_ctx {
+	const struct col_ctx *col;
+	json_t *section; /* the security section: its "errors" collect every part's */
+	struct proclist procs;
+	bool procs_read; /* false: /proc could not be listed, "running" is unknown (null) */
+	bool dpkg_read;  /* false: the dpkg status could not be read */
+	struct sec_pkg pkgs[SEC_PKG_MAX];
+};
+
+/* Whether root + path exists (without following a final symlink). */
+bool col_security_exists(const struct col_ctx *ctx, const char *path);
+/* Whether systemd unit `unit` is enabled (a link in /etc/systemd/system/ *.wants/) and
+ * whether it is masked (/etc/systemd/system/UNIT -> /dev/null). */
+int col_security_unit(const struct sec_ctx *s, const char *unit, bool *ret_enabled,
+		      bool *ret_masked) _wur_;
+/* The process named `name` (see proclist_find()), or NULL. */
+const struct proc_entry *col_security_proc(const struct sec_ctx *s, const char *name,
+					   const char *const *exe_dirs);
+/* Sets obj[field] to whether a process runs (null when /proc was unreadable) and, when
+ * pid_field is given, obj[pid_field] to its pid or null. Returns 0 or -ENOMEM. */
+int col_security_set_running(const struct sec_ctx *s, json_t *obj, const char *field,
+			     const char *pid_field, const struct proc_entry *p) _wur_;
+/* A JSON string for text read from a file: null for NULL or text that is not clean UTF-8
+ * (jansson refuses it). NULL only on allocation failure. */
+json_t *col_security_text(const char *s);
+/* Turns tabs and carriage returns in a configuration line into spaces (they only separate
+ * words) and tells whether what remains is clean UTF-8 text, fit to be reported. */
+bool col_security_clean_line(char *line);
+/* "file:line", new string, NULL on allocation failure. */
+char *col_security_source(const char *file, unsigned line);
+
+int col_antivirus_collect(struct sec_ctx *s, json_t *out) _wur_;
+int col_firewall_collect(struct sec_ctx *s, json_t *out) _wur_;
+int col_autoupdate_collect(struct sec_ctx *s, json_t *out) _wur_;
+int col_ssh_collect(struct sec_ctx *s, json_t *out) _wur_;
+int col_timesync_collect(struct sec_ctx *s, json_t *out) _wur_;
+int col_screenlock_collect(struct sec_ctx *s, json_t *out) _wur_;
+
+/*
+ * The security section's parsers of outside input, each with a fuzz target. Those that
+ * take `errsink` record what they refuse with col_error() on it, with file:line.
+ */
+
+/* dpkg status: for each name in names[0..n), whether it is installed and its version.
+ * Returns the number of stanzas read, or -ENOMEM. pkgs[] must start zeroed. */
+int col_security_parse_dpkg_status(char *text, const char *const *names, size_t n,
+				   struct sec_pkg *pkgs) _wur_;
+void col_security_pkgs_done(struct sec_pkg *pkgs, size_t n);
+
+/* clamd.conf / freshclam.conf into conf (an object): local_socket, tcp_socket,
+ * on_access_include_paths, on_access_mount_paths, on_access_prevention, scan_on_access,
+ * database_directory (+ _line), example. Returns malformed lines (>= 0) or -ENOMEM. */
+int col_antivirus_parse_clamav_conf(char *text, json_t *conf) _wur_;
+
+/* sshd_config, Include by Include. */
+enum sshd_key {
+	SSHD_PERMIT_ROOT_LOGIN,
+	SSHD_PASSWORD_AUTHENTICATION,
+	SSHD_KBD_INTERACTIVE_AUTHENTICATION,
+	SSHD_PUBKEY_AUTHENTICATION,
+	SSHD_PERMIT_EMPTY_PASSWORDS,
+	SSHD_KEY_MAX,
+};
+struct sshd_config;
+/* Reads and parses every file matching pattern (absolute), at include depth `depth`. */
+typedef int (*sshd_include_fn)(struct sshd_config *c, const char *pattern, unsigned depth);
+struct sshd_config {
+	char *value[SSHD_KEY_MAX];  /* first value in the global section, lower case */
+	char *source[SSHD_KEY_MAX]; /* "file:line" of that value */
+	unsigned match_blocks;      /* Match lines seen: their settings are not reported */
+	unsigned parsed;            /* files parsed, bounded by LIMIT_INCLUDE_FILES */
+	bool loop_reported;         /* the Include loop or fan-out was reported once */
+	json_t *files;              /* array: every file read, in order */
+	json_t *errsink;            /* object whose "errors" receive what was refused */
+	sshd_include_fn include;    /* NULL: Include lines are noted, not followed */
+	void *userdata;
+};
+/* Parses one file's text. depth counts Include levels (0 for sshd_config itself); past
+ * LIMIT_INCLUDE_DEPTH an Include is refused as a loop. A file parsed again (through a
+ * loop) reports nothing new. Returns 0 or -ENOMEM. */
+int col_ssh_parse_sshd_config(struct sshd_config *c, char *text, const char *file, unsigned depth)
+	_wur_;
+void col_ssh_config_done(struct sshd_config *c);
+
+/* apt.conf syntax: APT::Periodic::* in either "A::B::C "v";" or "A { B { C "v"; }; };". */
+enum apt_key {
+	APT_PERIODIC_ENABLE,
+	APT_PERIODIC_UPDATE_PACKAGE_LISTS,
+	APT_PERIODIC_UNATTENDED_UPGRADE,
+	APT_PERIODIC_DOWNLOAD_UPGRADEABLE,
+	APT_KEY_MAX,
+};
+struct apt_periodic {
+	char *value[APT_KEY_MAX];
+	char *source[APT_KEY_MAX];
+};
+/* Parses one file; later assignments (and later files) override earlier ones. Records a
+ * syntax error on errsink and stops at it, as apt does. Returns 0 or -ENOMEM. */
+int col_autoupdate_parse_apt_conf(char *text, size_t len, const char *file, struct apt_periodic *st,
+				  json_t *errsink) _wur_;
+void col_autoupdate_periodic_done(struct apt_periodic *st);
+
+/* dconf locks files: one key path per line; marks the screen-lock keys listed in locked[]
+ * (indexed like the screen-lock key table). Returns the number of keys locked. */
+#define SCREENLOCK_GNOME_KEYS 5
+int col_screenlock_parse_dconf_locks(char *text, bool locked[SCREENLOCK_GNOME_KEYS]);
+/* Parses a GVariant text value as dconf keyfiles write it ("true", "uint32 300", "300"). */
+int col_screenlock_parse_gvariant_bool(const char *v, bool *ret) _wur_;
+int col_screenlock_parse_gvariant_uint(const char *v, uint64_t *ret) _wur_;
+
+/* nftables.conf: counts rule statements inside chains and drop/reject policies. */
+struct nft_summary {
+	unsigned tables;
+	unsigned chains;
+	unsigned rules;
+	unsigned drop_policies;
+	unsigned includes;
+};
+int col_firewall_parse_nft_conf(char *text, struct nft_summary *ret) _wur_;
+/* iptables-save files (/etc/iptables/rules.v4): the number of "-A" rule lines. */
+unsigned col_firewall_count_iptables_rules(char *text);
+
+/* chrony.conf / ntp.conf: appends {daemon, kind, name, source} for each server, pool and
+ * peer line to servers, and {directive, argument} for each confdir, sourcedir, include and
+ * includefile line to includes. Returns malformed lines (>= 0) or -ENOMEM. */
+int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file, json_t *servers,
+				json_t *includes) _wur_;
+
+/*
+ * The live clamd probe (col_clamd.c): asks clamd, on its LocalSocket, whether it runs and
+ * which daily database it has loaded, into clamav (security.antivirus.clamav) as
+ * "clamd_probe". Only for --root / or when ctx->clamd_socket is set. Returns 0 or -ENOMEM.
+ */
+int col_clamd_collect(const struct col_ctx *ctx, json_t *clamav) _wur_;
+/* What clamd's VERSION answer says: "ClamAV 1.4.6/27352/Tue Jul 30 08:26:00 2024". */
+struct clamd_version {
+	char engine[64];        /* "1.4.6" */
+	uint64_t daily_version; /* 0 when clamd has no daily database loaded */
+	char time_text[64];     /* as written; "" when absent or not text */
+	int64_t daily_time;     /* that text read as UTC, -1 when it does not parse */
+};
+/* Parses a VERSION answer; -EBADMSG when it is not one. */
+int col_clamd_parse_version(const char *reply, struct clamd_version *ret) _wur_;

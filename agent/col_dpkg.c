@@ -15,7 +15,8 @@
  * versions are printed as dpkg prints them (a zero epoch is dropped), so the section can be
  * checked against dpkg-query line for line (tests/integ/inventory-software.sh).
  *
- * Limits: the status file is read whole, up to LIMIT_LARGE_FILE. A file that does not end
+ * Limits: the status file is read in pieces of whole stanzas, up to LIMIT_LARGE_FILE in all
+ * (so the file and the packages' JSON are never both whole in memory). A file that does not end
  * with a newline was cut short: its last stanza is dropped (a cut Version line would give
  * a wrong version) and the cut is reported. The journal in ROOT/var/lib/dpkg/updates,
  * left by an interrupted dpkg run, is not applied; its presence is reported instead
@@ -38,6 +39,7 @@
 #include "lib/str.h"
 
 #define STATUS_PATH  "/var/lib/dpkg/status"
+#define STATUS_PIECE ((size_t) 128 * 1024) /* bytes read and parsed at a time */
 #define UPDATES_PATH "/var/lib/dpkg/updates"
 #define APT_LISTS    "/var/lib/apt/lists"
 #define APT_STAMP    "/var/lib/apt/periodic/update-success-stamp"
@@ -332,7 +334,7 @@ int col_dpkg_parse_status(char *text, size_t len, json_t *packages, struct col_d
 static int journal_pending(const struct col_ctx *ctx, bool *ret)
 {
 	_cleanup_(col_names_freep) char **names = NULL;
-	int r = col_list_dir(ctx, UPDATES_PATH, LIMIT_DIR_NAMES, &names, NULL);
+	int r = col_list_dir(ctx, UPDATES_PATH, LIMIT_DIR_ENTRIES, &names, NULL);
 
 	*ret = false;
 	if (r == -ENOMEM)
@@ -345,22 +347,118 @@ static int journal_pending(const struct col_ctx *ctx, bool *ret)
 	return 0;
 }
 
+/* Adds the counts of one parsed piece of the status file to the running total. */
+static void add_stats(struct col_dpkg_stats *total, const struct col_dpkg_stats *part)
+{
+	total->listed += part->listed;
+	total->installed += part->installed;
+	total->not_installed += part->not_installed;
+	total->malformed += part->malformed;
+	total->bad_lines += part->bad_lines;
+	total->bad_fields += part->bad_fields;
+	total->truncated = part->truncated;
+	if (!total->native_arch[0])
+		memcpy(total->native_arch, part->native_arch, sizeof(total->native_arch));
+}
+
+/*
+ * Reads and parses the status file in pieces that end at a stanza boundary (an empty
+ * line), so the whole file is never in memory at once: a desktop's status file is several
+ * megabytes, the packages' JSON about as much again, and the agent's peak heap is bounded
+ * by the larger of the two, not their sum. A stanza longer than a piece grows the buffer
+ * (up to LIMIT_LARGE_FILE).
+ */
+static int parse_status_file(const struct col_ctx *ctx, json_t *packages,
+			     struct col_dpkg_stats *ret)
+{
+	_cleanup_(closep) int fd = -1;
+	_cleanup_(freep) char *buf = NULL;
+	struct col_dpkg_stats total = {0}, part;
+	size_t cap = STATUS_PIECE, len = 0, total_read = 0;
+	bool eof = false;
+	int r = col_open(ctx, STATUS_PATH, &fd);
+
+	if (r < 0)
+		return r;
+	buf = mm_malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (!eof) {
+		char *cut;
+		ssize_t n;
+
+		if (len == cap) {
+			char *g;
+
+			if (cap >= LIMIT_LARGE_FILE)
+				return -E2BIG;
+			g = mm_reallocarray(buf, cap * 2 + 1, 1);
+			if (!g)
+				return -ENOMEM;
+			buf = g;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		total_read += (size_t) n;
+		if (total_read > LIMIT_LARGE_FILE)
+			return -E2BIG;
+		len += (size_t) n;
+		eof = n == 0;
+		buf[len] = '\0';
+		/* parse up to the last empty line; at the end of the file, everything */
+		cut = NULL;
+		if (!eof)
+			for (char *q = buf + len; q > buf + 1; q--)
+				if (q[-1] == '\n' && q[-2] == '\n') {
+					cut = q;
+					break;
+				}
+		if (!eof && !cut)
+			continue;
+		if (eof) {
+			r = col_dpkg_parse_status(buf, len, packages, &part);
+			if (r < 0)
+				return r;
+			add_stats(&total, &part);
+			break;
+		}
+		{
+			size_t done = (size_t) (cut - buf), rest = len - done;
+			char saved = *cut;
+
+			*cut = '\0';
+			r = col_dpkg_parse_status(buf, done, packages, &part);
+			*cut = saved;
+			if (r < 0)
+				return r;
+			part.truncated = false;
+			add_stats(&total, &part);
+			memmove(buf, cut, rest);
+			len = rest;
+		}
+	}
+	*ret = total;
+	return 0;
+}
+
 int col_dpkg_collect(const struct col_ctx *ctx, json_t *section, json_t *packages)
 {
-	_cleanup_(freep) char *text = NULL;
-	struct col_dpkg_stats st;
-	size_t len;
+	struct col_dpkg_stats st = {0};
 	bool pending;
 	int r;
 
-	r = col_read_file(ctx, STATUS_PATH, LIMIT_LARGE_FILE, &text, &len);
+	r = parse_status_file(ctx, packages, &st);
 	if (r == -ENOENT)
 		return -ENOENT;
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0)
 		return col_error(section, STATUS_PATH, r, NULL) < 0 ? -ENOMEM : r;
-	r = col_dpkg_parse_status(text, len, packages, &st);
-	if (r < 0)
-		return r;
 	if (st.truncated && col_error(section, STATUS_PATH, 0,
 				      "file ends mid-line: its last stanza was dropped") < 0)
 		return -ENOMEM;
@@ -434,7 +532,7 @@ int col_dpkg_collect_apt(const struct col_ctx *ctx, json_t *section)
 
 	if (jsonw_set(section, "apt", apt) < 0)
 		return -ENOMEM;
-	r = col_list_dir(ctx, APT_LISTS, LIMIT_DIR_NAMES, &names, NULL);
+	r = col_list_dir(ctx, APT_LISTS, LIMIT_DIR_ENTRIES, &names, NULL);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT)

@@ -168,7 +168,7 @@ static int collect_apps(const struct col_ctx *ctx, json_t *section, json_t *pack
 	_cleanup_(col_names_freep) char **ids = NULL;
 	int r, count = 0;
 
-	r = col_list_dir(ctx, FLATPAK_DIR "/app", LIMIT_DIR_NAMES, &ids, NULL);
+	r = col_list_dir(ctx, FLATPAK_DIR "/app", LIMIT_DIR_ENTRIES, &ids, NULL);
 	if (r < 0)
 		return r == -ENOMEM || r == -ENOENT ? r : 0;
 	for (char **id = ids; *id; id++) {
@@ -199,7 +199,7 @@ static int collect_runtimes(const struct col_ctx *ctx, json_t *section, json_t *
 	_cleanup_(col_names_freep) char **ids = NULL;
 	int r, count = 0;
 
-	r = col_list_dir(ctx, FLATPAK_DIR "/runtime", LIMIT_DIR_NAMES, &ids, NULL);
+	r = col_list_dir(ctx, FLATPAK_DIR "/runtime", LIMIT_DIR_ENTRIES, &ids, NULL);
 	if (r < 0)
 		return r == -ENOMEM || r == -ENOENT ? r : 0;
 	for (char **id = ids; *id; id++) {

@@ -183,7 +183,7 @@ int col_snap_collect(const struct col_ctx *ctx, json_t *section, json_t *package
 
 	if (!seen)
 		return -ENOMEM;
-	r = col_list_dir(ctx, SNAPS_DIR, LIMIT_DIR_NAMES, &files, NULL);
+	r = col_list_dir(ctx, SNAPS_DIR, LIMIT_DIR_ENTRIES, &files, NULL);
 	if (r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)

@@ -40,6 +40,7 @@
 #include <curl/curl.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
@@ -66,33 +67,32 @@ enum request {
 struct daemon {
 	/* (ordered by size: clang's padding check) */
 	const struct daemon_options *opt;
-	struct agent_conf conf;
-	struct loop_source sig, timer, ctl;
 	struct spool *spool;
 	struct uplink *up;
+	char *inv_doc; /* the document being uploaded, the acknowledged one once it is */
+	size_t inv_len;
+	int64_t inv_id;
+	uint64_t batch_last_seq;
+	size_t batch_n;
+	uint64_t next_checkin, next_inventory, flush_at; /* boot-time ms */
+	uint64_t stop_deadline;
+	int64_t checkin_interval, inventory_interval; /* seconds */
 	struct sched_rng rng;
 	struct sched_backoff backoff;
 	struct sched_rate rate;
+	struct agent_conf conf;
 	struct agent_status st;
-
-	uint64_t batch_last_seq;
-	size_t batch_n;
-	int64_t inv_id;
-	char *inv_doc; /* the document being uploaded, the acknowledged one once it is */
-	size_t inv_len;
-	uint64_t next_checkin, next_inventory, flush_at; /* boot-time ms */
-	int64_t checkin_interval, inventory_interval;    /* seconds */
-	uint64_t stop_deadline;
-	enum request inflight;
+	struct loop_source sig, timer, ctl;
+	struct mon_set *mons; /* the monitors (mon_set.c); NULL under a fixture --root */
 	int epfd;
-	char inv_digest[65];
-	char acked_digest[65]; /* "" when nothing is acknowledged */
-
+	enum request inflight;
 	bool separated;
 	bool inv_full;
 	bool want_checkin, want_collect, want_full;
 	bool events_waiting, inventory_waiting;
 	bool stopping, done;
+	char inv_digest[65];
+	char acked_digest[65]; /* "" when nothing is acknowledged */
 };
 
 static uint64_t now_ms(void)
@@ -204,26 +204,9 @@ static int load_acked(struct daemon *d, json_t **ret)
 	return r;
 }
 
-/* Top-level members that are not sections (schema, collected_at …) are not part of a
- * delta; the server keeps those of its last full snapshot, so a document meant to follow a
- * delta carries the acknowledged ones, and its digest is the one the server will compute. */
-static int adopt_top_level(json_t *doc, const json_t *acked)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach ((json_t *) acked, key, v)
-		if (!json_is_object(v) && jsonw_set(doc, key, json_incref(v)) < 0)
-			return -ENOMEM;
-	json_object_foreach (doc, key, v)
-		if (!json_is_object(v) && !json_object_get(acked, key))
-			(void) json_object_del(doc, key);
-	return 0;
-}
-
 static void collect_inventory(struct daemon *d)
 {
-	_cleanup_(json_decrefp) json_t *doc = NULL, *acked = NULL;
+	_cleanup_(json_decrefp) json_t *doc = NULL;
 	_cleanup_(freep) char *text = NULL;
 	struct col_ctx ctx = {.root = d->opt->root, .now = wall_s()};
 	char digest[65];
@@ -241,18 +224,8 @@ static void collect_inventory(struct daemon *d)
 		log_error("(M2063) out of memory while collecting the inventory");
 		return;
 	}
-	if (!full) {
-		r = load_acked(d, &acked);
-		if (r == 0)
-			r = adopt_top_level(doc, acked);
-		if (r < 0 && r != -ENOENT) {
-			log_error("(M2063) cannot compare with the acknowledged inventory: %s",
-				  strerror(-r));
-			return;
-		}
-		if (r == -ENOENT)
-			full = true;
-	}
+	/* The digest covers the sections only (protocol.md): an unchanged endpoint collected
+	 * again has the acknowledged digest, and nothing is sent. */
 	if (invdiff_digest(doc, digest) < 0) {
 		log_error("(M2063) out of memory while collecting the inventory");
 		return;
@@ -371,6 +344,7 @@ static void checkin_done(struct daemon *d, const struct uplink_reply *reply)
 
 	r = proto_parse_checkin_reply(reply->body, reply->len, &c, &err);
 	if (r < 0) {
+		d->want_checkin = true;
 		failed(d, "check-in", NULL, r == -EBADMSG ? err.text : strerror(-r));
 		return;
 	}
@@ -425,7 +399,9 @@ static void start_events(struct daemon *d)
 	uint64_t last = 0;
 	int r;
 
-	r = spool_report_evictions(d->spool, wall_ms());
+	/* Report evictions once the server answers again, not at every failed attempt: a
+	 * week offline makes one report, not one per retry. */
+	r = d->backoff.failures == 0 ? spool_report_evictions(d->spool, wall_ms()) : 0;
 	if (r < 0)
 		log_error("(M2068) cannot report spool evictions: %s", strerror(-r));
 	buf_init(&body, LIMIT_AGENT_BODY);
@@ -619,6 +595,17 @@ static void on_reply(const struct uplink_reply *reply, void *userdata)
 	static const char *const names[] = {"", "check-in", "events", "inventory"};
 
 	d->inflight = REQ_NONE;
+	if (req == REQ_CHECKIN && (reply->err < 0 || reply->status != 200))
+		d->want_checkin = true; /* again once the back-off allows */
+	if (req == REQ_INVENTORY && reply->status == 413) {
+		/* It will never fit: sending it again would block nothing but waste the link. */
+		log_error("(M2074) the server refuses the inventory as too large (HTTP 413);"
+			  " dropped, the next collection tries again");
+		spool_note(spool_inventory_done(d->spool, d->inv_id), "drop inventory");
+		inventory_forget_upload(d);
+		d->inventory_waiting = false;
+		return;
+	}
 	if (reply->err < 0 || reply->status >= 500 || reply->status == 429 ||
 	    (reply->status != 200 && !(req == REQ_INVENTORY && reply->status == 409))) {
 		if (req == REQ_INVENTORY)
@@ -734,7 +721,7 @@ static void begin_stop(struct daemon *d, const char *why)
 
 static void sig_dispatch(struct loop_source *src, uint32_t events)
 {
-	struct daemon *d = (struct daemon *) ((char *) src - offsetof(struct daemon, sig));
+	struct daemon *d = LOOP_OWNER(src, struct daemon, sig);
 	struct signalfd_siginfo si;
 
 	(void) events;
@@ -742,6 +729,10 @@ static void sig_dispatch(struct loop_source *src, uint32_t events)
 		if (si.ssi_signo == SIGHUP) {
 			log_info("(M2053) SIGHUP: checking in now");
 			d->want_checkin = true;
+			sched_backoff_reset(&d->backoff);
+		} else if (si.ssi_signo == SIGUSR1) {
+			log_info("(M2075) SIGUSR1: collecting the inventory now");
+			d->want_collect = true;
 			sched_backoff_reset(&d->backoff);
 		} else {
 			begin_stop(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -759,7 +750,7 @@ static void timer_dispatch(struct loop_source *src, uint32_t events)
 
 static void ctl_dispatch(struct loop_source *src, uint32_t events)
 {
-	struct daemon *d = (struct daemon *) ((char *) src - offsetof(struct daemon, ctl));
+	struct daemon *d = LOOP_OWNER(src, struct daemon, ctl);
 	char msg[64];
 	bool any = false;
 
@@ -767,6 +758,17 @@ static void ctl_dispatch(struct loop_source *src, uint32_t events)
 	while (recv(src->fd, msg, sizeof(msg), MSG_DONTWAIT) >= 0)
 		any = true;
 	if (any && !d->events_waiting) {
+		d->events_waiting = true;
+		d->flush_at = now_ms() + FLUSH_DELAY_MS;
+	}
+}
+
+/* The monitors spooled events: send them soon, together with what else comes meanwhile. */
+static void monitors_spooled(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (!d->events_waiting) {
 		d->events_waiting = true;
 		d->flush_at = now_ms() + FLUSH_DELAY_MS;
 	}
@@ -843,6 +845,7 @@ static int setup(struct daemon *d)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	d->sig = (struct loop_source){.dispatch = sig_dispatch,
 				      .fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)};
 	d->timer = (struct loop_source){
@@ -869,6 +872,12 @@ static int setup(struct daemon *d)
 	r = uplink_new(d->epfd, d->conf.server, &tls, &d->up);
 	if (r < 0)
 		return r;
+	if (d->mons) {
+		r = mon_set_start(d->mons, d->epfd, d->separated ? privsep_channel() : -1, d->spool,
+				  d->opt->state_dir, monitors_spooled, d);
+		if (r < 0)
+			return r;
+	}
 
 	if (spool_meta_get(d->spool, "checkin_interval", CHECKIN_DEFAULT_S, &d->checkin_interval) <
 		    0 ||
@@ -907,6 +916,7 @@ static void teardown(struct daemon *d)
 {
 	if (d->spool)
 		write_status(d);
+	d->mons = mon_set_free(d->mons);
 	d->up = uplink_free(d->up);
 	d->spool = spool_free(d->spool);
 	inventory_forget_upload(d);
@@ -958,7 +968,11 @@ int daemon_main(const struct daemon_options *o)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* the monitors' root-only sources, opened before the worker drops root (mon_set.c) */
+	if (streq(o->root, "/") && mon_set_open_privileged(&d.mons) < 0)
+		return EXIT_FAILURE;
 	r = privsep_start(o->state_dir, o->root);
 	if (r < 0)
 		return EXIT_FAILURE;
@@ -1008,6 +1022,6 @@ int daemon_main(const struct daemon_options *o)
 	}
 	teardown(&d);
 	curl_global_cleanup();
-	log_info("(M2050) stopped");
+	log_info("(M2073) stopped");
 	return EXIT_SUCCESS;
 }

@@ -134,7 +134,7 @@ enum spool_prio {
 struct spool;
 
 struct spool_event {
-	const char *type; /* [a-z0-9_.-], at most LIMIT_EVENT_TYPE bytes */
+	const char *type; /* [a-z0-9_.], at most LIMIT_EVENT_TYPE bytes */
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
 	int64_t mono_ms;  /* CLOCK_BOOTTIME ms when it happened; 0: when it is spooled */
@@ -235,11 +235,11 @@ int spool_meta_set(struct spool *sp, const char *key, int64_t value) _wur_;
 
 /* ---- scheduling arithmetic (sched.c) ---- */
 
-#define SCHED_BACKOFF_MIN_MS     1000u
-#define SCHED_BACKOFF_MAX_MS     ((uint64_t) 15u * 60u * 1000u)
+#define SCHED_BACKOFF_MIN_MS     ((uint64_t) 1000)
+#define SCHED_BACKOFF_MAX_MS     ((uint64_t) 15 * 60 * 1000)
 #define SCHED_BACKOFF_JITTER     25u /* percent, protocol.md */
 #define SCHED_INTERVAL_JITTER    10u /* percent, on check-in and inventory intervals */
-#define SCHED_RETRY_AFTER_MAX_MS ((uint64_t) 60u * 60u * 1000u)
+#define SCHED_RETRY_AFTER_MAX_MS ((uint64_t) 60 * 60 * 1000)
 
 /* A small deterministic generator (splitmix64); the daemon seeds it from getrandom(). */
 struct sched_rng {
@@ -337,6 +337,9 @@ struct loop_source {
 	int fd;
 };
 
+/* The structure a loop_source is embedded in. */
+#define LOOP_OWNER(src, type, member) ((type *) (void *) ((char *) (src) -offsetof(type, member)))
+
 struct uplink;
 
 struct uplink_tls {
@@ -393,12 +396,16 @@ int uplink_gzip(const void *in, size_t len, void **ret, size_t *ret_len) _wur_;
  */
 int privsep_start(const char *state_dir, const char *root) _wur_;
 
+/* The worker's end of the channel (-1 when not separated), for privsep_mon.c. */
+int privsep_channel(void);
+
 /* The privileged file table: the id of path, or -ENOENT when path is not in it. */
 int privsep_file_id(const char *path);
 
 /*
- * The col_ctx.read_privileged seam for the worker: reads a file of the table through the
- * parent; -ENOTSUP for any other path (the caller reads it itself).
+ * The col_ctx.read_privileged seam for the worker: reads a file of the table (whole, at
+ * most max bytes) or the first max bytes of block device /dev/NAME through the parent;
+ * -ENOTSUP for any other path (the caller reads it itself).
  */
 int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
 

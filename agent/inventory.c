@@ -33,6 +33,7 @@ static const struct collector collectors[] = {
 	{"network", col_network_collect},
 	{"software", col_software_collect},
 	{"users", col_users_collect},
+	{"security", col_security_collect},
 	{"usb", col_usb_collect},
 };
 /* clang-format on */
@@ -64,8 +65,11 @@ int col_error(json_t *section, const char *source, int err, const char *fmt, ...
 		buf_done(&msg);
 		return -ENOMEM;
 	}
+	/* sources and messages may carry bytes from outside (file names, quoted junk):
+	 * escape them rather than let jansson refuse a string that is not UTF-8 */
 	r = jsonw_append(errors,
-			 json_pack("{s:s, s:s}", "source", source, "message", buf_str(&msg)));
+			 json_pack("{s:o, s:o}", "source", col_json_text(source, strlen(source)),
+				   "message", col_json_text(buf_str(&msg), msg.len)));
 	buf_done(&msg);
 	return r;
 }
@@ -79,6 +83,16 @@ int col_read_file(const struct col_ctx *ctx, const char *path, size_t max, char 
 		r = ctx->read_privileged(path, max, ret, ret_len);
 	if (r == -ENOTSUP)
 		r = fileio_read(ctx->root, path, max, ret, ret_len);
+	if (r == 0 && ctx->n_read)
+		(*ctx->n_read)++;
+	return r;
+}
+
+int col_read_head(const struct col_ctx *ctx, const char *path, size_t n, char **ret,
+		  size_t *ret_len)
+{
+	int r = fileio_read_head(ctx->root, path, n, ret, ret_len);
+
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
 	return r;
@@ -138,7 +152,20 @@ int col_readlink(const struct col_ctx *ctx, const char *path, char **ret)
 int col_read_prefix(const struct col_ctx *ctx, const char *path, void *buf, size_t n,
 		    size_t *ret_len)
 {
-	int r = fileio_read_prefix(ctx->root, path, buf, n, ret_len);
+	_cleanup_(freep) char *data = NULL;
+	size_t len = 0;
+	int r = -ENOTSUP;
+
+	/* Block devices are root's: the privileged parent reads their first bytes. */
+	if (ctx->read_privileged && str_startswith(path, "/dev/")) {
+		r = ctx->read_privileged(path, n, &data, &len);
+		if (r == 0) {
+			memcpy(buf, data, MIN(len, n));
+			*ret_len = MIN(len, n);
+		}
+	}
+	if (r == -ENOTSUP)
+		r = fileio_read_prefix(ctx->root, path, buf, n, ret_len);
 
 	if (r == 0 && ctx->n_read)
 		(*ctx->n_read)++;
@@ -223,6 +250,7 @@ json_t *inventory_collect(const struct col_ctx *ctx, bool *ret_readable)
 	if (!doc)
 		return NULL;
 	c.n_read = &n_read;
+	c.doc = doc;
 	for (size_t i = 0; i < ARRAY_SIZE(collectors); i++) {
 		json_t *section = json_object();
 		int r;

@@ -25,6 +25,8 @@
 
 #include "agent/agent.h"
 #include "agent/daemon.h"
+#include "agent/monitors.h"
+#include "agent/selfcheck.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -57,6 +59,7 @@ static void print_help(void)
 	       "       mamori-agent run --state-dir DIR [--root DIR] [--spool-max SIZE]\n"
 	       "                        [--log-level LEVEL]\n"
 	       "       mamori-agent status --state-dir DIR [--json]\n"
+	       "       mamori-agent status --collection [--state-dir DIR] [--lang ja|en]\n"
 	       "       mamori-agent emit --state-dir DIR --type TYPE [--count N] [--data JSON]\n"
 	       "       mamori-agent --version\n");
 }
@@ -346,6 +349,12 @@ static int cmd_status(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (!dir)
 		return usage_error("status needs --state-dir");
+	if (access(dir, R_OK | X_OK) < 0) {
+		fprintf(stderr,
+			"mamori-agent: cannot read %s: %s (run as root or as the agent's user)\n",
+			dir, strerror(errno));
+		return EXIT_FAILURE;
+	}
 	ca_path = state_path(dir, STATE_CA);
 	status_path = state_path(dir, STATE_STATUS);
 	spool_path = state_path(dir, STATE_SPOOL);
@@ -588,7 +597,7 @@ static int cmd_emit(int argc, char **argv)
 	}
 	r = spool_add_events(sp, ev, count, &first);
 	if (r == -EINVAL) {
-		fprintf(stderr, "mamori-agent: --type must be [a-z0-9_.-], at most %u bytes\n",
+		fprintf(stderr, "mamori-agent: --type must be [a-z0-9_.], at most %u bytes\n",
 			LIMIT_EVENT_TYPE);
 		rc = EXIT_USAGE;
 		goto out;
@@ -627,8 +636,14 @@ int main(int argc, char **argv)
 		printf("mamori-agent %s\n", MAMORI_VERSION);
 		return EXIT_SUCCESS;
 	}
+	if (streq(verb, "status") && selfcheck_wanted(argc - 1, argv + 1))
+		return selfcheck_run(argc - 1, argv + 1);
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
+	/* what this machine's policy collects, in plain words (agent/collection.c) */
+	for (int i = 2; streq(verb, "status") && i < argc; i++)
+		if (streq(argv[i], "--collection"))
+			return collection_status_main(argc - 1, argv + 1);
 	if (streq(verb, "enroll"))
 		return cmd_enroll(argc - 1, argv + 1);
 	if (streq(verb, "run"))

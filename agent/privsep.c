@@ -6,8 +6,11 @@
  * socketpair.
  *
  * Operations (one request, one answer; fixed-size little structs, host byte order):
- *   READ_FILE id max  → err, len, bytes   read a root-only file named by its id in
- *                                         priv_files[], under --root; never a path
+ *   READ_FILE id max    → err, len, bytes  read a root-only file named by its id in
+ *                                          priv_files[], under --root; never a path
+ *   READ_BLOCK name max → err, len, bytes  the first max bytes of block device /dev/NAME
+ *                                          (a kernel device name: no '/', no "..") — for
+ *                                          the storage collector's LUKS probe
  * Later issues add USB authorisation and fanotify marks here.
  *
  * The parent trusts nothing the worker sends: a request of the wrong length, an unknown
@@ -35,20 +38,28 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "lib/fileio.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 
 enum {
 	OP_READ_FILE = 1,
+	OP_READ_BLOCK = 2,
 };
+
+#define NAME_MAX_LEN 48 /* a kernel block device name: "nvme0n1p2", "dm-0", "mmcblk0p1" */
+/* Room for the longest request, the monitors' included, and one byte to see an overlong one. */
+#define PRIVSEP_RAW_MAX (MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX) + 1)
 
 struct priv_req {
 	uint32_t op;
 	uint32_t id;
 	uint32_t max;
-	uint32_t zero; /* must be 0: room for later operations' fields */
+	uint32_t zero;           /* must be 0: room for later operations' fields */
+	char name[NAME_MAX_LEN]; /* READ_BLOCK: NUL-terminated and padded; otherwise all 0 */
 };
 
 struct priv_rep {
@@ -72,6 +83,11 @@ static const char *const priv_files[] = {
 /* The worker's end of the channel; -1 when not separated. One worker per process. */
 static int worker_fd = -1;
 
+int privsep_channel(void)
+{
+	return worker_fd;
+}
+
 int privsep_file_id(const char *path)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(priv_files); i++)
@@ -80,20 +96,47 @@ int privsep_file_id(const char *path)
 	return -ENOENT;
 }
 
+/* A kernel block device name, as the parent accepts it. */
+static bool valid_block_name(const char *name, size_t n)
+{
+	if (n == 0 || n >= NAME_MAX_LEN || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.' || c == ':' || c == '+'))
+			return false;
+	}
+	return true;
+}
+
 int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	struct priv_req req = {.op = OP_READ_FILE};
 	struct priv_rep rep;
 	_cleanup_(freep) char *msg = NULL;
 	size_t cap = sizeof(rep) + LIMIT_PRIV_FILE;
+	const char *dev = str_startswith(path, "/dev/");
 	ssize_t n;
 	int id = privsep_file_id(path);
 	char *data;
 
-	if (worker_fd < 0 || id < 0)
+	if (worker_fd < 0)
 		return -ENOTSUP;
-	req.id = (uint32_t) id;
+	if (id >= 0) {
+		req.id = (uint32_t) id;
+	} else if (dev && valid_block_name(dev, strlen(dev))) {
+		if (max > LIMIT_PRIV_FILE)
+			return -E2BIG;
+		req.op = OP_READ_BLOCK;
+		memcpy(req.name, dev, strlen(dev));
+	} else {
+		return -ENOTSUP;
+	}
 	req.max = (uint32_t) MIN(max, LIMIT_PRIV_FILE);
+	if (req.max == 0)
+		return -EINVAL;
 	msg = mm_malloc(cap + 1);
 	if (!msg)
 		return -ENOMEM;
@@ -145,8 +188,8 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	struct priv_req req;
 	struct priv_rep rep = {0};
 	_cleanup_(freep) char *data = NULL, *msg = NULL;
-	char raw[sizeof(req) + 1];
-	size_t len = 0;
+	char raw[PRIVSEP_RAW_MAX];
+	size_t len = 0, name_len;
 	ssize_t n;
 	int r;
 
@@ -160,19 +203,47 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	}
 	if (n == 0)
 		return 1;
+	memcpy(&req.op, raw, MIN((size_t) n, sizeof(req.op)));
+	if (n >= (ssize_t) sizeof(req.op) && privsep_mon_op(req.op)) {
+		/* the monitors' operations (privsep_mon.c) */
+		char why[128];
+
+		r = privsep_mon_parent_dispatch(fd, raw, (size_t) n, root, why, sizeof(why));
+		if (r == -EPROTO)
+			fatal_worker(worker, "%s", why);
+		return r;
+	}
 	if (n != (ssize_t) sizeof(req))
 		fatal_worker(worker, "%zd bytes, expected %zu", n, sizeof(req));
 	memcpy(&req, raw, sizeof(req));
-	if (req.op != OP_READ_FILE)
+	if (req.op != OP_READ_FILE && req.op != OP_READ_BLOCK)
 		fatal_worker(worker, "unknown operation %u", req.op);
-	if (req.id >= ARRAY_SIZE(priv_files))
-		fatal_worker(worker, "file id %u outside the table", req.id);
 	if (req.max == 0 || req.max > LIMIT_PRIV_FILE)
 		fatal_worker(worker, "size %u outside 1..%zu", req.max, LIMIT_PRIV_FILE);
 	if (req.zero != 0)
 		fatal_worker(worker, "reserved field set");
+	name_len = strnlen(req.name, sizeof(req.name));
+	/* Every byte after the name must be 0, so nothing rides along unchecked. */
+	for (size_t i = name_len; i < sizeof(req.name); i++)
+		if (req.name[i] != '\0')
+			fatal_worker(worker, "bytes after the name");
+	if (req.op == OP_READ_FILE) {
+		if (req.id >= ARRAY_SIZE(priv_files))
+			fatal_worker(worker, "file id %u outside the table", req.id);
+		if (name_len != 0)
+			fatal_worker(worker, "a name with READ_FILE");
+		r = fileio_read(root, priv_files[req.id], req.max, &data, &len);
+	} else {
+		_cleanup_(freep) char *path = NULL;
 
-	r = fileio_read(root, priv_files[req.id], req.max, &data, &len);
+		if (req.id != 0)
+			fatal_worker(worker, "an id with READ_BLOCK");
+		if (!valid_block_name(req.name, name_len))
+			fatal_worker(worker, "not a block device name");
+		path = mm_asprintf("/dev/%s", req.name);
+		data = mm_malloc(req.max);
+		r = path && data ? fileio_read_prefix(root, path, data, req.max, &len) : -ENOMEM;
+	}
 	if (r < 0) {
 		rep.err = r;
 		len = 0;
@@ -189,9 +260,14 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	memcpy(msg, &rep, sizeof(rep));
 	if (len)
 		memcpy(msg + sizeof(rep), data, len);
-	if (send(fd, msg, sizeof(rep) + len, MSG_NOSIGNAL) < 0)
+	if (send(fd, msg, sizeof(rep) + len, MSG_NOSIGNAL) == (ssize_t) (sizeof(rep) + len))
+		return 0;
+	if (errno != EMSGSIZE && errno != ENOBUFS)
 		return 1;
-	return 0;
+	/* The socket's buffer is smaller than this file: say so rather than leave the
+	 * worker waiting for an answer that never comes. */
+	rep = (struct priv_rep){.err = -E2BIG};
+	return send(fd, &rep, sizeof(rep), MSG_NOSIGNAL) < 0 ? 1 : 0;
 }
 
 /* The worker's state directory must be its own: the spool, status and key live there. */
@@ -255,6 +331,7 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 	(void) sigaddset(&mask, SIGTERM);
 	(void) sigaddset(&mask, SIGINT);
 	(void) sigaddset(&mask, SIGHUP);
+	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigaddset(&mask, SIGCHLD);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -275,7 +352,10 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 
 			if (read(sfd, &si, sizeof(si)) == (ssize_t) sizeof(si) &&
 			    si.ssi_signo != SIGCHLD)
-				(void) kill(worker, si.ssi_signo == SIGHUP ? SIGHUP : SIGTERM);
+				(void) kill(worker,
+					    si.ssi_signo == SIGHUP || si.ssi_signo == SIGUSR1
+						    ? (int) si.ssi_signo
+						    : SIGTERM);
 			if (waitpid(worker, &status, WNOHANG) == worker) {
 				reaped = true;
 				break;
@@ -347,6 +427,13 @@ int privsep_start(const char *state_dir, const char *root)
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	{
+		/* Room for the largest answer in one message, whatever the system's default. */
+		int size = (int) (2 * (LIMIT_PRIV_FILE + sizeof(struct priv_rep)));
+
+		if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+			log_debug("SO_SNDBUFFORCE: %s", strerror(errno));
+	}
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
@@ -356,9 +443,11 @@ int privsep_start(const char *state_dir, const char *root)
 	}
 	if (pid > 0) {
 		(void) close(sv[1]);
-		(void) !chdir("/");
+		if (chdir("/") < 0)
+			log_debug("chdir /: %s", strerror(errno));
 		log_info("(M2038) privilege separation: worker %d runs as %s (uid %u)", (int) pid,
 			 pw->pw_name, (unsigned) uid);
+		mon_set_parent_side();
 		parent_loop(sv[0], root, pid);
 	}
 	(void) close(sv[0]);

@@ -456,7 +456,7 @@ static bool valid_type(const char *t)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '.' ||
-		      t[i] == '_' || t[i] == '-'))
+		      t[i] == '_'))
 			return false;
 	return true;
 }
@@ -659,7 +659,7 @@ int spool_events_batch(struct spool *sp, size_t max_n, size_t max_bytes, struct 
 		if (n > 0 && out->len - start + strlen(data) + 128 > max_bytes)
 			break;
 		last = sqlite3_column_int64(st, 0);
-		/* Types were checked at spool time ([a-z0-9_.-]) and data is a JSON object. */
+		/* Types were checked at spool time ([a-z0-9_.]) and data is a JSON object. */
 		r = buf_addf(out,
 			     "%s{\"seq\":%" PRId64 ",\"time\":%" PRId64
 			     ",\"type\":\"%s\",\"data\":",

@@ -181,7 +181,7 @@ static void sock_dispatch(struct loop_source *src, uint32_t events)
 
 static void timer_dispatch(struct loop_source *src, uint32_t events)
 {
-	struct uplink *u = (struct uplink *) ((char *) src - offsetof(struct uplink, timer));
+	struct uplink *u = LOOP_OWNER(src, struct uplink, timer);
 	uint64_t ticks;
 	int running;
 

@@ -278,9 +278,9 @@ static int generate(const struct opts *o, const char *path, const char *url)
 	}
 	st = store_free(st);
 
-	db = raw_open(path);
-	if (!db || raw_exec(db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -2000000;"
-				"PRAGMA temp_store = MEMORY;") != SQLITE_OK)
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite_exec(db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -2000000;"
+			    "PRAGMA temp_store = MEMORY;") != SQLITE_OK)
 		goto out;
 	/* The store's own indexes and full-text triggers on events, dropped for the load and
 	 * made again from the same SQL afterwards: a sorted build beats row-by-row inserts. */
@@ -305,7 +305,7 @@ static int generate(const struct opts *o, const char *path, const char *url)
 
 		(void) snprintf(sql, sizeof(sql), "DROP %s %s",
 				schema[k].trigger ? "TRIGGER" : "INDEX", schema[k].name);
-		if (raw_exec(db, sql) != SQLITE_OK)
+		if (sqlite_exec(db, sql) != SQLITE_OK)
 			goto out;
 	}
 	if (sqlite3_prepare_v2(
@@ -317,7 +317,7 @@ static int generate(const struct opts *o, const char *path, const char *url)
 		goto out;
 	buf_init(&data, 4096);
 	buf_init(&text, 4096);
-	(void) raw_exec(db, "BEGIN");
+	(void) sqlite_exec(db, "BEGIN");
 	for (uint64_t i = 0; i < o->events; i++) {
 		/* times increase with i: the bulk load appends to the primary key */
 		int64_t t = t0 + (int64_t) ((double) span * (double) i / (double) o->events);
@@ -352,23 +352,23 @@ static int generate(const struct opts *o, const char *path, const char *url)
 		}
 		(void) sqlite3_reset(ins);
 		if ((i + 1) % TXN_ROWS == 0) {
-			(void) raw_exec(db, "COMMIT; BEGIN");
+			(void) sqlite_exec(db, "COMMIT; BEGIN");
 			if ((i + 1) % (TXN_ROWS * 10) == 0)
 				fprintf(stderr, "  %" PRIu64 " events, %.0f s\n", i + 1,
 					(now_ms() - start) / 1000);
 		}
 	}
-	(void) raw_exec(db, "COMMIT");
+	(void) sqlite_exec(db, "COMMIT");
 	printf("  rows: %.0f s\n", (now_ms() - start) / 1000);
 	for (size_t k = 0; k < n_schema; k++)
-		if (!schema[k].trigger && raw_exec(db, schema[k].sql) != SQLITE_OK)
+		if (!schema[k].trigger && sqlite_exec(db, schema[k].sql) != SQLITE_OK)
 			goto out_bufs;
 	printf("  indexes: %.0f s\n", (now_ms() - start) / 1000);
-	if (raw_exec(db, "INSERT INTO events_fts(events_fts) VALUES ('rebuild')") != SQLITE_OK)
+	if (sqlite_exec(db, "INSERT INTO events_fts(events_fts) VALUES ('rebuild')") != SQLITE_OK)
 		goto out_bufs;
 	printf("  full-text index: %.0f s\n", (now_ms() - start) / 1000);
 	for (size_t k = 0; k < n_schema; k++)
-		if (schema[k].trigger && raw_exec(db, schema[k].sql) != SQLITE_OK)
+		if (schema[k].trigger && sqlite_exec(db, schema[k].sql) != SQLITE_OK)
 			goto out_bufs;
 	{
 		char sql[160];
@@ -378,9 +378,9 @@ static int generate(const struct opts *o, const char *path, const char *url)
 				"UPDATE hosts SET max_seq = (SELECT max(seq) FROM events"
 				" WHERE host = hosts.num)",
 				o->events);
-		(void) raw_exec(db, sql);
+		(void) sqlite_exec(db, sql);
 	}
-	(void) raw_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	(void) sqlite_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	printf("generated %" PRIu64 " events for %u hosts in %.0f s\n", o->events, o->hosts,
 	       (now_ms() - start) / 1000);
 	r = 0;
@@ -659,7 +659,7 @@ int main(int argc, char **argv)
 	if (o.db) {
 		(void) snprintf(path, sizeof(path), "%s", o.db);
 	} else {
-		if (tmpstore_init(&tmp, NULL) < 0)
+		if (tmpstore_init_at(&tmp, NULL, NULL) < 0)
 			return 1;
 		(void) snprintf(path, sizeof(path), "%s", tmp.path);
 	}

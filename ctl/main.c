@@ -41,6 +41,17 @@ static void print_help(void)
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
+	       "  store migrate --from URL --to URL [--force]\n"
+	       "             copy a whole store (servers stopped), e.g. --from sqlite:PATH\n"
+	       "             --to postgresql://…; the target must be empty unless --force\n"
+	       "  compliance summary [--lang ja|en]\n"
+	       "  compliance host ID\n"
+	       "  compliance measure ID [--status met|not_met|unknown|not_applicable]\n"
+	       "  attest MEASURE --status met|not_met|not_applicable --evidence TEXT --owner NAME\n"
+	       "         [--link URL] [--review-days N] [--date YYYY-MM-DD]\n"
+	       "  attestations list [--measure ID]\n"
+	       "  catalog check FILE...      (offline: validates catalogue override files)\n"
+	       "  advisor [--answer QUESTION=ANSWER]... [--lang ja|en]  (asks on a terminal)\n"
 	       "\n"
 	       "The server, token and CA also come from MAMORI_SERVER, MAMORI_TOKEN and "
 	       "MAMORI_CA,\n"
@@ -107,12 +118,27 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		fprintf(stderr,
-			"mamorictl: a command is needed: hosts, events or tokens (see --help)\n");
+			"mamorictl: a command is needed: hosts, events, tokens, compliance, attest, "
+			"attestations, catalog, advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
-	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "events")) {
+	if (streq(cmd, "catalog")) {
+		/* offline: no server, no token */
+		r = ctl_cmd_catalog(argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
+	}
+	if (streq(cmd, "store")) {
+		/* offline, on the databases themselves: no server, token or TLS */
+		r = ctl_cmd_store(&c, argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
+	}
+	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "compliance") &&
+	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor") &&
+	    !streq(cmd, "events")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
@@ -129,6 +155,14 @@ int main(int argc, char **argv)
 		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "events"))
 		r = ctl_cmd_events(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "compliance"))
+		r = ctl_cmd_compliance(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "attest"))
+		r = ctl_cmd_attest(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "attestations"))
+		r = ctl_cmd_attestations(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "advisor"))
+		r = ctl_cmd_advisor(&c, argc - optind, argv + optind);
 	else
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
 	curl_global_cleanup();

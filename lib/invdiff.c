@@ -644,6 +644,7 @@ int invdiff_digest(const json_t *doc, char ret[65])
 	_cleanup_(json_decrefp) json_t *copy = json_deep_copy(doc);
 	_cleanup_(freep) char *text = NULL;
 	unsigned char md[32];
+
 	const char *name;
 	json_t *v;
 	void *tmp;

@@ -21,7 +21,6 @@
 #define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
 
 /* Directories and binary logs read by collectors. */
-#define LIMIT_DIR_NAMES ((size_t) 100000)           /* names listed from one directory */
 #define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
 
 /* Documents and protocol bodies. */
@@ -32,13 +31,36 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
-#define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
-#define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
-#define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+#define LIMIT_STORE_PARAM                                                                  \
+	((size_t) 256 * 1024 * 1024)                 /* one SQL parameter the store builds \
+						      * (a batch's values as an array) */
+#define LIMIT_AGENT_REPLY ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_PEM         ((size_t) 64 * 1024)       /* a certificate or key, PEM */
+#define LIMIT_PRIV_FILE   ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+
+/* The security section (agent/col_security.c and friends). */
+#define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
+#define LIMIT_CONF_DIR_ENTRIES 4096u   /* entries read from one configuration directory */
+#define LIMIT_INCLUDE_DEPTH    16u     /* nested Include/confdir levels (sshd's own limit) */
+#define LIMIT_INCLUDE_FILES    256u    /* files one configuration may pull in through includes */
+#define LIMIT_CONFIG_NESTING   64u     /* brace nesting in apt.conf */
 
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* Monitors (docs/internals/monitors.md). */
+#define LIMIT_WATCHED_FOLDERS  64u   /* folder patterns in a collection profile */
+#define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
+#define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
+#define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
+#define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
+#define LIMIT_DIR_CACHE        4096u /* directory handles → paths remembered */
+#define LIMIT_REMOVABLE_MOUNTS 32u   /* removable media marked at once */
+#define LIMIT_HASH_CACHE       1024u /* executables' SHA-256 remembered */
+#define LIMIT_HASH_QUEUE       16u   /* executables waiting to be hashed */
+#define LIMIT_HASH_FILE        ((unsigned long long) 1 << 30) /* larger ones are not hashed */
+#define LIMIT_LOGIN_SESSIONS   1024u /* open sessions remembered, to name who logged out */
 
 /* The agent's daemon (docs/agent.md). */
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */

@@ -28,6 +28,7 @@ enum setting_type {
 	T_LISTEN,   /* HOST:PORT */
 	T_STORE,    /* a store URL */
 	T_NAME,     /* a certificate name; repeatable */
+	T_CATALOG,  /* a catalogue override file; repeatable, in order */
 	T_LEVEL,    /* a log level */
 	T_COUNT,    /* an unsigned number in [min, max] */
 	T_DURATION, /* seconds in [min, max], with an optional unit */
@@ -54,6 +55,7 @@ static const struct setting settings[] = {
 	S("api_listen", T_LISTEN, api_listen, 0, 0),
 	S("store", T_STORE, store_url, 0, 0),
 	S("name", T_NAME, names, 0, 0),
+	S("catalog", T_CATALOG, catalogs, 0, 0),
 	S("log_level", T_LEVEL, log_level, 0, 0),
 	S("threads", T_COUNT, threads, 1, 64),
 	S("max_connections", T_COUNT, max_connections, 1, 100000),
@@ -69,6 +71,8 @@ static const struct setting settings[] = {
 	S("siem_name", T_HOSTNAME, siem_name, 0, 0),
 	S("siem_start", T_START, siem_from_start, 0, 0),
 	S("siem_interval", T_DURATION, siem_interval, 1, 3600),
+	S("job_retry_interval", T_DURATION, job_retry_interval, 1, 3600),
+	S("maintain_interval", T_DURATION, maintain_interval, 1, 86400),
 };
 
 #define RETENTION_PREFIX "retention."
@@ -93,6 +97,8 @@ int config_init(struct config *c)
 		.retention_default = (int64_t) 180 * 86400,
 		.retention_interval = 3600,
 		.siem_interval = 5,
+		.job_retry_interval = 30,
+		.maintain_interval = 3600,
 	};
 	c->state_dir = mm_strdup("/var/lib/mamori-server");
 	c->agent_listen = mm_strdup("0.0.0.0:8443");
@@ -114,6 +120,8 @@ void config_clear_names(struct config *c)
 void config_done(struct config *c)
 {
 	config_clear_names(c);
+	for (size_t i = 0; i < c->n_catalogs; i++)
+		mm_free(c->catalogs[i]);
 	mm_free(c->state_dir);
 	mm_free(c->agent_listen);
 	mm_free(c->api_listen);
@@ -403,6 +411,21 @@ int config_set(struct config *c, const char *key, const char *value, char *errbu
 			return -EINVAL;
 		}
 		*(bool *) field = streq(value, "beginning");
+		return 0;
+	case T_CATALOG:
+		if (strlen(value) >= LIMIT_PATH) {
+			(void) snprintf(errbuf, errlen, "'%s': path too long", key);
+			return -EINVAL;
+		}
+		if (c->n_catalogs >= CONFIG_CATALOGS_MAX) {
+			(void) snprintf(errbuf, errlen, "more than %d catalogue files",
+					CONFIG_CATALOGS_MAX);
+			return -E2BIG;
+		}
+		c->catalogs[c->n_catalogs] = mm_strdup(value);
+		if (!c->catalogs[c->n_catalogs])
+			return -ENOMEM;
+		c->n_catalogs++;
 		return 0;
 	case T_NAME:
 		if (!valid_name(value)) {

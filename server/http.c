@@ -1,11 +1,12 @@
 /*
- * The HTTP layer over libmicrohttpd (no hand-written HTTP parser): one daemon per API, TLS
- * with the CA's server certificate, a pool of worker threads over epoll, connection limits
- * and timeouts. It routes a request by method and path, authenticates it (agent: the client
- * certificate, verified per request against the CA and looked up by serial in the store;
- * admin: an API token), accumulates its body into a bounded buffer (inflating gzip under
- * the same ceiling), calls the handler and turns every failure into one JSON shape,
- * {"error": words, "code": stable code}, through one table from -errno to status.
+ * The HTTP layer over libmicrohttpd (no hand-written HTTP parser): one listener per API, each
+ * a few single-thread epoll daemons on a SO_REUSEPORT group of sockets, TLS with the CA's
+ * server certificate, connection limits and timeouts. It routes a request by method and
+ * path, authenticates it (agent: the client certificate, verified per request against the
+ * CA and looked up by serial in the store; admin: an API token), accumulates its body into
+ * a bounded buffer (inflating gzip under the same ceiling), calls the handler and turns
+ * every failure into one JSON shape, {"error": words, "code": stable code}, through one
+ * table from -errno to status.
  *
  * A request is answered early, without reading its body, when it can be refused from its
  * headers alone: unknown path, wrong method, missing or refused credentials, an
@@ -37,11 +38,20 @@
 
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
+/* A listener is `threads` shards: libmicrohttpd daemons with one epoll thread each, on
+ * sockets of one SO_REUSEPORT group, so the kernel spreads new connections evenly. (One
+ * daemon with a thread pool lets whichever thread wakes first accept a whole burst of
+ * connections, and a handler waiting for the store then holds all of them.) */
+#define HTTP_SHARDS_MAX 64
+
 struct http_daemon {
-	struct MHD_Daemon *mhd;
 	struct server *srv;
 	enum http_api api;
-	int quiesced_fd;
+	int family;
+	unsigned n; /* shards started */
+	bool quiesced;
+	struct MHD_Daemon *mhd[HTTP_SHARDS_MAX];
+	int fd[HTTP_SHARDS_MAX]; /* listening sockets, closed after the daemons stop */
 };
 
 /* The one table from -errno to HTTP status, with the code and words used when the caller
@@ -351,6 +361,7 @@ static const struct http_route *find_route(enum http_api api, const char *method
 		{api_agent_routes, api == HTTP_API_AGENT ? api_agent_n_routes : 0},
 		{api_hosts_routes, api == HTTP_API_ADMIN ? api_hosts_n_routes : 0},
 		{api_tokens_routes, api == HTTP_API_ADMIN ? api_tokens_n_routes : 0},
+		{api_compliance_routes, api == HTTP_API_ADMIN ? api_compliance_n_routes : 0},
 		{api_events_routes, api == HTTP_API_ADMIN ? api_events_n_routes : 0},
 	};
 
@@ -545,7 +556,7 @@ static void request_begin(struct http_daemon *d, struct http_request *req, const
 	if (req->route->flags & HTTP_CERT) {
 		if (authenticate_agent(req) < 0)
 			return;
-	} else if (d->api == HTTP_API_ADMIN && !(req->route->flags & HTTP_OPEN)) {
+	} else if (d->api == HTTP_API_ADMIN) {
 		authz = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
 		if (auth_admin(req, authz) < 0)
@@ -671,114 +682,179 @@ static _printf_(2, 0) void mhd_log(void *cls _unused_, const char *fmt, va_list 
 	log_info("(M3090) libmicrohttpd: %s", line);
 }
 
-int http_listen(const char *addr, int *ret_fd, char *ret_bound, size_t boundlen, char *errbuf,
-		size_t errlen)
+/* Binds ss without SO_REUSEPORT, to see that nobody listens there, and puts the bound port
+ * (the kernel's choice for port 0) into ss. */
+static int probe_port(struct sockaddr_storage *ss, socklen_t len)
 {
-	struct sockaddr_storage ss = {0}, bound = {0};
-	socklen_t len, blen = sizeof(bound);
-	char host[INET6_ADDRSTRLEN], port[8];
-	int fd, one = 1;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage storage;
+	} bound;
+	socklen_t blen = sizeof(bound);
+	int fd, one = 1, r = 0;
 
-	if (config_parse_listen(addr, &ss, &len) < 0) {
-		(void) snprintf(errbuf, errlen, "'%s' is not HOST:PORT", addr);
-		return -EINVAL;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		(void) snprintf(errbuf, errlen, "cannot make a socket: %s", strerror(errno));
+	memset(&bound, 0, sizeof(bound));
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return -errno;
-	}
 	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
+	if (ss->ss_family == AF_INET6)
 		(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *) &ss, len) < 0 || listen(fd, 512) < 0 ||
-	    getsockname(fd, (struct sockaddr *) &bound, &blen) < 0) {
-		int r = -errno;
+	if (bind(fd, (const struct sockaddr *) ss, len) < 0 ||
+	    getsockname(fd, &bound.sa, &blen) < 0)
+		r = -errno;
+	else if (bound.sa.sa_family == AF_INET6)
+		((struct sockaddr_in6 *) ss)->sin6_port = bound.in6.sin6_port;
+	else
+		((struct sockaddr_in *) ss)->sin_port = bound.in.sin_port;
+	(void) close(fd);
+	return r;
+}
 
-		(void) snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+/* One listening socket on ss, in a SO_REUSEPORT group with the others of the listener. */
+static int listen_one(const struct sockaddr_storage *ss, socklen_t len, int *ret_fd)
+{
+	int fd, one = 1, r;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *) ss, len) < 0 || listen(fd, 512) < 0) {
+		r = -errno;
 		(void) close(fd);
 		return r;
-	}
-	if (ret_bound) {
-		if (getnameinfo((struct sockaddr *) &bound, blen, host, sizeof(host), port,
-				sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-			(void) snprintf(ret_bound, boundlen, "%s", addr);
-		else
-			(void) snprintf(ret_bound, boundlen,
-					bound.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
-					port);
 	}
 	*ret_fd = fd;
 	return 0;
 }
 
-int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon **ret,
-	       char *errbuf, size_t errlen)
+static struct MHD_Daemon *start_shard(struct http_daemon *d, int fd, unsigned limit)
 {
-	struct http_daemon *d = mm_calloc(1, sizeof(*d));
-	struct sockaddr_storage ss = {0};
-	socklen_t sslen = sizeof(ss);
+	struct server *srv = d->srv;
 	unsigned flags =
 		MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem ops[] = {
 		{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
-		{MHD_OPTION_THREAD_POOL_SIZE, srv->cfg->threads, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, srv->cfg->max_connections, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, limit, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg->connection_timeout, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t) 64 * 1024, NULL},
 		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *) ca_server_key_pem(srv->ca)},
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *) ca_server_cert_pem(srv->ca)},
 		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES},
 		/* Asks for (does not require) a client certificate, trusting only our CA. */
-		{api == HTTP_API_AGENT ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+		{d->api == HTTP_API_AGENT ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
 		 (void *) ca_cert_pem(srv->ca)},
 		{MHD_OPTION_END, 0, NULL},
 	};
 
-	if (!d) {
-		(void) close(fd);
-		return -ENOMEM;
-	}
-	if (getsockname(fd, (struct sockaddr *) &ss, &sslen) == 0 && ss.ss_family == AF_INET6)
+	if (d->family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The logger goes first, so every message of MHD reaches our log. */
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, d, MHD_OPTION_EXTERNAL_LOGGER,
+				mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
+				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+int http_start(struct server *srv, enum http_api api, const char *addr, struct http_daemon **ret,
+	       char *ret_bound, size_t boundlen, char *errbuf, size_t errlen)
+{
+	struct sockaddr_storage ss = {0}, bound = {0};
+	socklen_t len, blen = sizeof(bound);
+	char host[INET6_ADDRSTRLEN], port[8];
+	struct http_daemon *d;
+	unsigned n = MIN(srv->cfg->threads, HTTP_SHARDS_MAX), limit;
+	int r;
+
+	if (config_parse_listen(addr, &ss, &len) < 0) {
+		(void) snprintf(errbuf, errlen, "'%s' is not HOST:PORT", addr);
+		return -EINVAL;
+	}
+	d = mm_calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
 	d->srv = srv;
 	d->api = api;
-	d->quiesced_fd = -1;
-	/* The logger goes first, so every message of MHD reaches our log. */
-	d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, d, MHD_OPTION_EXTERNAL_LOGGER,
-				  mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
-				  MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
-	if (!d->mhd) {
-		(void) snprintf(errbuf, errlen,
-				"libmicrohttpd refused to start (see the messages above)");
-		(void) close(fd);
-		mm_free(d);
-		return -EIO;
+	d->family = ss.ss_family;
+	for (unsigned i = 0; i < HTTP_SHARDS_MAX; i++)
+		d->fd[i] = -1;
+	/* SO_REUSEPORT would let a second server started by mistake share the port silently:
+	 * a plain bind first makes it fail with "address in use", and takes the kernel's
+	 * choice of port for port 0. The group then binds that port. */
+	r = probe_port(&ss, len);
+	if (r < 0) {
+		(void) snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(-r));
+		goto fail;
 	}
+	for (unsigned i = 0; i < n; i++) {
+		r = listen_one(&ss, len, &d->fd[i]);
+		if (r < 0) {
+			(void) snprintf(errbuf, errlen, "cannot listen on %s: %s", addr,
+					strerror(-r));
+			goto fail;
+		}
+	}
+	if (getsockname(d->fd[0], (struct sockaddr *) &bound, &blen) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	limit = MAX(srv->cfg->max_connections / n, 1u);
+	for (unsigned i = 0; i < n; i++) {
+		d->mhd[i] = start_shard(d, d->fd[i], limit);
+		if (!d->mhd[i]) {
+			(void) snprintf(errbuf, errlen,
+					"libmicrohttpd refused to start (see the messages above)");
+			r = -EIO;
+			goto fail;
+		}
+		d->n = i + 1;
+	}
+	if (getnameinfo((struct sockaddr *) &bound, blen, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		(void) snprintf(ret_bound, boundlen, "%s", addr);
+	else
+		(void) snprintf(ret_bound, boundlen,
+				bound.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 	*ret = d;
 	return 0;
+fail:
+	(void) http_stop(d);
+	return r;
 }
 
 void http_quiesce(struct http_daemon *d)
 {
-	if (!d || d->quiesced_fd >= 0)
+	if (!d || d->quiesced)
 		return;
-	d->quiesced_fd = MHD_quiesce_daemon(d->mhd);
-	/* MHD no longer accepts, but the socket must stay open until MHD_stop_daemon(), and a
+	d->quiesced = true;
+	for (unsigned i = 0; i < d->n; i++)
+		(void) MHD_quiesce_daemon(d->mhd[i]);
+	/* MHD no longer accepts, but the sockets must stay open until MHD_stop_daemon(), and a
 	 * listening socket still completes handshakes into its backlog: clients would wait
-	 * for an answer that never comes. Shutting it down (Linux stops listening) makes them
-	 * see "connection refused" at once and go to another server. */
-	if (d->quiesced_fd >= 0)
-		(void) shutdown(d->quiesced_fd, SHUT_RDWR);
+	 * for an answer that never comes. Shutting them down (Linux stops listening) makes
+	 * them see "connection refused" at once and go to another server. */
+	for (unsigned i = 0; i < HTTP_SHARDS_MAX; i++)
+		if (d->fd[i] >= 0)
+			(void) shutdown(d->fd[i], SHUT_RDWR);
 }
 
 struct http_daemon *http_stop(struct http_daemon *d)
 {
 	if (!d)
 		return NULL;
-	MHD_stop_daemon(d->mhd);
-	if (d->quiesced_fd >= 0)
-		(void) close(d->quiesced_fd);
+	/* Quiesced first, so MHD hands the sockets back instead of closing them: they are
+	 * ours to close, once no thread of MHD can touch them. */
+	http_quiesce(d);
+	for (unsigned i = 0; i < d->n; i++)
+		MHD_stop_daemon(d->mhd[i]);
+	for (unsigned i = 0; i < HTTP_SHARDS_MAX; i++)
+		if (d->fd[i] >= 0)
+			(void) close(d->fd[i]);
 	mm_free(d);
 	return NULL;
 }

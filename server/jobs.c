@@ -1,177 +1,269 @@
 /*
- * The server's background jobs: the retention purge (retention.c), every
- * retention_interval, and the SIEM forwarder (siem.c), every siem_interval or at once
- * while it has a backlog. Each runs in a thread of its own, so a slow receiver never
- * delays a purge and a long purge never delays forwarding; neither touches the HTTP
- * threads. Several servers may share one store (PostgreSQL): each job first takes its
- * lease in the store (store_job_try_lock), so one server runs it at a time and another
- * takes over when that one stops renewing. Stopping wakes both threads and waits for them;
- * a forwarder blocked on the network gives up within its 10 s timeouts.
+ * Background jobs of mamori-server. Several servers may share one PostgreSQL store behind
+ * a load balancer; a job such as store maintenance, the retention purge (retention.c) or
+ * the SIEM forwarder (siem.c) must then run on exactly one of them at a time. The store's
+ * job lock decides which: a PostgreSQL session advisory lock, released by PostgreSQL when
+ * the holder's connection closes — also when the holder is killed — so the job moves to
+ * another server at that server's next try.
+ *
+ * One thread, woken by a timerfd every job_retry_interval seconds (first at once) and by
+ * an eventfd to stop. At each wake-up it tries to take each job it does not hold, and runs
+ * each job it holds whose interval has passed since it last ran here; a job just taken
+ * runs at once (the previous holder's last run is not known here, and every job is
+ * idempotent). A lock taken is kept until jobs_stop(): the job stays where it is.
+ * A job runs on this thread, so a slow job delays the others, never a request; a purge
+ * checks `stopping` between its batches, so a stop does not wait for the whole of it.
+ *
+ * The SIEM forwarder is the exception: it looks for new events every few seconds and may
+ * wait on the network, so it has a thread of its own (started when siem_target is set)
+ * with its own lock "siem", taken and kept the same way.
+ * Limits: JOBS_MAX jobs (below STORE_JOBS_MAX locks).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
-#include <stdio.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <gnutls/crypto.h>
 
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "server/server.h"
 
-#define RETENTION_BATCH 2000
-#define HOLDER_MAX      64
+#define JOBS_MAX        8
+#define RETENTION_BATCH 2000 /* events per purge transaction */
+
+struct job {
+	const char *name;
+	unsigned interval; /* seconds between runs */
+	int (*run)(struct jobs *j, int64_t now);
+	bool held;
+	int64_t last_run; /* Unix seconds; 0: not run here yet */
+};
 
 struct jobs {
 	struct server *srv;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	atomic_bool stop;
-	bool have_retention, have_siem;
-	pthread_t retention_thread, siem_thread;
-	struct siem *siem;
-	char holder[HOLDER_MAX + 1];
+	pthread_t thread;
+	bool started;
+	atomic_bool stopping;
+	struct siem *siem; /* NULL: no forwarding */
+	pthread_t siem_thread;
+	bool siem_started;
+	int timerfd;
+	int stopfd;
+	struct job job[JOBS_MAX];
+	size_t n;
 };
 
-/* Sleeps up to ms unless stopped; true when stopping. */
-static bool wait_or_stop(struct jobs *j, unsigned ms)
+static int job_maintain(struct jobs *j, int64_t now)
 {
-	struct timespec until;
+	return store_maintain(j->srv->store, now);
+}
 
-	(void) clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long) (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
+static int job_retention(struct jobs *j, int64_t now)
+{
+	size_t deleted = 0;
+
+	return retention_run(j->srv->store, j->srv->cfg, now, RETENTION_BATCH, &j->stopping,
+			     &deleted);
+}
+
+static void tick(struct jobs *j)
+{
+	int64_t now = (int64_t) time(NULL);
+
+	for (size_t i = 0; i < j->n; i++) {
+		struct job *job = &j->job[i];
+		int r;
+
+		if (!job->held) {
+			bool held = false;
+
+			r = store_job_try_lock(j->srv->store, job->name, &held);
+			if (r < 0) {
+				log_warning("(M3041) job %s: cannot take its lock: %s", job->name,
+					    strerror(-r));
+				continue;
+			}
+			if (!held) {
+				log_debug("(M3042) job %s: runs on another server", job->name);
+				continue;
+			}
+			job->held = true;
+			log_notice("(M3040) job %s: taken; it runs on this server", job->name);
+		}
+		if (job->last_run != 0 && now - job->last_run < (int64_t) job->interval)
+			continue;
+		job->last_run = now;
+		r = job->run(j, now);
+		if (r < 0)
+			log_warning("(M3043) job %s failed: %s", job->name, strerror(-r));
+		else
+			log_info("(M3044) job %s done", job->name);
 	}
-	(void) pthread_mutex_lock(&j->lock);
-	while (!atomic_load(&j->stop))
-		if (pthread_cond_timedwait(&j->cond, &j->lock, &until) == ETIMEDOUT)
-			break;
-	(void) pthread_mutex_unlock(&j->lock);
-	return atomic_load(&j->stop);
 }
 
-static bool lease(struct jobs *j, const char *name, int64_t ttl)
+static void *jobs_thread(void *userdata)
 {
+	struct jobs *j = userdata;
+	struct pollfd fds[2] = {{.fd = j->timerfd, .events = POLLIN},
+				{.fd = j->stopfd, .events = POLLIN}};
+
+	for (;;) {
+		uint64_t n;
+
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("(M3041) jobs: poll: %s; background jobs stop", strerror(errno));
+			return NULL;
+		}
+		if (fds[1].revents)
+			return NULL;
+		if (fds[0].revents && read(j->timerfd, &n, sizeof(n)) == (ssize_t) sizeof(n))
+			tick(j);
+	}
+}
+
+/* The SIEM forwarder's thread: forwards while it holds the lock "siem", at once again
+ * while a backlog remains, else every siem_interval; stops when stopfd is readable. */
+static void *siem_thread(void *userdata)
+{
+	struct jobs *j = userdata;
+	struct pollfd stop = {.fd = j->stopfd, .events = POLLIN};
+	unsigned retry = j->srv->cfg->job_retry_interval ? j->srv->cfg->job_retry_interval : 30;
 	bool held = false;
-	int r = store_job_try_lock(j->srv->store, name, j->holder, (int64_t) time(NULL), ttl,
-				   &held);
 
-	if (r < 0)
-		log_warning("(M4202) job %s: cannot take its lease: %s", name, strerror(-r));
-	return r >= 0 && held;
-}
-
-static void *retention_main(void *arg)
-{
-	struct jobs *j = arg;
-	const struct config *cfg = j->srv->cfg;
-
-	do {
-		size_t deleted = 0;
-
-		if (lease(j, "retention", (int64_t) cfg->retention_interval * 2 + 60))
-			(void) !retention_run(j->srv->store, cfg, (int64_t) time(NULL),
-					      RETENTION_BATCH, &j->stop, &deleted);
-	} while (!wait_or_stop(j, cfg->retention_interval * 1000));
-	return NULL;
-}
-
-static void *siem_main(void *arg)
-{
-	struct jobs *j = arg;
-	const struct config *cfg = j->srv->cfg;
-	int64_t ttl = MAX((int64_t) 30, (int64_t) cfg->siem_interval * 3);
-
-	do {
+	while (!atomic_load(&j->stopping)) {
+		unsigned wait_s = j->srv->cfg->siem_interval;
 		int more = 0;
 
-		if (lease(j, "siem", ttl)) {
+		if (!held) {
+			int r = store_job_try_lock(j->srv->store, "siem", &held);
+
+			if (r < 0)
+				log_warning("(M3041) job siem: cannot take its lock: %s",
+					    strerror(-r));
+			if (held)
+				log_notice("(M3040) job siem: taken; it runs on this server");
+		}
+		if (held) {
 			size_t sent = 0;
 
 			more = siem_forward(j->siem, j->srv->store, (int64_t) time(NULL), &sent);
+		} else {
+			wait_s = retry;
 		}
-		if (more > 0 && !atomic_load(&j->stop))
+		if (more > 0)
 			continue; /* a backlog: on at once */
-	} while (!wait_or_stop(j, cfg->siem_interval * 1000));
+		if (poll(&stop, 1, (int) wait_s * 1000) != 0)
+			break;
+	}
+	if (held)
+		(void) !store_job_unlock(j->srv->store, "siem");
 	return NULL;
 }
 
-/* "HOSTNAME:PID:RANDOM": unique among servers sharing the store, readable in the jobs table. */
-static void make_holder(char out[HOLDER_MAX + 1])
+static void jobs_add(struct jobs *j, const char *name, unsigned interval,
+		     int (*run)(struct jobs *, int64_t))
 {
-	char host[40] = "server";
-	uint32_t rnd = 0;
-
-	(void) gethostname(host, sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	(void) gnutls_rnd(GNUTLS_RND_NONCE, &rnd, sizeof(rnd));
-	(void) snprintf(out, HOLDER_MAX + 1, "%s:%ld:%08x", host, (long) getpid(), (unsigned) rnd);
+	if (j->n < JOBS_MAX)
+		j->job[j->n++] = (struct job){.name = name, .interval = interval, .run = run};
 }
 
-void jobs_stop(struct jobs *j)
+int jobs_start(struct server *srv, struct jobs **ret)
 {
-	if (!j)
-		return;
-	(void) pthread_mutex_lock(&j->lock);
-	atomic_store(&j->stop, true);
-	(void) pthread_cond_broadcast(&j->cond);
-	(void) pthread_mutex_unlock(&j->lock);
-	if (j->have_retention) {
-		(void) pthread_join(j->retention_thread, NULL);
-		(void) !store_job_unlock(j->srv->store, "retention", j->holder);
-	}
-	if (j->have_siem) {
-		(void) pthread_join(j->siem_thread, NULL);
-		(void) !store_job_unlock(j->srv->store, "siem", j->holder);
-	}
-	siem_free(j->siem);
-	(void) pthread_cond_destroy(&j->cond);
-	(void) pthread_mutex_destroy(&j->lock);
-	mm_free(j);
-}
-
-int jobs_start(struct server *srv, struct jobs **ret, char *errbuf, size_t errlen)
-{
-	struct jobs *j = mm_calloc(1, sizeof(*j));
+	unsigned retry = srv->cfg->job_retry_interval ? srv->cfg->job_retry_interval : 30;
+	struct itimerspec its = {
+		.it_value = {.tv_nsec = 1},
+		.it_interval = {.tv_sec = (time_t) retry},
+	};
+	struct jobs *j;
 	int r;
 
+	j = mm_calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	j->srv = srv;
-	atomic_init(&j->stop, false);
-	(void) pthread_mutex_init(&j->lock, NULL);
-	(void) pthread_cond_init(&j->cond, NULL);
-	make_holder(j->holder);
+	atomic_init(&j->stopping, false);
+	j->stopfd = -1;
+	j->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (j->timerfd < 0)
+		goto fail_errno;
+	j->stopfd = eventfd(0, EFD_CLOEXEC);
+	if (j->stopfd < 0)
+		goto fail_errno;
+	if (timerfd_settime(j->timerfd, 0, &its, NULL) < 0)
+		goto fail_errno;
+	jobs_add(j, "maintain", srv->cfg->maintain_interval ? srv->cfg->maintain_interval : 3600,
+		 job_maintain);
+	jobs_add(j, "retention", srv->cfg->retention_interval ? srv->cfg->retention_interval : 3600,
+		 job_retention);
 	if (srv->cfg->siem_target) {
-		r = siem_new(srv->cfg, &j->siem, errbuf, errlen);
+		char err[512];
+
+		r = siem_new(srv->cfg, &j->siem, err, sizeof(err));
 		if (r < 0) {
-			jobs_stop(j);
+			log_error("(M4215) cannot start the SIEM forwarder: %s",
+				  r == -ENOMEM ? "out of memory" : err);
+			(void) jobs_stop(j);
 			return r;
 		}
 	}
-	r = -pthread_create(&j->retention_thread, NULL, retention_main, j);
-	if (r < 0) {
-		(void) snprintf(errbuf, errlen, "cannot start the retention job: %s", strerror(-r));
-		jobs_stop(j);
-		return r;
+	r = pthread_create(&j->thread, NULL, jobs_thread, j);
+	if (r != 0) {
+		(void) jobs_stop(j);
+		return -r;
 	}
-	j->have_retention = true;
+	j->started = true;
 	if (j->siem) {
-		r = -pthread_create(&j->siem_thread, NULL, siem_main, j);
-		if (r < 0) {
-			(void) snprintf(errbuf, errlen, "cannot start the SIEM forwarder: %s",
-					strerror(-r));
-			jobs_stop(j);
-			return r;
+		r = pthread_create(&j->siem_thread, NULL, siem_thread, j);
+		if (r != 0) {
+			(void) jobs_stop(j);
+			return -r;
 		}
-		j->have_siem = true;
+		j->siem_started = true;
 		log_notice("(M4214) forwarding events to the SIEM at %s", srv->cfg->siem_target);
 	}
 	*ret = j;
 	return 0;
+
+fail_errno:
+	r = -errno;
+	(void) jobs_stop(j);
+	return r;
+}
+
+struct jobs *jobs_stop(struct jobs *j)
+{
+	if (!j)
+		return NULL;
+	atomic_store(&j->stopping, true);
+	if (j->started || j->siem_started) {
+		uint64_t one = 1;
+
+		if (write(j->stopfd, &one, sizeof(one)) != (ssize_t) sizeof(one)) {
+			/* The thread may still use j: leaving it is the safe way out. */
+			log_error("(M3041) jobs: cannot stop the job thread: %s", strerror(errno));
+			return NULL;
+		}
+		if (j->started)
+			(void) pthread_join(j->thread, NULL);
+		if (j->siem_started)
+			(void) pthread_join(j->siem_thread, NULL);
+	}
+	siem_free(j->siem);
+	for (size_t i = 0; i < j->n; i++)
+		if (j->job[i].held)
+			(void) !store_job_unlock(j->srv->store, j->job[i].name);
+	if (j->timerfd >= 0)
+		(void) close(j->timerfd);
+	if (j->stopfd >= 0)
+		(void) close(j->stopfd);
+	mm_free(j);
+	return NULL;
 }

@@ -29,6 +29,7 @@
 /* ---- config.c: the configuration file and its defaults ---- */
 
 #define CONFIG_NAMES_MAX     32 /* names in the server certificate */
+#define CONFIG_CATALOGS_MAX  16 /* catalogue override files */
 #define CONFIG_RETENTION_MAX 64 /* event types with their own retention */
 
 /* How long events of one type are kept: retention.TYPE = DURATION (0: forever). */
@@ -44,8 +45,10 @@ struct config {
 	char *store_url;               /* NULL: "sqlite:STATE_DIR/store.db" */
 	char *names[CONFIG_NAMES_MAX]; /* subject alternative names of the server cert */
 	size_t n_names;                /* 0: localhost, 127.0.0.1, ::1 and the hostname */
+	char *catalogs[CONFIG_CATALOGS_MAX]; /* catalogue override files, after the built-in */
+	size_t n_catalogs;
 	int log_level;
-	unsigned threads;            /* worker threads per listener */
+	unsigned threads;            /* threads (and sockets) per listener, 1..64 */
 	unsigned max_connections;    /* per listener */
 	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
 	unsigned agent_max_inflight; /* agent requests served at once; more get 503 */
@@ -53,6 +56,8 @@ struct config {
 	unsigned shutdown_timeout;   /* seconds to let requests finish on SIGTERM */
 	unsigned checkin_interval;   /* seconds, told to agents */
 	unsigned inventory_interval; /* seconds, told to agents */
+	unsigned job_retry_interval; /* seconds between tries for a job another server runs */
+	unsigned maintain_interval;  /* seconds between runs of the store_maintain job */
 
 	/* retention of events (retention.c): retention.default and retention.TYPE */
 	int64_t retention_default; /* seconds; 0: forever */
@@ -74,13 +79,15 @@ void config_done(struct config *c);
 
 /*
  * Sets one setting from its text form, as the file and the flags give it: "state_dir",
- * "agent_listen", "api_listen", "store", "name" (appends), "log_level", "threads",
+ * "agent_listen", "api_listen", "store", "name" (appends), "catalog" (appends), "log_level",
+ * "threads",
  * "max_connections", "connection_timeout", "agent_max_inflight", "retry_after",
- * "shutdown_timeout", "checkin_interval", "inventory_interval", "retention_interval",
- * "siem_target", "siem_ca", "siem_name", "siem_start", "siem_interval", and
- * "retention.default" / "retention.TYPE" (a duration or "forever"). -ENOENT for an unknown
- * key, -EINVAL for a bad value, -E2BIG for too many names or retention types, -EEXIST for a
- * retention type set twice, -ENOMEM; errbuf says why.
+ * "shutdown_timeout", "checkin_interval", "inventory_interval", "job_retry_interval",
+ * "maintain_interval", "retention_interval", "siem_target", "siem_ca", "siem_name",
+ * "siem_start", "siem_interval", and "retention.default" / "retention.TYPE" (a duration or
+ * "forever"). -ENOENT for an unknown key, -EINVAL for a bad value, -E2BIG for too many
+ * names or retention types, -EEXIST for a retention type set twice, -ENOMEM; errbuf says
+ * why.
  */
 int config_set(struct config *c, const char *key, const char *value, char *errbuf, size_t errlen)
 	_wur_;
@@ -159,13 +166,37 @@ int ca_peer_serial(gnutls_session_t session, uint64_t *ret_serial, char *errbuf,
 
 /* ---- the server ---- */
 
+struct compliance;
+
 struct server {
 	struct config *cfg;
 	struct store *store;
+	struct compliance *compliance; /* the guideline scorecard (server/compliance.h) */
 	struct ca *ca;
 	atomic_uint inflight;       /* requests between their headers and their completion */
 	atomic_uint agent_inflight; /* of which on the agent listener */
 };
+
+/* ---- jobs.c: background jobs, each on one server of those sharing a store ---- */
+
+struct jobs;
+
+/*
+ * Starts the job runner: one thread that, every cfg->job_retry_interval seconds (and at
+ * once), tries to take the store's lock of each job it does not hold yet
+ * (store_job_try_lock) and runs each job it holds when its interval has passed since its
+ * last run here (at once when just taken). The jobs: "maintain" (store_maintain, every
+ * cfg->maintain_interval) and "retention" (retention_run, every cfg->retention_interval);
+ * with cfg->siem_target, the SIEM forwarder on a thread of its own under the lock "siem"
+ * (siem_forward, every cfg->siem_interval). A lock once taken is kept until jobs_stop(),
+ * so a job stays on one server and moves only when that server stops or dies. Returns
+ * -errno when a thread or its timer cannot be made, -EINVAL when siem_ca cannot be loaded
+ * (logged, M4215).
+ */
+int jobs_start(struct server *srv, struct jobs **ret) _wur_;
+/* Stops the thread (waiting for a job in progress), releases the locks and frees. NULL is
+ * fine. */
+struct jobs *jobs_stop(struct jobs *j);
 
 /* ---- http.c: libmicrohttpd, routing, bodies, errors ---- */
 
@@ -180,7 +211,6 @@ typedef int (*http_handler_fn)(struct http_request *req);
 enum {
 	HTTP_CERT = 1 << 0,  /* agent call: needs a verified client certificate */
 	HTTP_WRITE = 1 << 1, /* admin call that changes something: needs role admin */
-	HTTP_OPEN = 1 << 2,  /* no authentication at all */
 };
 
 struct http_route {
@@ -223,23 +253,21 @@ struct http_request {
 };
 
 /*
- * Starts a listener for `api` on an already bound socket (see http_listen()): TLS with the
- * CA's server certificate, a pool of cfg->threads threads over epoll, cfg's connection
- * limit and timeout. On the agent API client certificates are requested (not required) and
- * checked per request. Takes the socket. On failure errbuf says why.
+ * Starts the listener for `api` on addr ("HOST:PORT"; port 0 lets the kernel choose):
+ * cfg->threads libmicrohttpd daemons with one epoll thread each on a SO_REUSEPORT group of
+ * sockets, TLS with the CA's server certificate, cfg->max_connections in all and
+ * cfg->connection_timeout. On the agent API client certificates are requested (not
+ * required) and checked per request. *ret_bound gets the address actually bound. On
+ * failure errbuf says why and nothing is left open.
  */
 struct http_daemon;
-int http_start(struct server *srv, enum http_api api, int fd, struct http_daemon **ret,
-	       char *errbuf, size_t errlen) _wur_;
-/* Stops accepting connections; requests already received are still answered. */
+int http_start(struct server *srv, enum http_api api, const char *addr, struct http_daemon **ret,
+	       char *ret_bound, size_t boundlen, char *errbuf, size_t errlen) _wur_;
+/* Stops accepting connections (new ones are refused); requests already received are still
+ * answered. */
 void http_quiesce(struct http_daemon *d);
-/* Stops the daemon, closing every connection, and frees it. NULL is fine. */
+/* Stops the listener, closing every connection, and frees it. NULL is fine. */
 struct http_daemon *http_stop(struct http_daemon *d);
-
-/* Binds and listens on addr ("HOST:PORT"); *ret_fd is close-on-exec. *ret_bound (optional)
- * gets the address actually bound, with the port chosen by the kernel for port 0. */
-int http_listen(const char *addr, int *ret_fd, char *ret_bound, size_t boundlen, char *errbuf,
-		size_t errlen) _wur_;
 
 /*
  * Records why a request failed: err is a -errno that the table in http.c maps to a status
@@ -291,6 +319,8 @@ extern const struct http_route api_tokens_routes[];
 extern const size_t api_tokens_n_routes;
 extern const struct http_route api_events_routes[];
 extern const size_t api_events_n_routes;
+extern const struct http_route api_compliance_routes[];
+extern const size_t api_compliance_n_routes;
 
 /* ---- auth.c: secrets and admin authentication ---- */
 
@@ -389,15 +419,6 @@ int siem_forward(struct siem *s, struct store *st, int64_t now, size_t *ret_sent
 /* Appends one event (as the store lists it) to out as an RFC 5424 message with RFC 5425
  * octet counting: "LEN <PRI>1 TIME HOST mamori - TYPE - JSON". -E2BIG past 256 KiB. */
 int siem_format(const json_t *event, struct buf *out) _wur_;
-
-/* ---- jobs.c: the background jobs (retention, SIEM forwarding) ---- */
-
-struct jobs;
-
-/* Starts the jobs' threads; errbuf says what failed. */
-int jobs_start(struct server *srv, struct jobs **ret, char *errbuf, size_t errlen) _wur_;
-/* Stops them and waits for them; NULL is fine. */
-void jobs_stop(struct jobs *j);
 
 /* ---- ingest.c: storing inventories ---- */
 

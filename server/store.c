@@ -9,11 +9,18 @@
  *   vfs=NAME   SQLite VFS to open the file through. A test seam: tests/fault registers a
  *              VFS that fails the Nth write or sync, to prove failed operations change
  *              nothing. Production configurations never set it.
- * A PATH cannot contain '?'.
+ *   pool=N     PostgreSQL connections (1..64, default 4)
+ * A PostgreSQL URL's other parameters are libpq's (host=/run/postgresql, sslmode=…) and
+ * are passed on untouched; libpq refuses those it does not know. A PATH cannot contain
+ * '?'. The URL may hold a password, so it is never logged whole.
+ *
+ * Job locks are validated here (names) and kept by the backends.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "config.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
@@ -21,6 +28,9 @@
 
 #define STORE_DEFAULT_READERS 4u
 #define STORE_MAX_READERS     64u
+#define STORE_DEFAULT_POOL    4u
+#define STORE_MAX_POOL        64u
+#define JOB_NAME_MAX          64
 
 typedef int (*open_fn)(const char *base, const struct store_params *p, struct store **ret);
 
@@ -30,11 +40,20 @@ static const struct {
 	open_fn open;     /* NULL: recognised, but not built into this program */
 } backends[] = {
 	{"sqlite:", false, store_sqlite_open},
+#if HAVE_POSTGRES
+	{"postgres://", true, store_pg_open},
+	{"postgresql://", true, store_pg_open},
+#else
 	{"postgres://", true, NULL},
 	{"postgresql://", true, NULL},
+#endif
 };
 
-static int parse_params(char *text, struct store_params *p)
+/*
+ * Parses PARAMS into p. With `pass` (PostgreSQL), parameters that are not mamori's are
+ * appended there for libpq; without it they are refused.
+ */
+static int parse_params(char *text, struct store_params *p, struct buf *pass)
 {
 	char *save = NULL;
 
@@ -48,7 +67,20 @@ static int parse_params(char *text, struct store_params *p)
 		}
 		*eq = '\0';
 		v = eq + 1;
-		if (streq(kv, "vfs") && *v) {
+		if (pass && streq(kv, "pool")) {
+			if (str_to_uint(v, 10, &p->pool) < 0 || p->pool < 1 ||
+			    p->pool > STORE_MAX_POOL) {
+				log_error("(M4002) store URL: pool must be 1..%u", STORE_MAX_POOL);
+				return -EINVAL;
+			}
+		} else if (pass && !streq(kv, "vfs") && !streq(kv, "readers")) {
+			if ((pass->len && buf_addc(pass, '&') < 0) ||
+			    buf_addf(pass, "%s=%s", kv, v) < 0)
+				return -ENOMEM;
+		} else if (pass) {
+			log_error("(M4002) store URL: '%s' is a SQLite parameter", kv);
+			return -EINVAL;
+		} else if (streq(kv, "vfs") && *v) {
 			p->vfs = v;
 		} else if (streq(kv, "readers")) {
 			if (str_to_uint(v, 10, &p->readers) < 0 || p->readers > STORE_MAX_READERS) {
@@ -66,23 +98,25 @@ static int parse_params(char *text, struct store_params *p)
 
 int store_open(const char *url, struct store **ret)
 {
-	struct store_params p = {.vfs = NULL, .readers = STORE_DEFAULT_READERS};
+	struct store_params p = {
+		.vfs = NULL,
+		.readers = STORE_DEFAULT_READERS,
+		.pool = STORE_DEFAULT_POOL,
+	};
 	_cleanup_(freep) char *copy = NULL;
+	struct buf pass;
 	char *q;
-	int r;
+	int r = -EINVAL;
 
 	if (!url || !ret)
 		return -EINVAL;
 	copy = mm_strdup(url);
 	if (!copy)
 		return -ENOMEM;
+	buf_init(&pass, strlen(url) + 1);
 	q = strchr(copy, '?');
-	if (q) {
+	if (q)
 		*q++ = '\0';
-		r = parse_params(q, &p);
-		if (r < 0)
-			return r;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
 		const char *rest = str_startswith(copy, backends[i].prefix);
 
@@ -90,18 +124,29 @@ int store_open(const char *url, struct store **ret)
 			continue;
 		if (!backends[i].open) {
 			log_error("(M4001) store: '%s' names a backend this build does not have "
-				  "(PostgreSQL support comes in a later release); use sqlite:PATH",
+				  "(built without libpq); use sqlite:PATH",
 				  backends[i].prefix);
-			return -EPROTONOSUPPORT;
+			r = -EPROTONOSUPPORT;
+			goto out;
 		}
 		if (!backends[i].keep_prefix && !*rest) {
 			log_error("(M4002) store URL: '%s' names no database", url);
-			return -EINVAL;
+			goto out;
 		}
-		return backends[i].open(backends[i].keep_prefix ? copy : rest, &p, ret);
+		if (q) {
+			r = parse_params(q, &p, backends[i].keep_prefix ? &pass : NULL);
+			if (r < 0)
+				goto out;
+		}
+		p.pass = pass.len ? buf_str(&pass) : NULL;
+		r = backends[i].open(backends[i].keep_prefix ? copy : rest, &p, ret);
+		goto out;
 	}
-	log_error("(M4002) store URL: '%s' is neither sqlite:PATH nor postgres://…", url);
-	return -EINVAL;
+	/* the scheme is all that is shown: a PostgreSQL URL may carry a password */
+	log_error("(M4002) store URL: '%.12s…' is neither sqlite:PATH nor postgres://…", url);
+out:
+	buf_done(&pass);
+	return r;
 }
 
 struct store *store_free(struct store *st)
@@ -193,6 +238,14 @@ int store_events_ingest(struct store *st, const char *host_id, json_t *events, i
 
 	if (!host_id || !ret)
 		return -EINVAL;
+	if (!st->ops->events_ingest) {
+		/* a backend without the chain's verification yet stores the batch as it was
+		 * (the chain's fields kept with the event, store_prep_events) */
+		r = st->ops->events_append(st, host_id, events, now, &res.acked_seq, &res.stored);
+		if (r >= 0)
+			*ret = res;
+		return r;
+	}
 	/* validated and serialised before the backend takes its write lock */
 	r = store_chain_prepare(events, &ev, &n);
 	if (r < 0)
@@ -219,52 +272,64 @@ int store_events_append(struct store *st, const char *host_id, json_t *events, i
 	return 0;
 }
 
+/* ---- the event store: a backend without it answers -EOPNOTSUPP ---- */
+
 int store_events_search(struct store *st, const struct store_event_query *q, json_t **ret)
 {
+	if (!st->ops->events_search)
+		return -EOPNOTSUPP;
 	return st->ops->events_search(st, q, ret);
 }
 
 int store_events_counts(struct store *st, const struct store_event_query *q, const char *by1,
 			const char *by2, json_t **ret)
 {
+	if (!st->ops->events_counts)
+		return -EOPNOTSUPP;
 	return st->ops->events_counts(st, q, by1, by2, ret);
 }
 
 int store_host_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
 {
+	if (!st->ops->host_evidence)
+		return -EOPNOTSUPP;
 	return st->ops->host_evidence(st, host_id, limit, ret);
 }
 
 int store_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
 		       int64_t *io_key, size_t max, size_t *ret_deleted)
 {
+	if (!st->ops->events_purge)
+		return -EOPNOTSUPP;
 	return st->ops->events_purge(st, type, except, before_ms, io_key, max, ret_deleted);
 }
 
 int store_events_since(struct store *st, int64_t after, size_t limit, json_t **ret)
 {
+	if (!st->ops->events_since)
+		return -EOPNOTSUPP;
 	return st->ops->events_since(st, after, limit, ret);
 }
 
 int store_events_position(struct store *st, int64_t *ret)
 {
+	if (!st->ops->events_position)
+		return -EOPNOTSUPP;
 	return st->ops->events_position(st, ret);
 }
 
 int store_cursor_get(struct store *st, const char *name, int64_t *ret)
 {
+	if (!st->ops->cursor_get)
+		return -EOPNOTSUPP;
 	return st->ops->cursor_get(st, name, ret);
 }
 
 int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
 {
+	if (!st->ops->cursor_set)
+		return -EOPNOTSUPP;
 	return st->ops->cursor_set(st, name, position, now);
-}
-
-int store_job_try_lock(struct store *st, const char *name, const char *holder, int64_t now,
-		       int64_t ttl, bool *ret_held)
-{
-	return st->ops->job_try_lock(st, name, holder, now, ttl, ret_held);
 }
 
 int store_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret)
@@ -316,7 +381,120 @@ int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret
 	return st->ops->audit_list(st, limit, offset, ret);
 }
 
-int store_job_unlock(struct store *st, const char *name, const char *holder)
+int store_maintain(struct store *st, int64_t now)
 {
-	return st->ops->job_unlock(st, name, holder);
+	return st->ops->maintain(st, now);
+}
+
+bool store_job_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 1 || n > JOB_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return false;
+	return true;
+}
+
+int store_job_try_lock(struct store *st, const char *name, bool *ret_held)
+{
+	if (!store_job_name_ok(name) || !ret_held)
+		return -EINVAL;
+	return st->ops->job_try_lock(st, name, ret_held);
+}
+
+int store_job_unlock(struct store *st, const char *name)
+{
+	if (!store_job_name_ok(name))
+		return -EINVAL;
+	return st->ops->job_unlock(st, name);
+}
+
+/* ---- compliance and attestations: a backend without them answers -EOPNOTSUPP ---- */
+
+void store_compliance_host_done(struct store_compliance_host *h)
+{
+	json_decref(h->doc);
+	json_decref(h->events);
+	mm_free(h->owner);
+	*h = (struct store_compliance_host){.last_inventory = -1, .policy_version = -1};
+}
+
+int store_host_set_owner(struct store *st, const char *host_id, const char *owner)
+{
+	if (!st->ops->host_set_owner)
+		return -EOPNOTSUPP;
+	return st->ops->host_set_owner(st, host_id, owner);
+}
+
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+{
+	if (!st->ops->compliance_host_get)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_host_get(st, host_id, items, ret);
+}
+
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			  size_t limit, store_compliance_scan_fn fn, void *userdata,
+			  size_t *ret_count)
+{
+	if (!st->ops->compliance_scan)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_scan(st, items, after, limit, fn, userdata, ret_count);
+}
+
+int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
+			   int64_t now, size_t *ret_changed)
+{
+	if (!st->ops->compliance_apply)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_apply(st, hosts, n, now, ret_changed);
+}
+
+int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			    int64_t now)
+{
+	if (!st->ops->compliance_events)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_events(st, host_id, events, now);
+}
+
+int store_compliance_results(struct store *st, const struct store_compliance_query *q, json_t **ret)
+{
+	if (!st->ops->compliance_results)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_results(st, q, ret);
+}
+
+int store_compliance_rollups(struct store *st, json_t **ret)
+{
+	if (!st->ops->compliance_rollups)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_rollups(st, ret);
+}
+
+int store_compliance_history(struct store *st, int64_t since_day, json_t **ret)
+{
+	if (!st->ops->compliance_history)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_history(st, since_day, ret);
+}
+
+int store_attestation_add(struct store *st, const struct store_attestation *a,
+			  char ret_id[STORE_ID_MAX])
+{
+	if (!st->ops->attestation_add)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_add(st, a, ret_id);
+}
+
+int store_attestation_list(struct store *st, const char *measure, json_t **ret)
+{
+	if (!st->ops->attestation_list)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_list(st, measure, ret);
 }

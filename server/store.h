@@ -24,9 +24,11 @@
 
 #include <jansson.h>
 
+#include "lib/checks.h"
 #include "lib/macro.h"
 
 #define STORE_ID_MAX     40 /* room for a UUID and its NUL */
+#define STORE_JOBS_MAX   16 /* job locks one handle holds at once (store_job_try_lock) */
 #define STORE_DIGEST_HEX 65 /* a SHA-256 in hex and its NUL */
 
 struct store;
@@ -37,8 +39,10 @@ struct store;
  * applied in order inside a transaction; a database newer than this program is refused
  * with -EPROTO. On success *ret is the caller's, freed with store_free().
  * "sqlite:PATH?readers=N" sets the reader connections (default 4, 0..64); "?vfs=NAME" is
- * a test seam (tests/fault). A backend this build lacks (PostgreSQL, for now) gives
- * -EPROTONOSUPPORT; a malformed URL -EINVAL. Both are logged.
+ * a test seam (tests/fault). "postgres://…?pool=N" sets the PostgreSQL connections
+ * (default 4, 1..64); the URL's other parameters are libpq's. A backend this build lacks
+ * gives -EPROTONOSUPPORT; a malformed URL -EINVAL; a database that cannot be reached
+ * -EIO. All are logged.
  */
 int store_open(const char *url, struct store **ret) _wur_;
 struct store *store_free(struct store *st);
@@ -293,17 +297,6 @@ int store_events_position(struct store *st, int64_t *ret) _wur_;
 int store_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
 int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now) _wur_;
 
-/*
- * A lease on a named background job, so that of several servers sharing one store only
- * one runs it: *ret_held is true when `holder` holds the lease until now + ttl (taken,
- * renewed, or taken over after the previous holder's expired), false when another holder's
- * lease is still running.
- */
-int store_job_try_lock(struct store *st, const char *name, const char *holder, int64_t now,
-		       int64_t ttl, bool *ret_held) _wur_;
-/* Gives the lease up if `holder` has it (a clean stop), so another server, or this one
- * restarted, takes the job over at once rather than when the lease expires. */
-int store_job_unlock(struct store *st, const char *name, const char *holder) _wur_;
 
 /* ---- audit trail ---- */
 
@@ -316,3 +309,156 @@ int store_audit_append(struct store *st, int64_t now, const char *actor, const c
 		       const char *target, json_t *details, const char *remote) _wur_;
 /* {"records": [...], "total": N, "chain_ok": bool}, newest first. */
 int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* ---- maintenance, jobs and migration ---- */
+
+/*
+ * Prepares the store for the time ahead of `now`: with PostgreSQL, creates the event
+ * partitions of this month and the next, so no ingestion pays for it (events_append
+ * creates a missing one itself, so calling this is an optimisation, not a duty). SQLite
+ * has nothing to do. Meant for an hourly background job.
+ */
+int store_maintain(struct store *st, int64_t now) _wur_;
+
+/*
+ * Takes the lock of background job `name` (1..64 of [a-z0-9._-]) if nobody holds it:
+ * *ret_held = true when this handle now holds it, false when another holder (another
+ * mamori-server sharing the database, or this handle already) does. With PostgreSQL it is
+ * a session advisory lock on a connection of its own, held until store_job_unlock(), the
+ * handle is freed, or the process dies (the session ends), so a crashed server never
+ * blocks the job for long. With SQLite, which one server at a time uses, it is always
+ * granted unless this handle holds it. -EINVAL for a bad name, -E2BIG past
+ * STORE_JOBS_MAX locks held at once, -EIO when the database cannot be reached.
+ */
+int store_job_try_lock(struct store *st, const char *name, bool *ret_held) _wur_;
+/* Releases a job lock this handle holds; -ENOENT when it holds none of that name. */
+int store_job_unlock(struct store *st, const char *name) _wur_;
+
+/*
+ * Copies everything `from` holds into `to` (both open, any backends): API and enrolment
+ * tokens, certificate serials, hosts and tombstones, token uses, inventory items, their
+ * history, the software view, events and the audit chain, exactly (ids, times, hashes).
+ * One read snapshot of `from`, one transaction on `to`: the copy happens whole or not at
+ * all. Before committing it reads `to` back and compares the row count of every table and
+ * a digest of every host's rows; a difference aborts it (-EIO, logged M4030).
+ * `to` must be empty (-ENOTEMPTY otherwise) unless `force`, which empties it first.
+ * *ret_report (optional) = {"tables": {NAME: rows}, "hosts": {ID: digest}}.
+ */
+int store_copy(struct store *from, struct store *to, bool force, json_t **ret_report) _wur_;
+/* ---- compliance: the guideline scorecard (server/compliance.c, docs/internals/store.md) ---- */
+
+/* Sets (or with NULL clears) the person responsible for a host. -ENOENT when unknown. */
+int store_host_set_owner(struct store *st, const char *host_id, const char *owner) _wur_;
+
+/* What the checks need of one host (lib/checks.h). */
+struct store_compliance_host {
+	char host_id[STORE_ID_MAX];
+	json_t *doc;            /* the inventory items asked for, as a partial document */
+	int64_t last_inventory; /* Unix seconds of the last inventory commit; -1: none */
+	char *owner;            /* NULL: nobody assigned */
+	int64_t policy_version; /* from the last check-in's state; -1: not reported */
+	json_t *events;         /* the event summary (checks_events_summarise); {} when none */
+};
+void store_compliance_host_done(struct store_compliance_host *h);
+
+/*
+ * Loads one host for evaluation: its inventory items named in `items` (lib/checks.h: ended
+ * by an item whose section is NULL; each value without the members at its `drop` paths),
+ * its owner, last
+ * inventory time, reported policy version and event summary. -ENOENT when the host is
+ * unknown, deleted or revoked (revoked hosts are not scored). On success ret is the
+ * caller's: store_compliance_host_done().
+ */
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+	_wur_;
+
+/* Called for each host of a scan; h is valid during the call only. A negative return
+ * stops the scan and is what store_compliance_scan() returns. */
+typedef int (*store_compliance_scan_fn)(const struct store_compliance_host *h, void *userdata);
+/*
+ * Calls fn for up to `limit` live, unrevoked hosts whose id sorts after `after` (NULL or ""
+ * for the first), in id order, from one snapshot. *ret_count (optional) gets how many were
+ * visited: fewer than limit means the scan reached the end. Paging lets the caller write
+ * each page's results between reads.
+ */
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			  size_t limit, store_compliance_scan_fn fn, void *userdata,
+			  size_t *ret_count) _wur_;
+
+/* One measure's result for one host. Strings are borrowed. */
+struct store_compliance_row {
+	const char *measure, *category, *role;
+	const char *status;   /* "met", "not_met", "unknown", "not_applicable" */
+	const char *evidence; /* compact JSON text: the same evidence always gives the same text */
+};
+/* The complete set of results of one host: measures without a row here are dropped. */
+struct store_compliance_result {
+	const char *host_id;
+	const struct store_compliance_row *rows;
+	size_t n;
+};
+
+/*
+ * Stores the results of n hosts in one transaction. Only rows whose status, evidence,
+ * category or role differ from what is stored are written (a row keeps the time its
+ * status began: "since"); rows of measures missing from a host's set are deleted. The
+ * roll-ups (per organisation, category, role and measure: counts of each status) move by
+ * the same deltas; every change of a stored row's status (not a first evaluation, not a
+ * row dropped with its measure) is appended to the history at `now`; when anything
+ * changed, the snapshot of the roll-ups for the day of `now` (UTC) is refreshed. Hosts
+ * that are unknown, deleted or revoked are skipped. *ret_changed (optional) counts the
+ * rows written or deleted. -EINVAL for a row that is not well-formed; nothing is stored.
+ */
+int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
+			   int64_t now, size_t *ret_changed) _wur_;
+
+/* Folds an event batch into the host's event summary (lib/checks.h), in one transaction
+ * with reading it, so concurrent batches of one host do not lose counts. -ENOENT. */
+int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			    int64_t now) _wur_;
+
+struct store_compliance_query {
+	const char *host_id; /* NULL: every host */
+	const char *measure; /* NULL: every measure */
+	const char *status;  /* NULL: every status */
+	size_t limit;        /* 1..10000 */
+	size_t offset;
+};
+/* Stored results: {"results": [{"host_id", "hostname", "owner", "measure", "category",
+ * "role", "status", "evidence" (object), "since"}], "total": N}, by hostname, then
+ * measure. */
+int store_compliance_results(struct store *st, const struct store_compliance_query *q, json_t **ret)
+	_wur_;
+
+/* The roll-ups: {"hosts": N (scored hosts), "organisation": COUNTS, "category": {ID:
+ * COUNTS}, "role": {ID: COUNTS}, "measure": {ID: COUNTS}}, COUNTS = {"met", "not_met",
+ * "unknown", "not_applicable"}. */
+int store_compliance_rollups(struct store *st, json_t **ret) _wur_;
+
+/* The history from day `since_day` (Unix days, UTC) on: {"days": [{"day", "organisation":
+ * COUNTS, "category": {…}, "role": {…}, "measure": {…}}], "changes": [{"day", "total",
+ * "to_met", "to_not_met", "to_unknown", "to_not_applicable"}]}, oldest first. */
+int store_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+
+/* ---- attestations: the evidence for manual measures ---- */
+
+struct store_attestation {
+	const char *measure;
+	const char *status; /* "met", "not_met", "not_applicable" */
+	const char *evidence;
+	const char *link; /* may be NULL */
+	const char *owner;
+	int64_t date;         /* when the measure was checked (Unix seconds) */
+	unsigned review_days; /* >= 1 */
+	int64_t created;
+	const char *created_by;
+};
+
+/* Records an attestation (they are never changed, only superseded by newer ones). */
+int store_attestation_add(struct store *st, const struct store_attestation *a,
+			  char ret_id[STORE_ID_MAX]) _wur_;
+/* {"attestations": [{"id", "measure", "status", "evidence", "link", "owner", "date",
+ * "review_days", "created", "created_by"}]}, for one measure or all (NULL), by measure
+ * then newest date first. */
+int store_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;

@@ -34,6 +34,9 @@ struct store_sqlite {
 	size_t n_readers;
 	size_t *free_readers; /* a stack of indices into readers */
 	size_t n_free;
+
+	pthread_mutex_t jobs_lock;  /* guards jobs */
+	char *jobs[STORE_JOBS_MAX]; /* names of the job locks held; NULL for a free slot */
 };
 
 /* How much a write transaction's commit must survive (see store_sqlite.c). */
@@ -93,12 +96,6 @@ json_t *store_sqlite_column_string(sqlite3_stmt *q, int i);
 /* Column i as a JSON integer, or JSON null for SQL NULL. */
 json_t *store_sqlite_column_int(sqlite3_stmt *q, int i);
 
-/*
- * Makes a LIKE pattern matching `text` as a substring: "%" text "%", with \, % and _
- * escaped by '\' (use ESCAPE '\'). NULL on allocation failure.
- */
-char *store_sqlite_like_pattern(const char *text);
-
 static inline struct store_sqlite *store_sqlite_of(struct store *st)
 {
 	return (struct store_sqlite *) st;
@@ -149,9 +146,6 @@ int store_sqlite_search_counts(struct store *st, const struct store_event_query 
 int store_sqlite_jobs_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
 int store_sqlite_jobs_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
 	_wur_;
-int store_sqlite_jobs_try_lock(struct store *st, const char *name, const char *holder, int64_t now,
-			       int64_t ttl, bool *ret_held) _wur_;
-int store_sqlite_jobs_unlock(struct store *st, const char *name, const char *holder) _wur_;
 
 /* Operations in store_sqlite_hosts.c. */
 int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
@@ -159,7 +153,43 @@ int store_sqlite_hosts_get(struct store *st, const char *host_id, json_t **ret) 
 int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
 int store_sqlite_hosts_delete(struct store *st, const char *host_id, int64_t now) _wur_;
 
+/* Bulk access for store_copy, in store_sqlite_bulk.c (store_backend.h). */
+int store_sqlite_bulk_begin(struct store *st, bool write, void **ret) _wur_;
+int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn, void *userdata)
+	_wur_;
+int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows) _wur_;
+int store_sqlite_bulk_clear(struct store *st, void *session) _wur_;
+int store_sqlite_bulk_end(struct store *st, void *session, int r) _wur_;
+
 /* Operations in store_sqlite_audit.c. */
 int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
 			      const char *target, json_t *details, const char *remote) _wur_;
 int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_compliance.c. */
+int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)
+	_wur_;
+int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
+				     const struct checks_item *items,
+				     struct store_compliance_host *ret) _wur_;
+int store_sqlite_compliance_scan(struct store *st, const struct checks_item *items,
+				 const char *after, size_t limit, store_compliance_scan_fn fn,
+				 void *userdata, size_t *ret_count) _wur_;
+int store_sqlite_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
+				  size_t n, int64_t now, size_t *ret_changed) _wur_;
+int store_sqlite_compliance_events(struct store *st, const char *host_id, const json_t *events,
+				   int64_t now) _wur_;
+int store_sqlite_compliance_results(struct store *st, const struct store_compliance_query *q,
+				    json_t **ret) _wur_;
+int store_sqlite_compliance_rollups(struct store *st, json_t **ret) _wur_;
+int store_sqlite_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+int store_sqlite_attestation_add(struct store *st, const struct store_attestation *a,
+				 char ret_id[STORE_ID_MAX]) _wur_;
+int store_sqlite_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;
+/*
+ * Removes a host's results from the scorecard (subtracting them from the roll-ups) and its
+ * event summary, inside the caller's write transaction: when a host is revoked or deleted.
+ * With `history`, its status changes go too (deletion forgets everything of a host).
+ */
+int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, int64_t now,
+				   bool history) _wur_;

@@ -52,7 +52,7 @@ static int hosts_list(struct store_sqlite_conn *c, const struct store_host_query
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL, *n = NULL;
 	_cleanup_(json_decrefp) json_t *hosts = json_array();
-	_cleanup_(freep) char *pattern = q->search ? store_sqlite_like_pattern(q->search) : NULL;
+	_cleanup_(freep) char *pattern = q->search ? store_prep_like_pattern(q->search) : NULL;
 	int r;
 
 	if (!hosts || (q->search && !pattern))
@@ -202,6 +202,7 @@ int store_sqlite_hosts_get(struct store *st, const char *host_id, json_t **ret)
 static int host_revoke(struct store_sqlite_conn *c, const char *host_id, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL;
+	int64_t host;
 	int r = store_sqlite_stmt(c,
 				  "UPDATE hosts SET revoked_at = coalesce(revoked_at, ?2)"
 				  " WHERE id = ?1 AND deleted IS NULL",
@@ -214,7 +215,13 @@ static int host_revoke(struct store_sqlite_conn *c, const char *host_id, int64_t
 	r = store_sqlite_step(c, s, "revoking a host");
 	if (r < 0)
 		return r;
-	return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+	if (sqlite3_changes(c->db) != 1)
+		return -ENOENT;
+	/* a revoked host is no longer managed: it leaves the scorecard */
+	r = store_sqlite_host_num(c, host_id, &host);
+	if (r < 0)
+		return r;
+	return store_sqlite_compliance_forget(c, host, now, false);
 }
 
 int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now)
@@ -251,6 +258,9 @@ static int host_delete(struct store_sqlite_conn *c, const char *host_id, int64_t
 	int64_t host;
 	int r = store_sqlite_host_num(c, host_id, &host);
 
+	if (r < 0)
+		return r;
+	r = store_sqlite_compliance_forget(c, host, now, true);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ARRAY_SIZE(host_rows); i++) {

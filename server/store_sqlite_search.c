@@ -191,7 +191,7 @@ static int bound_init(struct bound *b, const struct store_event_query *q, bool p
 		if (utf8_chars(q->text) >= TRIGRAM)
 			b->match = fts_phrase(q->text);
 		else
-			b->like = store_sqlite_like_pattern(q->text);
+			b->like = store_prep_like_pattern(q->text);
 		if (!b->match && !b->like)
 			return -ENOMEM;
 	}

@@ -54,6 +54,13 @@ start_server --config "$T/good.conf" || {
 }
 ok 0 "server starts with a configuration file (flags override it)"
 
+# A second server on the same port must fail, not share the port.
+out=$(timeout 10 "$SERVER" --state-dir "$T/state2" --agent-listen "127.0.0.1:${AGENT_URL##*:}" \
+	--api-listen 127.0.0.1:0 2>&1)
+rc=$?
+[ $rc = 1 ] && grep -q "(M3004).*in use" <<<"$out"
+ok $? "a second server on the same agent port refuses to start (address in use)"
+
 # One slow request holds the only agent slot; the next is shed.
 head -c 60000 /dev/zero | tr '\0' 'x' >"$T/slow.json"
 curl -sS -o "$T/slow.out" -w '%{http_code}' --cacert "$STATE/ca.crt" --limit-rate 15k \

@@ -14,10 +14,17 @@ chmod 755 "$WORK"
 FAKE_PID=
 AGENT_PID=
 AGENT_LOG=$WORK/agent.log
+_started=() # every daemon and server this test started, killed (by pid) at exit
 
 _agent_cleanup() {
+	local p
 	kill9_agent
 	stop_fake
+	stop_server
+	# Only processes whose command line names this test's directory: a pid may be reused.
+	for p in "${_started[@]}" $(for p in "${_started[@]}"; do pgrep -P "$p"; done 2>/dev/null); do
+		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "$WORK" && kill -9 "$p" 2>/dev/null
+	done
 	if [ -n "${KEEP_WORK:-}" ]; then
 		echo "# kept $WORK" >&2
 	else
@@ -43,6 +50,7 @@ start_fake() {
 	rm -f "$WORK/srv/ports.json"
 	python3 "$SRC/tests/integ/fake-server.py" "$WORK/srv" >>"$WORK/srv.log" 2>&1 &
 	FAKE_PID=$!
+	_started+=("$FAKE_PID")
 	local before=${1:-}
 	wait_until 30 test -f "$WORK/srv/ports.json" || {
 		diag "the fake server did not start"
@@ -94,11 +102,16 @@ PY
 
 _token_n=0
 enroll_agent() { # dir, extra args…
-	local dir=$1
+	local dir=$1 tok
 	shift
-	_token_n=$((_token_n + 1))
-	fake_token "tok-$$-$_token_n"
-	"$AGENT" enroll --server "$SERVER_URL" --token "tok-$$-$_token_n" --state-dir "$dir" "$@"
+	if [ "$BACKEND" = real ]; then
+		tok=$(server_token) || return 1
+	else
+		_token_n=$((_token_n + 1))
+		tok=tok-$$-$_token_n
+		fake_token "$tok"
+	fi
+	"$AGENT" enroll --server "$SERVER_URL" --token "$tok" --state-dir "$dir" "$@"
 }
 
 start_agent() { # dir, extra args…
@@ -107,6 +120,7 @@ start_agent() { # dir, extra args…
 	rm -f "$dir/status.json" # a killed daemon's says "running"
 	"$AGENT" run --state-dir "$dir" "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
+	_started+=("$AGENT_PID")
 	AGENT_DIR=$dir
 	# Ready once the daemon (the worker, when separated) wrote its status.
 	wait_until 20 grep -q '"running":true' "$dir/status.json" 2>/dev/null
@@ -171,4 +185,99 @@ make_root() { # a small endpoint for --root: identity, os, cpu, memory
 	echo "Test Laptop" >"$r/sys/class/dmi/id/product_name"
 	echo 10 >"$r/sys/class/dmi/id/chassis_type"
 	chmod -R a+rX "$r"
+}
+
+# ---- the real server (build/server/mamori-server) ----
+#   start_server [CONFIG LINES…] / stop_server   on fixed loopback ports, so a restart keeps
+#                                                them (and the agent's URL); state in $WORK/server
+#   server_api METHOD PATH [JSON]                admin API call; prints the body
+#   server_events HOST                           prints every event of HOST as a JSON array
+BACKEND=fake
+SERVER_PID=
+
+_ready_count() { grep -c "(M3000)" "$WORK/server.log" 2>/dev/null || true; }
+_ready_after() { [ "$(_ready_count)" -gt "${1:-0}" ]; }
+
+_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_server() {
+	local n
+	[ -x "$SERVER" ] || skip_all "needs the server ($SERVER)"
+	BACKEND=real
+	if [ -z "${SRV_AGENT_PORT:-}" ]; then
+		SRV_AGENT_PORT=$(_free_port)
+		SRV_API_PORT=$(_free_port)
+		printf '%s\n' "$@" >"$WORK/server.conf"
+	fi
+	n=$(_ready_count)
+	"$SERVER" --config "$WORK/server.conf" --state-dir "$WORK/server" \
+		--agent-listen "127.0.0.1:$SRV_AGENT_PORT" --api-listen "127.0.0.1:$SRV_API_PORT" \
+		>>"$WORK/server.out" 2>>"$WORK/server.log" &
+	SERVER_PID=$!
+	_started+=("$SERVER_PID")
+	if ! wait_until 30 _ready_after "$n"; then
+		diag "the server did not start:"
+		tail -20 "$WORK/server.log" | sed 's/^/#   /'
+		return 1
+	fi
+	SERVER_URL=https://127.0.0.1:$SRV_AGENT_PORT
+	API_URL=https://127.0.0.1:$SRV_API_PORT
+	CA_FP=$(openssl x509 -in "$WORK/server/ca.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
+}
+
+stop_server() {
+	local rc=0
+	[ -n "$SERVER_PID" ] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID"
+	rc=$?
+	SERVER_PID=
+	return $rc
+}
+
+server_api() { # method, path, [json]
+	python3 - "$API_URL" "$WORK/server/ca.crt" "$WORK/server/admin.token" "$@" <<'PY'
+import json, ssl, sys, urllib.request, urllib.error
+url, ca, tok, method, path = sys.argv[1:6]
+data = sys.argv[6].encode() if len(sys.argv) > 6 else None
+req = urllib.request.Request(url + path, data=data, method=method, headers={
+    "Authorization": "Bearer " + open(tok).read().strip(), "Content-Type": "application/json"})
+try:
+    body = urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=30).read()
+except urllib.error.HTTPError as e:
+    body = e.read()
+    print(body.decode(), file=sys.stderr)
+    sys.exit(1)
+print(body.decode())
+PY
+}
+
+server_token() { server_api POST /api/v1/enroll-tokens '{"uses": 1}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+
+server_events() { # host id
+	python3 "$SRC/tests/integ/check-events.py" --dump "$API_URL" "$WORK/server/ca.crt" \
+		"$WORK/server/admin.token" "$1"
+}
+
+# server_query HOST EXPR — like fake_query, over `ev` (HOST's events) and `host` (its record).
+server_query() {
+	python3 - "$API_URL" "$WORK/server/ca.crt" "$WORK/server/admin.token" "$1" "$2" <<'PY'
+import json, ssl, sys, urllib.request
+url, ca, tok, hid, expr = sys.argv[1:6]
+ctx = ssl.create_default_context(cafile=ca)
+auth = {"Authorization": "Bearer " + open(tok).read().strip()}
+def get(path):
+    return json.load(urllib.request.urlopen(urllib.request.Request(url + path, headers=auth), context=ctx, timeout=30))
+ev, after = [], 0
+while True:
+    page = get("/api/v1/hosts/%s/events?after=%d&limit=1000" % (hid, after))["events"]
+    ev += page
+    if len(page) < 1000:
+        break
+    after = page[-1]["seq"]
+host = get("/api/v1/hosts/" + hid)
+v = eval(expr)
+print(v if not isinstance(v, (dict, list)) else json.dumps(v))
+sys.exit(0 if v else 1)
+PY
 }

@@ -43,9 +43,29 @@ out=$(setpriv --reuid="$wuid" --regid="$(id -g "$wuser")" --clear-groups "$AGENT
 printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin)["identity"]; sys.exit(0 if "serial" not in d.get("dmi", {}) and "product_serial" in json.dumps(d.get("errors")) else 1)'
 ok $? "(which $wuser cannot read itself: it is recorded unreadable there)"
 
-c0=$(fake_query 'h["checkins"]')
+# A LUKS volume on a block device only root may read (the laptop fixture, its /dev made
+# root-only): the storage collector's probe goes through the parent, by device name.
+laptop=$WORK/laptop
+cp -a "$FIXTURES/laptop" "$laptop"
+chmod -R a+rX "$laptop"
+chmod 0600 "$laptop"/dev/*
+stop_agent
+fake_config '{"want_full": true}'
+start_agent "$st" --root "$laptop"
+parent=$AGENT_PID
+worker=$(agent_worker)
+wait_until 15 fake_query '[v for v in (h["document"].get("storage", {}).get("encrypted_volumes") or []) if v["device"] == "nvme0n1p3" and v.get("header_size") == 16384]'
+ok $? "a LUKS header on a root-only block device is read through the parent"
+out=$(setpriv --reuid="$wuid" --regid="$(id -g "$wuser")" --clear-groups "$AGENT" inventory --root "$laptop" 2>/dev/null)
+printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin)["storage"]; sys.exit(0 if all("header_size" not in v for v in d.get("encrypted_volumes") or []) and "/dev" in json.dumps(d.get("errors")) else 1)'
+ok $? "(which $wuser cannot read by itself)"
+
 kill -HUP "$parent"
-wait_until 2 fake_query "h['checkins'] > $c0"; ok $? "SIGHUP to the parent reaches the worker (check-in now)"
+wait_until 5 grep -q "mamori-agent\[$worker\].*(M2053) SIGHUP" "$AGENT_LOG"
+ok $? "SIGHUP to the parent reaches the worker (it checks in now)"
+kill -USR1 "$parent"
+wait_until 5 grep -q "mamori-agent\[$worker\].*(M2075) SIGUSR1" "$AGENT_LOG"
+ok $? "and so does SIGUSR1 (it collects the inventory now)"
 
 stop_agent; rc=$?
 ok $rc "SIGTERM to the parent stops both, exit status 0"

@@ -115,6 +115,8 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     def reply(self, status, obj, headers=()):
         body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        if self.command == "POST":
+            save()  # durable before acknowledged, like the real server
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -159,10 +161,7 @@ class AgentHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         with LOCK:
-            try:
-                self.post()
-            finally:
-                save()
+            self.post()
 
     def post(self):
         cfg = STATE["config"]

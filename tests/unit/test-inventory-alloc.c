@@ -20,9 +20,9 @@
 #include "lib/mm.h"
 #include "tests/tap.h"
 
-#define SINGLE_RUNS 300ul
-#define STICKY_RUNS 100ul
-#define BUDGET_NS   (15ll * 1000 * 1000 * 1000)
+#define SINGLE_RUNS 150ul
+#define STICKY_RUNS 50ul
+#define BUDGET_NS   (100ll * 1000 * 1000 * 1000)
 
 static const char *const sections[] = {"identity", "os", "cpu", "memory"};
 

@@ -19,6 +19,7 @@
 
 struct req {
 	uint32_t op, id, max, zero;
+	char name[48];
 };
 
 struct rep {
@@ -86,6 +87,18 @@ static void test_serving(void)
 	n = ask(fd, &q, sizeof(q), out, sizeof(out));
 	memcpy(&r, out, sizeof(r));
 	CHECK(n == (int) sizeof(r) && r.err == -E2BIG, "one over the size asked answers -E2BIG");
+	q = (struct req){.op = 2, .max = 16};
+	memcpy(q.name, "sdz", 3);
+	n = ask(fd, &q, sizeof(q), out, sizeof(out));
+	memcpy(&r, out, sizeof(r));
+	CHECK(n == (int) sizeof(r) + 16 && r.err == 0 && r.len == 16 &&
+		      memcmp(out + sizeof(r), "LUKS\xba\xbe\0\2", 8) == 0,
+	      "the first bytes of a block device (an image here) are served by name");
+	memcpy(q.name, "fifo", 4);
+	n = ask(fd, &q, sizeof(q), out, sizeof(out));
+	memcpy(&r, out, sizeof(r));
+	CHECK(n == (int) sizeof(r) && r.err == -EINVAL,
+	      "a FIFO in /dev is refused with -EINVAL, not read");
 	(void) close(fd);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "the parent's loop ends when the worker closes the channel");
@@ -136,6 +149,17 @@ int main(void)
 		tap_skip_all("cannot write the fixture");
 	(void) close(fd);
 
+	(void) snprintf(path, sizeof(path), "%s/dev", root);
+	(void) mkdir(path, 0755);
+	(void) snprintf(path, sizeof(path), "%s/dev/sdz", root);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, "LUKS\xba\xbe\0\2 and the rest of a header", 34) != 34)
+		tap_skip_all("cannot write the fixture");
+	(void) close(fd);
+	(void) snprintf(path, sizeof(path), "%s/dev/fifo", root);
+	(void) mkfifo(path, 0600);
+	(void) snprintf(path, sizeof(path), "%s/sys/class/dmi/id/product_serial", root);
+
 	test_serving();
 	q = (struct req){.op = 1, .id = 0, .max = 100};
 	test_malformed("a short request", &q, sizeof(q) - 1);
@@ -155,7 +179,34 @@ int main(void)
 	test_malformed("a size over the limit", &q, sizeof(q));
 	q = (struct req){.op = 1, .id = 0, .max = 100, .zero = 1};
 	test_malformed("a reserved field set", &q, sizeof(q));
+	q = (struct req){.op = 1, .id = 0, .max = 100};
+	memcpy(q.name, "sda", 3);
+	test_malformed("a name with READ_FILE", &q, sizeof(q));
+	q = (struct req){.op = 2, .max = 100};
+	memcpy(q.name, "../etc/shadow", 13);
+	test_malformed("a block device name with '/'", &q, sizeof(q));
+	q = (struct req){.op = 2, .max = 100};
+	memcpy(q.name, "..", 2);
+	test_malformed("a block device name '..'", &q, sizeof(q));
+	q = (struct req){.op = 2, .max = 100};
+	test_malformed("an empty block device name", &q, sizeof(q));
+	q = (struct req){.op = 2, .max = 100};
+	memcpy(q.name, "sda\0xyz", 7);
+	test_malformed("bytes after the name", &q, sizeof(q));
+	q = (struct req){.op = 2, .id = 3, .max = 100};
+	memcpy(q.name, "sda", 3);
+	test_malformed("an id with READ_BLOCK", &q, sizeof(q));
 
+	{
+		char p2[300];
+
+		(void) snprintf(p2, sizeof(p2), "%s/dev/sdz", root);
+		(void) unlink(p2);
+		(void) snprintf(p2, sizeof(p2), "%s/dev/fifo", root);
+		(void) unlink(p2);
+		(void) snprintf(p2, sizeof(p2), "%s/dev", root);
+		(void) rmdir(p2);
+	}
 	(void) unlink(path);
 	for (int i = 0; i < 4; i++) {
 		char *slash = strrchr(path, '/');

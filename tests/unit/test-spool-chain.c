@@ -112,7 +112,7 @@ int main(void)
 
 	mm_setup_jansson();
 	log_setup("test-spool-chain", LOG_ERR);
-	if (!mkdtemp(dir) || tmpstore_init(&tmp, NULL) < 0)
+	if (!mkdtemp(dir) || tmpstore_init_at(&tmp, NULL, NULL) < 0)
 		tap_skip_all("no temporary directory");
 	(void) snprintf(path, sizeof(path), "%s/spool.db", dir);
 	CHECK_INT(store_open(tmp.url, &st), 0, "the server's store opens");
@@ -181,12 +181,13 @@ int main(void)
 	CHECK_INT(spool_open(path, 1 << 20, false, &sp), 0, "reopened with room");
 	for (int k = 1; k <= 5; k++)
 		add(sp, "file.copy", 1000 + k);
-	db = raw_open(path);
-	CHECK(db != NULL, "the spool's file opens in another process's way");
-	CHECK_INT(raw_exec(db, "UPDATE entries SET body = '{\"i\": 1002, \"path\": \"/tmp/x\"}'"
-			       " WHERE body LIKE '%1002%'"),
+	db = NULL;
+	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK,
+	      "the spool's file opens in another process's way");
+	CHECK_INT(sqlite_exec(db, "UPDATE entries SET body = '{\"i\": 1002, \"path\": \"/tmp/x\"}'"
+				  " WHERE body LIKE '%1002%'"),
 		  SQLITE_OK, "an event's data altered in the file");
-	CHECK_INT(raw_exec(db, "DELETE FROM entries WHERE body LIKE '%1004%'"), SQLITE_OK,
+	CHECK_INT(sqlite_exec(db, "DELETE FROM entries WHERE body LIKE '%1004%'"), SQLITE_OK,
 		  "another one deleted");
 	sqlite3_close(db);
 	memset(&total, 0, sizeof(total));
@@ -213,7 +214,7 @@ int main(void)
 		(void) snprintf(p1, sizeof(p1), "%s/v1.db", dir);
 		CHECK_INT(sqlite3_open(p1, &db), SQLITE_OK, "a first-schema spool");
 		CHECK_INT(
-			raw_exec(
+			sqlite_exec(
 				db,
 				"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
 				" STRICT;"

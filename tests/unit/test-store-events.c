@@ -3,8 +3,8 @@
  * altered, one altered and rehashed, one removed, evictions reported with their runs, a
  * conflicting resend, a late event filling its gap, a bad genesis link, unchained events),
  * the evidence an investigator reads, search filters and full text (a Japanese path by
- * substring, two-character queries), stable cursors, counts, purges, cursors and job
- * leases, and the migration of events stored before the chain.
+ * substring, two-character queries), stable cursors, counts, purges, named cursors, and
+ * the migration of events stored before the chain.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #define HOUR (3600 * 1000)
 
 static struct tmpstore tmp;
-static sqlite3 *raw;
+static struct raw *raw;
 
 /* An agent's side of the chain: seq and head, as its spool keeps them. */
 struct agent {
@@ -616,11 +616,10 @@ static void test_common_word(struct store *st, const char *h1, const char *h2)
 	CHECK_INT(search_n(st, &q, NULL), 100, "and the busy host fills its page");
 }
 
-static void test_since_and_jobs(struct store *st)
+static void test_since_and_cursors(struct store *st)
 {
 	json_t *v = NULL;
 	int64_t pos = 0, c = 0;
-	bool held = false;
 
 	CHECK_INT(store_events_position(st, &pos), 0, "the position");
 	CHECK(pos > 0, "is past 0");
@@ -634,17 +633,9 @@ static void test_since_and_jobs(struct store *st)
 	CHECK_INT(store_cursor_set(st, "siem", 42, NOW), 0, "set it");
 	CHECK_INT(store_cursor_get(st, "siem", &c), 0, "read it");
 	CHECK_INT(c, 42, "42");
-	CHECK_INT(store_job_try_lock(st, "siem", "server-a", NOW, 60, &held), 0, "lease");
-	CHECK(held, "server-a takes the lease");
-	CHECK_INT(store_job_try_lock(st, "siem", "server-b", NOW + 30, 60, &held), 0, "lease b");
-	CHECK(!held, "server-b cannot while it runs");
-	CHECK_INT(store_job_try_lock(st, "siem", "server-a", NOW + 30, 60, &held), 0, "renew");
-	CHECK(held, "server-a renews it");
-	CHECK_INT(store_job_try_lock(st, "siem", "server-b", NOW + 91, 60, &held), 0, "expired");
-	CHECK(held, "server-b takes it over once it expired");
 }
 
-/* A store written by schema version 1 with events in it migrates to the chain's schema. */
+/* A store written by schema version 1 with events in it migrates to the chain's schema (3). */
 static void test_migration(void)
 {
 	struct tmpstore t;
@@ -653,30 +644,31 @@ static void test_migration(void)
 	sqlite3 *db;
 	int v = 0;
 
-	if (tmpstore_init(&t, NULL) < 0)
+	if (tmpstore_init_at(&t, NULL, NULL) < 0)
 		return;
 	db = NULL;
 	if (sqlite3_open(t.path, &db) != SQLITE_OK)
 		return;
-	CHECK_INT(raw_exec(db,
-			   "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied"
-			   " INTEGER NOT NULL);"
-			   "INSERT INTO schema_version VALUES (1, 0);"
-			   "CREATE TABLE hosts (num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-			   " hostname TEXT NOT NULL, deleted INTEGER, max_seq INTEGER);"
-			   "INSERT INTO hosts VALUES (1, 'h-1', 'pc-1', NULL, 2);"
-			   "CREATE TABLE events (host INTEGER NOT NULL, seq INTEGER NOT NULL,"
-			   " time_ms INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
-			   " extra TEXT, received INTEGER NOT NULL, PRIMARY KEY (host, seq))"
-			   " STRICT, WITHOUT ROWID;"
-			   "INSERT INTO events VALUES (1, 1, 1000, 'file.write',"
-			   " '{\"path\": \"/srv/report.pdf\", \"user\": \"taro\"}', NULL, 5);"
-			   "INSERT INTO events VALUES (1, 2, 1000, 'agent.test', '{}', NULL, 6);"),
-		  SQLITE_OK, "a version 1 store with two events");
+	CHECK_INT(
+		sqlite_exec(db,
+			    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied"
+			    " INTEGER NOT NULL);"
+			    "INSERT INTO schema_version VALUES (1, 0);"
+			    "CREATE TABLE hosts (num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+			    " hostname TEXT NOT NULL, deleted INTEGER, max_seq INTEGER);"
+			    "INSERT INTO hosts VALUES (1, 'h-1', 'pc-1', NULL, 2);"
+			    "CREATE TABLE events (host INTEGER NOT NULL, seq INTEGER NOT NULL,"
+			    " time_ms INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
+			    " extra TEXT, received INTEGER NOT NULL, PRIMARY KEY (host, seq))"
+			    " STRICT, WITHOUT ROWID;"
+			    "INSERT INTO events VALUES (1, 1, 1000, 'file.write',"
+			    " '{\"path\": \"/srv/report.pdf\", \"user\": \"taro\"}', NULL, 5);"
+			    "INSERT INTO events VALUES (1, 2, 1000, 'agent.test', '{}', NULL, 6);"),
+		SQLITE_OK, "a version 1 store with two events");
 	sqlite3_close(db);
 	CHECK_INT(store_open(t.url, &st), 0, "opens and migrates");
 	CHECK_INT(store_schema_version(st, &v), 0, "version");
-	CHECK_INT(v, 2, "version 2");
+	CHECK_INT(v, 3, "version 3");
 	CHECK_INT(search_n(st, &q, NULL), 1, "old events are searchable by text");
 	q.text = NULL;
 	q.user = "taro";
@@ -693,10 +685,10 @@ int main(void)
 	char h5[STORE_ID_MAX], h6[STORE_ID_MAX];
 
 	mm_setup_jansson();
-	if (tmpstore_init(&tmp, NULL) < 0 || tmpstore_init(&tmp2, NULL) < 0)
+	if (tmpstore_init_at(&tmp, NULL, NULL) < 0 || tmpstore_init_at(&tmp2, NULL, NULL) < 0)
 		tap_skip_all("no temporary directory");
 	CHECK_INT(store_open(tmp.url, &st), 0, "store opens");
-	raw = raw_open(tmp.path);
+	raw = raw_open(&tmp);
 	enroll(st, "pc-chain", h1);
 	enroll(st, "pc-genesis", h2);
 	enroll(st, "pc-start", h3);
@@ -719,7 +711,7 @@ int main(void)
 			       " hosts WHERE hostname = 'pc-chain')"),
 		  0, "and its evidence with it");
 	store_free(st);
-	sqlite3_close(raw);
+	raw_close(raw);
 	tmpstore_remove(&tmp);
 
 	/* search, counts, purges and jobs in a store of their own */
@@ -727,7 +719,7 @@ int main(void)
 	enroll(st2, "pc-search-1", h4);
 	enroll(st2, "pc-search-2", h5);
 	test_search(st2, h4, h5);
-	test_since_and_jobs(st2);
+	test_since_and_cursors(st2);
 	test_common_word(st2, h4, h5);
 	store_free(st2);
 	tmpstore_remove(&tmp2);
