@@ -402,16 +402,16 @@ static int check_successor(struct engine *en, int64_t seq, const char *hash, con
 	return evidence_link(en, "link", seq + 1, hash, s.prev, why);
 }
 
-/* The eviction report names first..last, which the server holds: the agent contradicts. */
-static int eviction_conflict(struct engine *en, int64_t first, int64_t last, int64_t report)
+/* The eviction report names numbers at or after its own: not a report of evictions. */
+static int run_past_report(struct engine *en, int64_t first, int64_t last, int64_t report)
 {
-	_cleanup_(json_decrefp) json_t *d = json_pack(
-		"{sIss}", "report_seq", (json_int_t) report, "why",
-		"an eviction report names events the server holds (or numbers never reached)");
+	_cleanup_(json_decrefp) json_t *d =
+		json_pack("{sIss}", "report_seq", (json_int_t) report, "why",
+			  "an eviction report names numbers at or after its own");
 
 	if (!d)
 		return -ENOMEM;
-	return evidence(en, "eviction_conflict", first, last, d);
+	return evidence(en, "bad_report", first, last, d);
 }
 
 /* Turns the missing numbers of one run into an evicted gap, then checks its edges. */
@@ -423,7 +423,10 @@ static int apply_run(struct engine *en, const struct evchain_run *run, int64_t r
 	int r;
 
 	if (run->last >= (uint64_t) report)
-		return eviction_conflict(en, a, b, report);
+		return run_past_report(en, a, b, report);
+	/* Numbers of the run the server holds are stepped over: an event uploaded and then
+	 * evicted before its acknowledgement came back is in the store and in the report,
+	 * which hides nothing. */
 	while (cur <= b) {
 		struct store_chain_gap part;
 		int64_t end;
@@ -432,13 +435,9 @@ static int apply_run(struct engine *en, const struct evchain_run *run, int64_t r
 		if (r < 0)
 			return r;
 		if (r == 0 || g.first > b)
-			return eviction_conflict(en, cur, b, report);
-		if (g.first > cur) {
-			r = eviction_conflict(en, cur, g.first - 1, report);
-			if (r < 0)
-				return r;
+			break;
+		if (g.first > cur)
 			cur = g.first;
-		}
 		end = MIN(g.last, b);
 		if (!g.evicted) {
 			r = en->io->gap_delete(en->io->ctx, g.first);
