@@ -117,9 +117,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr,
-			"mamorictl: a command is needed: hosts, events, tokens, compliance, attest, "
-			"attestations, catalog, advisor or store (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, "
+				"compliance, attest, "
+				"attestations, catalog, advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}

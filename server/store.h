@@ -297,7 +297,6 @@ int store_events_position(struct store *st, int64_t *ret) _wur_;
 int store_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
 int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now) _wur_;
 
-
 /* ---- audit trail ---- */
 
 /*
