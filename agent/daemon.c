@@ -65,6 +65,7 @@ enum request {
 };
 
 struct daemon {
+	/* (ordered by size: clang's padding check) */
 	const struct daemon_options *opt;
 	struct spool *spool;
 	struct uplink *up;
@@ -863,6 +864,9 @@ static int setup(struct daemon *d)
 			    strerror(-r));
 
 	r = spool_open(spool, d->conf.spool_max, false, &d->spool);
+	if (r < 0)
+		return r;
+	r = spool_chain_start(d->spool, d->conf.host_id);
 	if (r < 0)
 		return r;
 	r = uplink_new(d->epfd, d->conf.server, &tls, &d->up);

@@ -137,6 +137,7 @@ struct spool_event {
 	const char *type; /* [a-z0-9_.], at most LIMIT_EVENT_TYPE bytes */
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
+	int64_t mono_ms;  /* CLOCK_BOOTTIME ms when it happened; 0: when it is spooled */
 };
 
 struct spool_stats {
@@ -166,7 +167,8 @@ struct spool *spool_free(struct spool *sp);
 DEFINE_POINTER_CLEANUP(struct spool, spool_free)
 
 /*
- * Spools n events in one durable transaction, giving each the next sequence number. An
+ * Spools n events in one durable transaction, giving each the next sequence number and
+ * linking each into the event chain (prev, hash, mono: lib/evchain.h). An
  * event that does not fit after evicting lower- or equal-priority entries is itself
  * counted as evicted (its number is used up and reported). *ret_first_seq (optional) gets
  * the first number given. -EINVAL for a bad type or data (nothing spooled), -EIO, -ENOMEM.
@@ -193,11 +195,22 @@ int spool_has_events(struct spool *sp) _wur_;
 int spool_ack(struct spool *sp, uint64_t acked_seq) _wur_;
 
 /*
- * When entries were evicted since the last report, spools one agent.spool_evicted event
- * (count, bytes, oldest_seq, newest_seq) and clears the unreported counters, in one
- * transaction. Returns 1 when it spooled a report, 0 when there was nothing to report.
+ * When entries were evicted since the last report, spools an agent.spool_evicted event
+ * (count, bytes, oldest_seq, newest_seq, and the runs of evicted sequence numbers with the
+ * hashes the event chain needs to continue across them: docs/protocol.md) and clears the
+ * unreported counters, in one transaction; more than EVCHAIN_RUNS_MAX runs take several
+ * events. Returns 1 when it spooled a report, 0 when there was nothing to report.
  */
 int spool_report_evictions(struct spool *sp, int64_t now_ms) _wur_;
+
+/*
+ * Starts the event chain for host_id (lib/evchain.h): the next event links to the host's
+ * genesis value. Events spooled before (for no host, or for a host this state directory
+ * was enrolled as earlier) and not yet acknowledged are linked again from it, in sequence
+ * order, so the server sees one unbroken chain. Nothing happens when the chain was
+ * started for this host already. Called by the daemon at start and by `emit`.
+ */
+int spool_chain_start(struct spool *sp, const char *host_id) _wur_;
 
 /*
  * Spools an inventory document (JSON text) for upload, replacing any upload still waiting

@@ -562,6 +562,21 @@ static int cmd_emit(int argc, char **argv)
 			strerror(-r));
 		return EXIT_FAILURE;
 	}
+	{
+		/* an enrolled state directory: the events chain to its host (unenrolled, they
+		 * are linked again when the daemon first starts) */
+		struct agent_conf conf = {0};
+
+		if (access(dir, F_OK) == 0 && state_conf_load(dir, &conf) == 0) {
+			r = spool_chain_start(sp, conf.host_id);
+			state_conf_done(&conf);
+			if (r < 0) {
+				fprintf(stderr, "mamori-agent: cannot start the event chain: %s\n",
+					strerror(-r));
+				return EXIT_FAILURE;
+			}
+		}
+	}
 	ev = mm_calloc(count, sizeof(*ev));
 	texts = mm_calloc(count, sizeof(*texts));
 	if (!ev || !texts)

@@ -40,6 +40,13 @@ void ctl_done(struct ctl *c);
 int ctl_call(const struct ctl *c, const char *method, const char *path, json_t *body, json_t **ret)
 	_wur_;
 
+/*
+ * Streams the answer to a GET (an export) into the file `output` (stdout when NULL) as it
+ * arrives, never holding it whole. An error status prints the server's status and returns
+ * -EPROTO; a transfer cut short -EIO (the file then ends early).
+ */
+int ctl_download(const struct ctl *c, const char *path, const char *output) _wur_;
+
 /* Appends "name=value" to a query string in b, URL-escaped; skipped when value is NULL. */
 struct buf;
 int ctl_query_add(struct buf *b, const char *name, const char *value) _wur_;
@@ -66,6 +73,7 @@ int ctl_args_parse(int argc, char **argv, const struct ctl_opt *opts, const char
 
 int ctl_cmd_hosts(struct ctl *c, int argc, char **argv);
 int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);
+int ctl_cmd_events(struct ctl *c, int argc, char **argv);
 /* store migrate --from URL --to URL [--force]: links the store library (cmd_store.c). */
 int ctl_cmd_store(struct ctl *c, int argc, char **argv);
 /* cmd_compliance.c: the scorecard, attestations, the catalogue and the advisor. */

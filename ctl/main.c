@@ -33,6 +33,11 @@ static void print_help(void)
 	       "  hosts events ID [--after SEQ] [--limit N]\n"
 	       "  hosts revoke ID\n"
 	       "  hosts delete ID\n"
+	       "  hosts gaps ID                 the host's event-chain evidence: gaps, breaks\n"
+	       "  events search [--host ID] [--user U] [--type T] [--from TIME] [--to TIME]\n"
+	       "                [--text Q] [--limit N] [--cursor C] [--asc]\n"
+	       "  events counts [--by type,hour] [filters as for search]\n"
+	       "  events export --format csv|jsonl [--output FILE] [filters as for search]\n"
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
@@ -53,7 +58,8 @@ static void print_help(void)
 	       "or from the config file ($MAMORI_CONFIG or ~/.config/mamori/ctl.conf:\n"
 	       "'server = URL', 'token = T', 'ca = FILE'). The server's certificate is always\n"
 	       "verified: against --ca when given, else the system's trusted CAs.\n"
-	       "Every command takes --json to print the API's JSON answer.\n");
+	       "Every command takes --json to print the API's JSON answer. TIME is Unix seconds,\n"
+	       "RFC 3339 (2026-11-01, 2026-11-01T09:00:00+09:00) or -DURATION (-7d, -24h).\n");
 }
 
 int main(int argc, char **argv)
@@ -111,9 +117,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr,
-			"mamorictl: a command is needed: hosts, tokens, compliance, attest, "
-			"attestations, catalog, advisor or store (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, "
+				"compliance, attest, "
+				"attestations, catalog, advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
@@ -131,7 +137,8 @@ int main(int argc, char **argv)
 		return r;
 	}
 	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "compliance") &&
-	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor")) {
+	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor") &&
+	    !streq(cmd, "events")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
@@ -146,6 +153,8 @@ int main(int argc, char **argv)
 	}
 	if (streq(cmd, "hosts"))
 		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "events"))
+		r = ctl_cmd_events(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "compliance"))
 		r = ctl_cmd_compliance(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "attest"))

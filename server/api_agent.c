@@ -10,6 +10,7 @@
  * passed to the store.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,9 +515,8 @@ static int handle_inventory(struct http_request *req)
 static int handle_events(struct http_request *req)
 {
 	struct jsonw_error jerr = {{0}};
+	struct store_ingest_result res;
 	json_t *body, *events;
-	uint64_t acked = 0;
-	size_t stored = 0;
 	int r;
 
 	r = http_body_json(req, &body);
@@ -525,16 +525,28 @@ static int handle_events(struct http_request *req)
 	r = api_agent_parse_events(body, &events, &jerr);
 	if (r < 0)
 		return http_fail_json(req, r, &jerr);
-	r = store_events_append(req->srv->store, req->host_id, events, req->now, &acked, &stored);
+	r = store_events_ingest(req->srv->store, req->host_id, events, req->now, &res);
 	if (r < 0)
 		return http_fail_store(req, r, "events");
-	log_debug("(M4120) %zu of %zu events of %s stored", stored, json_array_size(events),
+	log_debug("(M4120) %zu of %zu events of %s stored", res.stored, json_array_size(events),
 		  req->host_id);
-	if (stored)
-		rescore_events(req, events, stored);
+	if (res.altered || res.broken || res.conflicts)
+		log_warning("(M4121) events of %s: the event chain does not hold: %zu altered, "
+			    "%zu broken links, %zu conflicting copies (GET "
+			    "/api/v1/hosts/%s/evidence-gaps)",
+			    req->host_id, res.altered, res.broken, res.conflicts, req->host_id);
+	if (res.gaps)
+		log_warning("(M4122) events of %s: %" PRIu64 " sequence numbers never arrived "
+			    "(%zu gaps)",
+			    req->host_id, res.missing, res.gaps);
+	if (res.explained)
+		log_info("(M4123) events of %s: an eviction report explains %zu missing numbers",
+			 req->host_id, res.explained);
+	if (res.stored)
+		rescore_events(req, events, res.stored);
 	return http_reply_json(req, 200,
-			       json_pack("{s:I, s:I}", "acked_seq", (json_int_t) acked, "stored",
-					 (json_int_t) stored));
+			       json_pack("{s:I, s:I}", "acked_seq", (json_int_t) res.acked_seq,
+					 "stored", (json_int_t) res.stored));
 }
 
 const struct http_route api_agent_routes[] = {

@@ -253,6 +253,95 @@ static const char *const migrations[] = {
 	"  created_by TEXT NOT NULL"
 	") STRICT;"
 	"CREATE INDEX attestations_measure ON attestations(measure, date);",
+
+	/*
+	 * 3: the event store. Events get a time-ordered key (id = event time in ms << 20 plus
+	 * a counter, so the primary key is the time index and full-text matches come back in
+	 * time order), the chain's columns, indexes for the admin's filters, an external-content
+	 * FTS5 trigram index over their strings (indexed per batch, not per row: FTS5 flushes
+	 * its pending terms at every statement, so one statement per batch is one segment
+	 * instead of hundreds), the chain's gaps and evidence, the insertion
+	 * position the SIEM forwarder follows and named cursors. Events stored
+	 * before it came without chain fields: they are flagged unchained (4).
+	 */
+	"CREATE TABLE events_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  seq INTEGER NOT NULL CHECK (seq >= 1),"
+	"  time_ms INTEGER NOT NULL,"
+	"  mono_ms INTEGER,"
+	"  type TEXT NOT NULL,"
+	"  user_name TEXT,"
+	"  data TEXT NOT NULL,"
+	"  extra TEXT,"
+	"  text TEXT NOT NULL,"
+	"  prev TEXT,"
+	"  hash TEXT,"
+	"  chain INTEGER NOT NULL DEFAULT 0,"
+	"  received INTEGER NOT NULL,"
+	"  rx INTEGER NOT NULL"
+	") STRICT;"
+	"INSERT INTO events_v2 (id, host, seq, time_ms, type, user_name, data, extra, text, chain,"
+	"   received, rx)"
+	" SELECT (k << 20) + row_number() OVER (PARTITION BY k ORDER BY host, seq) - 1,"
+	"   host, seq, time_ms, type,"
+	"   CASE WHEN json_type(data, '$.user') = 'text' THEN json_extract(data, '$.user') END,"
+	"   data, extra,"
+	"   coalesce((SELECT group_concat(value, char(10)) FROM json_tree(e.data)"
+	"             WHERE json_tree.type = 'text'), ''),"
+	"   4, received, row_number() OVER (ORDER BY received, host, seq)"
+	" FROM (SELECT *, max(0, min(time_ms, 8796093022207)) AS k FROM events) e;"
+	"DROP TABLE events;"
+	"ALTER TABLE events_v2 RENAME TO events;"
+	"CREATE UNIQUE INDEX events_host_seq ON events(host, seq);"
+	"CREATE INDEX events_host_time ON events(host, id);"
+	"CREATE INDEX events_type_time ON events(type, id);"
+	"CREATE INDEX events_host_type_time ON events(host, type, id);"
+	"CREATE INDEX events_user_time ON events(user_name, id) WHERE user_name IS NOT NULL;"
+	"CREATE INDEX events_rx ON events(rx);"
+	"CREATE INDEX events_flagged ON events(host, seq) WHERE chain != 0;"
+	"CREATE VIRTUAL TABLE events_fts USING fts5(text, content='events', content_rowid='id',"
+	"   tokenize='trigram');"
+	"INSERT INTO events_fts(events_fts) VALUES ('rebuild');"
+	"CREATE TRIGGER events_fts_delete AFTER DELETE ON events"
+	"  BEGIN INSERT INTO events_fts(events_fts, rowid, text) VALUES ('delete', old.id, "
+	"old.text);"
+	"  END;"
+	"CREATE TRIGGER events_fixed BEFORE UPDATE OF id, host, seq, text ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'an event''s key and text never change'); END;"
+
+	"CREATE TABLE event_gaps ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  first_seq INTEGER NOT NULL CHECK (first_seq >= 1),"
+	"  last_seq INTEGER NOT NULL CHECK (last_seq >= first_seq),"
+	"  reason TEXT NOT NULL CHECK (reason IN ('missing', 'evicted')),"
+	"  report_seq INTEGER,"
+	"  run_prev TEXT,"
+	"  run_hash TEXT,"
+	"  detected INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, first_seq)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE chain_evidence ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  kind TEXT NOT NULL,"
+	"  first_seq INTEGER NOT NULL,"
+	"  last_seq INTEGER NOT NULL,"
+	"  detected INTEGER NOT NULL,"
+	"  detail TEXT"
+	") STRICT;"
+	"CREATE INDEX chain_evidence_host ON chain_evidence(host, first_seq, id);"
+	"CREATE INDEX chain_evidence_run ON chain_evidence(host, kind, last_seq)"
+	"  WHERE detail IS NULL;"
+
+	"CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;"
+	"INSERT INTO counters VALUES ('events_rx', (SELECT coalesce(max(rx), 0) FROM events));"
+	"CREATE TABLE cursors ("
+	"  name TEXT PRIMARY KEY,"
+	"  position INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL"
+	") STRICT;",
 };
 
 /* ---- connections ---- */
@@ -1328,7 +1417,15 @@ static const struct store_ops sqlite_ops = {
 	.checkin = sqlite_checkin,
 	.inventory_get = store_sqlite_inventory_get,
 	.inventory_commit = store_sqlite_inventory_commit,
-	.events_append = store_sqlite_events_append,
+	.events_ingest = store_sqlite_events_ingest,
+	.events_search = store_sqlite_search_events,
+	.events_counts = store_sqlite_search_counts,
+	.host_evidence = store_sqlite_events_evidence,
+	.events_purge = store_sqlite_events_purge,
+	.events_since = store_sqlite_events_since,
+	.events_position = store_sqlite_events_position,
+	.cursor_get = store_sqlite_jobs_cursor_get,
+	.cursor_set = store_sqlite_jobs_cursor_set,
 	.hosts_list = store_sqlite_hosts_list,
 	.host_get = store_sqlite_hosts_get,
 	.host_software = store_sqlite_inventory_software,
