@@ -1,0 +1,147 @@
+/*
+ * Read-only storage for USB control (docs/usb-control.md, "Read-only"): the privileged
+ * operations on block devices and their nodes, each small and typed so the agent's
+ * privileged parent can serve them for the unprivileged worker (docs/internals/privsep.md).
+ *
+ * - enf_usb_block_set_ro(): BLKROSET on a block device. On the whole disk it covers every
+ *   partition, present and future: the kernel's bdev_read_only() of a partition also asks
+ *   the disk (checked on this kernel with loop devices). Writes through an open descriptor
+ *   then fail with EPERM and writable mounts with EACCES (mount(8) falls back to a
+ *   read-only mount).
+ * - A file system already mounted read-write keeps writing after BLKROSET (the kernel only
+ *   warns "Trying to write to read-only block-device"), so it is remounted read-only:
+ *   enf_usb_block_remount_ro(), a superblock remount, which every mount of it in every
+ *   namespace follows.
+ * - Optical drives are burned through SCSI commands (SG_IO) on /dev/srN or /dev/sgN. The
+ *   kernel lets a process without CAP_SYS_RAWIO send write commands only through a
+ *   descriptor opened for writing, so enf_usb_block_restrict() takes write permission off
+ *   both nodes: mode bits and the access ACL that logind's "uaccess" gives the seat's user.
+ *
+ * Every node is opened non-blocking (a card reader without a card, a drive without a disc)
+ * and checked: it must be a block (or, for sg, character) device with the expected
+ * major:minor, so a stale or planted path never redirects an operation to another device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "agent/enf_usb.h"
+#include "lib/fileio.h"
+#include "lib/jsonw.h"
+#include "lib/mm.h"
+#include "lib/str.h"
+
+/* dev_root + "/dev/" + name, or dev_root + name when udev gave "/dev/sdb". */
+static int node_path(const char *dev_root, const char *devname, char *buf, size_t size)
+{
+	const char *root = !dev_root || streq(dev_root, "/") ? "" : dev_root;
+	int n;
+
+	if (!*devname || strstr(devname, ".."))
+		return -EINVAL;
+	n = devname[0] == '/' ? snprintf(buf, size, "%s%s", root, devname)
+			      : snprintf(buf, size, "%s/dev/%s", root, devname);
+	return n < 0 || (size_t) n >= size ? -E2BIG : 0;
+}
+
+int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major, unsigned minor,
+		       bool chr, int flags, int *ret_fd)
+{
+	char path[LIMIT_PATH];
+	_cleanup_(closep) int fd = -1;
+	struct stat st;
+	int r = node_path(dev_root, devname, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((chr ? !S_ISCHR(st.st_mode) : !S_ISBLK(st.st_mode)) ||
+	    st.st_rdev != makedev(major, minor))
+		return -ENODEV; /* not the device the kernel announced */
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor,
+			 bool ro)
+{
+	_cleanup_(closep) int fd = -1;
+	int on = ro ? 1 : 0, now = -1;
+	int r = enf_usb_block_open(dev_root, devname, major, minor, false, O_RDONLY, &fd);
+
+	if (r < 0)
+		return r;
+	if (ioctl(fd, BLKROGET, &now) == 0 && now == on)
+		return 0;
+	if (ioctl(fd, BLKROSET, &on) < 0)
+		return -errno;
+	return 1;
+}
+
+int enf_usb_block_get_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor)
+{
+	_cleanup_(closep) int fd = -1;
+	int ro = 0;
+	int r = enf_usb_block_open(dev_root, devname, major, minor, false, O_RDONLY, &fd);
+
+	if (r < 0)
+		return r;
+	if (ioctl(fd, BLKROGET, &ro) < 0)
+		return -errno;
+	return ro != 0;
+}
+
+int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
+			   unsigned minor, bool chr)
+{
+	_cleanup_(closep) int fd = -1;
+	struct stat st;
+	int r = enf_usb_block_open(dev_root, devname, major, minor, chr, O_RDONLY, &fd);
+
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* the ACL first: its mask would otherwise keep granting write to named users */
+	if (fremovexattr(fd, "system.posix_acl_access") < 0 && errno != ENODATA && errno != ENOTSUP)
+		return -errno;
+	if ((st.st_mode & 0222) && fchmod(fd, st.st_mode & 07555) < 0)
+		return -errno;
+	return 0;
+}
+
+int enf_usb_block_mounts(const char *root, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *mounts = json_array();
+	_cleanup_(freep) char *text = NULL;
+	int r;
+
+	if (!mounts)
+		return -ENOMEM;
+	r = fileio_read(root, "/proc/self/mountinfo", LIMIT_LARGE_FILE, &text, NULL);
+	if (r < 0)
+		return r;
+	r = col_storage_parse_mountinfo(text, mounts);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(mounts);
+	return 0;
+}
+
+int enf_usb_block_remount_ro(const char *mount_point)
+{
+	if (mount(NULL, mount_point, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the USB hot-plug harness (test-usb-hotplug.c) under umockdev-wrapper. As root, three
+# loop devices stand in for the disks behind the fake USB sticks and DVD drive (A: a
+# read-only stick, B: an allowed stick, C: a DVD), so read-only and file records are
+# checked for real; they are detached afterwards. The harness prints TAP itself.
+source "$(dirname "$0")/../integ/lib.sh"
+need_cmd umockdev-wrapper
+harness=$BUILD/tests/usb/test-usb-hotplug
+[ -x "$harness" ] || skip_all "built without umockdev (libumockdev-dev)"
+export MAMORI_USB_ENFORCE=$BUILD/agent/mamori-usb-enforce
+# the sanitizer runtime cannot come first when umockdev is preloaded
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+
+work=$(mktemp -d)
+loops=()
+cleanup() {
+	local l
+	for l in "${loops[@]}"; do
+		grep -q "^$l " /proc/mounts && umount "$l"
+		losetup -d "$l" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null && command -v mkfs.ext4 >/dev/null; then
+	for x in A B C; do
+		truncate -s 32M "$work/$x.img"
+		[ "$x" = C ] || mkfs.ext4 -q -F "$work/$x.img" || break
+		dev=$(losetup -f --show "$work/$x.img" 2>/dev/null) || break
+		loops+=("$dev")
+		mm=$(stat -L -c '%t %T' "$dev")
+		# shellcheck disable=SC2086
+		export "MAMORI_TEST_LOOP_$x=$(printf '%d:%d' 0x${mm% *} 0x${mm#* })"
+	done
+	if auditctl -s 2>/dev/null | grep -q '^enabled [12]'; then
+		export MAMORI_TEST_AUDIT=1
+	fi
+fi
+umockdev-wrapper "$harness"
