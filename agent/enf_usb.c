@@ -158,29 +158,6 @@ static int write_authorized(const struct enf_usb *e, const char *devpath, const 
 	return 0;
 }
 
-/* The value of KEY= in a logind state file's text, into out. */
-static bool kv_get(const char *text, const char *key, char *out, size_t size)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		const char *end;
-		size_t n;
-
-		if (strncmp(p, key, klen) != 0 || p[klen] != '=')
-			continue;
-		p += klen + 1;
-		end = strchr(p, '\n');
-		n = end ? (size_t) (end - p) : strlen(p);
-		if (n == 0 || n >= size)
-			return false;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		return true;
-	}
-	return false;
-}
-
 static int read_small(const char *root, const char *path, char *buf, size_t size)
 {
 	char full[LIMIT_PATH];
@@ -210,12 +187,12 @@ static void current_user(const struct enf_usb *e, char *out, size_t size)
 
 	out[0] = '\0';
 	if (read_small(e->root, "/run/systemd/seats/seat0", text, sizeof(text)) < 0 ||
-	    !kv_get(text, "ACTIVE", session, sizeof(session)) ||
+	    !usbdev_parse_env(text, "ACTIVE", session, sizeof(session)) ||
 	    strspn(session, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
 		    strlen(session))
 		return;
 	(void) snprintf(path, sizeof(path), "/run/systemd/sessions/%s", session);
-	if (read_small(e->root, path, text, sizeof(text)) < 0 || !kv_get(text, "USER", out, size) ||
+	if (read_small(e->root, path, text, sizeof(text)) < 0 || !usbdev_parse_env(text, "USER", out, size) ||
 	    !str_is_clean_utf8(out, strlen(out)))
 		out[0] = '\0';
 }

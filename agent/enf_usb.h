@@ -88,6 +88,11 @@ enum usbdev_action usbdev_action_from_string(const char *s);
  */
 int usbdev_parse_hex(const char *s, unsigned digits, unsigned *ret) _wur_;
 int usbdev_parse_devnum(const char *s, unsigned *ret_major, unsigned *ret_minor) _wur_;
+/*
+ * The value of KEY in KEY=VALUE lines (logind's state files, /run/systemd/seats/seat0),
+ * into out; false when absent, empty or longer than size - 1.
+ */
+bool usbdev_parse_env(const char *text, const char *key, char *out, size_t size);
 /* Trims ASCII white space at both ends of the len bytes at s, in place; returns the new
  * length and NUL-terminates. */
 size_t usbdev_trim(char *s, size_t len);

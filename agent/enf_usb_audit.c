@@ -99,13 +99,17 @@ static int audit_string(const char *v, size_t len, char *out, size_t size)
 	for (size_t i = 0; i < len; i += 2) {
 		int hi = hexval(v[i]), lo = hexval(v[i + 1]);
 
-		if (hi < 0 || lo < 0)
+		if (hi < 0 || lo < 0) {
+			out[0] = '\0';
 			return -EINVAL;
+		}
 		out[n++] = (char) (hi << 4 | lo);
 	}
 	out[n] = '\0';
-	if (memchr(out, '\0', n))
+	if (memchr(out, '\0', n)) {
+		out[0] = '\0';
 		return -EINVAL;
+	}
 	return 0;
 }
 

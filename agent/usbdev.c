@@ -229,6 +229,27 @@ int usbdev_parse_devnum(const char *s, unsigned *ret_major, unsigned *ret_minor)
 	return 0;
 }
 
+bool usbdev_parse_env(const char *text, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p;) {
+		const char *end = strchr(p, '\n');
+		size_t n = end ? (size_t) (end - p) : strlen(p);
+
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			n -= klen + 1;
+			if (n == 0 || n >= size)
+				return false;
+			memcpy(out, p + klen + 1, n);
+			out[n] = '\0';
+			return true;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
 /* ---- reading sysfs ---- */
 
 /* root + path without a doubled slash when root is "/" (umockdev traps "/sys/…" only). */
