@@ -192,8 +192,8 @@ static void current_user(const struct enf_usb *e, char *out, size_t size)
 		    strlen(session))
 		return;
 	(void) snprintf(path, sizeof(path), "/run/systemd/sessions/%s", session);
-	if (read_small(e->root, path, text, sizeof(text)) < 0 || !usbdev_parse_env(text, "USER", out, size) ||
-	    !str_is_clean_utf8(out, strlen(out)))
+	if (read_small(e->root, path, text, sizeof(text)) < 0 ||
+	    !usbdev_parse_env(text, "USER", out, size) || !str_is_clean_utf8(out, strlen(out)))
 		out[0] = '\0';
 }
 

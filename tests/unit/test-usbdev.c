@@ -73,8 +73,7 @@ static void test_uevent(void)
 		 "DEVTYPE=usb_interface\nINTERFACE=8/6/80\nPRODUCT=zz/1/1\nMAJOR=99999\n"
 		 "DEVPATH=/devices/../../etc\nno equals sign\n=value\nTYPE=0/0\n");
 	CHECK_INT(usbdev_parse_uevent(text, &u), 6, "six bad lines are counted, not fatal");
-	CHECK(u.has_interface && u.interface[0] == 8 && u.interface[1] == 6 &&
-		      u.interface[2] == 80,
+	CHECK(u.has_interface && u.interface[0] == 8 && u.interface[1] == 6 && u.interface[2] == 80,
 	      "INTERFACE's decimal class, subclass, protocol");
 	CHECK(!u.has_product && u.major == -1 && !u.devpath[0] && !u.has_type,
 	      "bad values are left unset: hex junk, a major past 4095, a climbing devpath, "
@@ -167,9 +166,9 @@ static void test_read_made(void)
 	char big[600];
 	int fd;
 	/* a device and configuration descriptor with one HID interface */
-	static const unsigned char desc[] = {18, 1,   0,    2, 0, 0, 0, 8, 0x6d, 0x04, 0x1c,
-					     0xc3, 0,   1,    1, 2, 0, 1, 9, 2,    18,   0,
-					     1,    1,   0,    0x80, 50, 9, 4, 0, 0, 1, 3, 1, 1, 0};
+	static const unsigned char desc[] = {18, 1,    0,  2, 0, 0, 0, 8, 0x6d, 0x04, 0x1c, 0xc3,
+					     0,  1,    1,  2, 0, 1, 9, 2, 18,   0,    1,    1,
+					     0,  0x80, 50, 9, 4, 0, 0, 1, 3,    1,    1,    0};
 
 	if (!scratch || !d || !mkdtemp(tmp))
 		abort();

@@ -61,8 +61,7 @@ static void test_parse(void)
 	CHECK(usbdoc_grant(doc, "G1", "hanako", "pc-1", 1800000000) != NULL,
 	      "a grant for the user");
 	CHECK(usbdoc_grant(doc, "G1", "taro", "pc-17", 1800000000) != NULL, "one for the host");
-	CHECK(usbdoc_grant(doc, "G1", "taro", "pc-1", 1800000000) == NULL,
-	      "none for anyone else");
+	CHECK(usbdoc_grant(doc, "G1", "taro", "pc-1", 1800000000) == NULL, "none for anyone else");
 	CHECK(usbdoc_grant(doc, "G1", "hanako", "pc-1", 1880000000) == NULL,
 	      "the user's grant has expired by then");
 	CHECK(usbdoc_grant(doc, "G1", "taro", "pc-17", 1880000000) != NULL,
@@ -158,8 +157,7 @@ static void test_network(void)
 	CHECK_INT(col_network_collect(&ctx, section), 0, "the laptop's network section");
 	usbdoc_network(section, &net);
 	CHECK(net.online, "it is online");
-	CHECK(net.n_gateways >= 1 && streq(net.gateways[0], "192.168.1.1"),
-	      "its default gateway");
+	CHECK(net.n_gateways >= 1 && streq(net.gateways[0], "192.168.1.1"), "its default gateway");
 	{
 		bool found = false;
 
@@ -218,7 +216,8 @@ static void test_alloc(void)
 		(void) mm_fail_at(0, false);
 		usbdoc_free(doc);
 		if (r != 0 && r != -ENOMEM && !(r == -EINVAL && k <= n_json)) {
-			printf("# failure %lu gave %d: %s\n", k, r, d.n ? d.entries[0].message : "");
+			printf("# failure %lu gave %d: %s\n", k, r,
+			       d.n ? d.entries[0].message : "");
 			ok = false;
 		}
 		diag_done(&d);

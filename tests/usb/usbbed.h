@@ -296,7 +296,7 @@ static inline void bed_add_scsi(struct bed *b, const char *bus_path, unsigned ho
  * then the device (remove_device() itself sends none), then the sysfs entries. */
 static inline void bed_unplug(struct bed *b, const char *devpath, size_t n_ifaces)
 {
-	char sys[600], bus[64];
+	char sys[1024], bus[64];
 	const char *slash = strrchr(devpath, '/');
 
 	snprintf(bus, sizeof(bus), "%s", slash + 1);
@@ -307,7 +307,7 @@ static inline void bed_unplug(struct bed *b, const char *devpath, size_t n_iface
 	snprintf(sys, sizeof(sys), "/sys%s", devpath);
 	umockdev_testbed_uevent(b->tb, sys, "remove");
 	for (size_t i = n_ifaces; i > 0; i--) {
-		char ifsys[700];
+		char ifsys[1200];
 
 		snprintf(ifsys, sizeof(ifsys), "%s/%s:1.%zu", sys, bus, i - 1);
 		umockdev_testbed_remove_device(b->tb, ifsys);
