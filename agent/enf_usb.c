@@ -52,8 +52,6 @@
 #include "lib/mm.h"
 #include "lib/str.h"
 
-#define MARKER_DIR "/run/mamori/usb-ro"
-
 enum src {
 	SRC_UDEV = 1,
 	SRC_KICK,
@@ -335,7 +333,7 @@ static void marker(struct enf_usb *e, const struct dev_state *st, bool on)
 
 	if (st == &e->spare)
 		return;
-	(void) snprintf(path, sizeof(path), "%s%s/%s", root, MARKER_DIR, st->dev.bus_path);
+	(void) snprintf(path, sizeof(path), "%s%s/%s", root, ENF_USB_MARKER_DIR, st->dev.bus_path);
 	if (!on) {
 		(void) unlink(path);
 		return;
@@ -940,10 +938,10 @@ static void clear_markers(struct enf_usb *e)
 
 	(void) snprintf(dir, sizeof(dir), "%s/run/mamori", root_or_empty(e->root));
 	(void) mkdir(dir, 0755);
-	(void) snprintf(dir, sizeof(dir), "%s%s", root_or_empty(e->root), MARKER_DIR);
+	(void) snprintf(dir, sizeof(dir), "%s%s", root_or_empty(e->root), ENF_USB_MARKER_DIR);
 	(void) mkdir(dir, 0700);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fileio_list_dir(e->root, MARKER_DIR, LIMIT_DIR_ENTRIES, &names) < 0)
+	if (dfd < 0 || fileio_list_dir(e->root, ENF_USB_MARKER_DIR, LIMIT_DIR_ENTRIES, &names) < 0)
 		return;
 	for (char **n = names; *n; n++)
 		(void) unlinkat(dfd, *n, 0);
@@ -1357,62 +1355,4 @@ const char *enf_usb_policy_version(const struct monitor *m)
 	const struct enf_usb *e = (const struct enf_usb *) m;
 
 	return e->doc ? e->doc->version : "";
-}
-
-/* ---- the udev rule's helper ---- */
-
-int enf_usb_udev_block(const struct enf_usb_options *o, const char *devpath)
-{
-	char text[2048], disk[USBDEV_PATH], comp[USBDEV_BUSPATH];
-	const char *p = devpath;
-	struct usbdev_uevent u;
-	bool marked = false;
-	int r;
-
-	/* a marker names a USB device ("1-2"); is it one of this path's components? */
-	while (p && *p && !marked) {
-		const char *end = strchr(p + 1, '/');
-		size_t n = end ? (size_t) (end - p - 1) : strlen(p + 1);
-		char path[LIMIT_PATH], want[USBDEV_PATH];
-
-		if (n > 0 && n < sizeof(comp)) {
-			memcpy(comp, p + 1, n);
-			comp[n] = '\0';
-			(void) snprintf(path, sizeof(path), "%s/%s", MARKER_DIR, comp);
-			if (read_small(o->root, path, want, sizeof(want)) == 0 &&
-			    strncmp(devpath, want, strlen(want)) == 0 &&
-			    devpath[strlen(want)] == '/')
-				marked = true;
-		}
-		p = end;
-	}
-	if (!marked)
-		return 0;
-	usbdev_uevent_init(&u);
-	r = usbdev_read_attr(o->sys_root, devpath, "uevent", text, sizeof(text));
-	if (r < 0)
-		return r;
-	(void) usbdev_parse_uevent(text, &u);
-	if (u.major < 0 || u.minor < 0 || !u.devname[0])
-		return -EBADMSG;
-	if (streq(u.devtype, "partition")) {
-		struct usbdev_uevent du;
-		const char *slash = strrchr(devpath, '/');
-
-		if (!slash || (size_t) (slash - devpath) >= sizeof(disk))
-			return -EINVAL;
-		memcpy(disk, devpath, (size_t) (slash - devpath));
-		disk[slash - devpath] = '\0';
-		usbdev_uevent_init(&du);
-		if (usbdev_read_attr(o->sys_root, disk, "uevent", text, sizeof(text)) == 0) {
-			(void) usbdev_parse_uevent(text, &du);
-			if (du.major >= 0 && du.minor >= 0 && du.devname[0])
-				(void) !enf_usb_block_set_ro(o->dev_root, du.devname,
-							     (unsigned) du.major,
-							     (unsigned) du.minor, true);
-		}
-	}
-	r = enf_usb_block_set_ro(o->dev_root, u.devname, (unsigned) u.major, (unsigned) u.minor,
-				 true);
-	return r < 0 ? r : 1;
 }

@@ -251,37 +251,6 @@ int enf_usb_set_audit(struct monitor *m, struct enf_usb_audit *audit) _wur_;
 /* The version of the policy in force, "" when there is none. */
 const char *enf_usb_policy_version(const struct monitor *m);
 
-/*
- * For the udev rule (docs/usb-control.md): makes the block device at devpath read-only
- * when the enforcer marked its USB device read-only, before udev announces it to anyone
- * else. Returns 1 when it did, 0 when the device is not marked, -errno.
- */
-int enf_usb_udev_block(const struct enf_usb_options *o, const char *devpath) _wur_;
-
-/* ---- read-only storage (enf_usb_block.c) ---- */
-
-/*
- * Opens the device node devname ("sdb", or "/dev/sdb" as udev gives it) under dev_root
- * non-blocking with `flags`, and checks it is the block (chr: character) device
- * major:minor. -ENODEV when the node is something else.
- */
-int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major, unsigned minor,
-		       bool chr, int flags, int *ret_fd) _wur_;
-/* BLKROSET: returns 1 when the flag changed, 0 when it was already so, -errno. */
-int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor,
-			 bool ro) _wur_;
-/* BLKROGET: 1 read-only, 0 writable, -errno. */
-int enf_usb_block_get_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor)
-	_wur_;
-/* Takes write permission off a node: mode bits and its access ACL. */
-int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
-			   unsigned minor, bool chr) _wur_;
-/* The mounts of the agent's mount namespace (root + /proc/self/mountinfo; root NULL is
- * the live one) as the storage section lists them (col_storage_parse_mountinfo). */
-int enf_usb_block_mounts(const char *root, json_t **ret) _wur_;
-/* Remounts the file system mounted at mount_point read-only (its superblock). */
-int enf_usb_block_remount_ro(const char *mount_point) _wur_;
-
 /* ---- records of refused writes (enf_usb_audit.c) ---- */
 
 struct enf_usb_audit;
@@ -336,6 +305,42 @@ int enf_usb_audit_drain(struct enf_usb_audit *a, enf_usb_audit_fn fn, void *user
 /* "openat", "mkdir" … for this architecture's syscall numbers; NULL when not one of the
  * writing calls. */
 const char *enf_usb_audit_syscall_name(long nr);
+
+/* ---- read-only storage (enf_usb_block.c) ---- */
+
+/* Where the enforcer marks read-only USB devices for the udev rule: one file per device,
+ * named by its bus path ("1-2"), holding its devpath. */
+#define ENF_USB_MARKER_DIR "/run/mamori/usb-ro"
+
+/*
+ * For the udev rule (docs/usb-control.md): when the USB device a block or sg device at
+ * devpath lies under is marked read-only, makes the block device read-only (the disk
+ * too, for a partition) before udev announces it to anyone else. Returns 1 when marked
+ * (the rule then takes the node's write permission), 0 when not, -errno.
+ */
+int enf_usb_block_udev(const struct enf_usb_options *o, const char *devpath) _wur_;
+
+/*
+ * Opens the device node devname ("sdb", or "/dev/sdb" as udev gives it) under dev_root
+ * non-blocking with `flags`, and checks it is the block (chr: character) device
+ * major:minor. -ENODEV when the node is something else.
+ */
+int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major, unsigned minor,
+		       bool chr, int flags, int *ret_fd) _wur_;
+/* BLKROSET: returns 1 when the flag changed, 0 when it was already so, -errno. */
+int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor,
+			 bool ro) _wur_;
+/* BLKROGET: 1 read-only, 0 writable, -errno. */
+int enf_usb_block_get_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor)
+	_wur_;
+/* Takes write permission off a node: mode bits and its access ACL. */
+int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
+			   unsigned minor, bool chr) _wur_;
+/* The mounts of the agent's mount namespace (root + /proc/self/mountinfo; root NULL is
+ * the live one) as the storage section lists them (col_storage_parse_mountinfo). */
+int enf_usb_block_mounts(const char *root, json_t **ret) _wur_;
+/* Remounts the file system mounted at mount_point read-only (its superblock). */
+int enf_usb_block_remount_ro(const char *mount_point) _wur_;
 
 /* ---- removable-media file records (mon_removable.c) ---- */
 

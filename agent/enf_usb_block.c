@@ -145,3 +145,83 @@ int enf_usb_block_remount_ro(const char *mount_point)
 		return -errno;
 	return 0;
 }
+
+/* ---- the udev rule's helper ---- */
+
+/* The devpath a marker holds (what enf_usb.c wrote for a read-only USB device). */
+static int read_marker(const char *root, const char *path, char *buf, size_t size)
+{
+	char full[LIMIT_PATH];
+	_cleanup_(closep) int fd = -1;
+	ssize_t n;
+	int k = snprintf(full, sizeof(full), "%s%s", !root || streq(root, "/") ? "" : root, path);
+
+	if (k < 0 || (size_t) k >= sizeof(full))
+		return -E2BIG;
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -EBADMSG;
+	buf[n] = '\0';
+	return 0;
+}
+
+int enf_usb_block_udev(const struct enf_usb_options *o, const char *devpath)
+{
+	char text[2048], disk[USBDEV_PATH], comp[USBDEV_BUSPATH];
+	const char *p = devpath;
+	struct usbdev_uevent u;
+	bool marked = false;
+	int r;
+
+	/* a marker names a USB device ("1-2"); is it one of this path's components? */
+	while (p && *p && !marked) {
+		const char *end = strchr(p + 1, '/');
+		size_t n = end ? (size_t) (end - p - 1) : strlen(p + 1);
+		char path[LIMIT_PATH], want[USBDEV_PATH];
+
+		if (n > 0 && n < sizeof(comp)) {
+			memcpy(comp, p + 1, n);
+			comp[n] = '\0';
+			(void) snprintf(path, sizeof(path), "%s/%s", ENF_USB_MARKER_DIR, comp);
+			if (read_marker(o->root, path, want, sizeof(want)) == 0 &&
+			    strncmp(devpath, want, strlen(want)) == 0 &&
+			    devpath[strlen(want)] == '/')
+				marked = true;
+		}
+		p = end;
+	}
+	if (!marked)
+		return 0;
+	usbdev_uevent_init(&u);
+	r = usbdev_read_attr(o->sys_root, devpath, "uevent", text, sizeof(text));
+	if (r < 0)
+		return r;
+	(void) usbdev_parse_uevent(text, &u);
+	if (u.major < 0 || u.minor < 0 || !u.devname[0])
+		return -EBADMSG;
+	if (strstr(devpath, "/scsi_generic/"))
+		return 1; /* a character device: the rule takes its write permission */
+	if (streq(u.devtype, "partition")) {
+		struct usbdev_uevent du;
+		const char *slash = strrchr(devpath, '/');
+
+		if (!slash || (size_t) (slash - devpath) >= sizeof(disk))
+			return -EINVAL;
+		memcpy(disk, devpath, (size_t) (slash - devpath));
+		disk[slash - devpath] = '\0';
+		usbdev_uevent_init(&du);
+		if (usbdev_read_attr(o->sys_root, disk, "uevent", text, sizeof(text)) == 0) {
+			(void) usbdev_parse_uevent(text, &du);
+			if (du.major >= 0 && du.minor >= 0 && du.devname[0])
+				(void) !enf_usb_block_set_ro(o->dev_root, du.devname,
+							     (unsigned) du.major,
+							     (unsigned) du.minor, true);
+		}
+	}
+	r = enf_usb_block_set_ro(o->dev_root, u.devname, (unsigned) u.major, (unsigned) u.minor,
+				 true);
+	return r < 0 ? r : 1;
+}

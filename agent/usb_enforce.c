@@ -11,7 +11,9 @@
  *   mamori-usb-enforce --udev-block DEVPATH [--root DIR] [--sys-root DIR] [--dev-root DIR]
  *
  * SIGHUP reads the network facts (and --policy) again; SIGTERM and SIGINT stop it.
- * --udev-block is what the udev rule runs for a USB disk (docs/usb-control.md).
+ * --udev-block is what the udev rule (dist/udev/72-mamori-usb.rules) runs for a block or sg
+ * device under a USB device; it prints MAMORI_USB_READONLY=1 when the device is marked
+ * read-only (docs/usb-control.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -304,12 +306,15 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		return usage("unexpected argument '%s'", argv[optind]);
 	if (o.udev_block) {
-		int r = enf_usb_udev_block(&o.enf, o.udev_block);
+		int r = enf_usb_block_udev(&o.enf, o.udev_block);
 
 		if (r < 0) {
 			fprintf(stderr, "mamori-usb-enforce: %s: %s\n", o.udev_block, strerror(-r));
 			return EXIT_FAILURE;
 		}
+		/* for the rule's IMPORT{program}: the device's node loses write permission */
+		if (r > 0)
+			printf("MAMORI_USB_READONLY=1\n");
 		return EXIT_SUCCESS;
 	}
 	if (!o.enf.state_dir)

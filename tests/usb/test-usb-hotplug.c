@@ -525,6 +525,36 @@ static void test_unplug(void)
 	      "with the device's identity and verdict");
 }
 
+static void test_grant_expiry(void)
+{
+	size_t mark = json_array_size(bed.events);
+	char doc[4096];
+	json_t *ev;
+	int64_t t0;
+
+	/* v42 plus a grant for the stick present at start, on this host, for 3 seconds */
+	snprintf(doc, sizeof(doc),
+		 "%.*s{\"serial\": \"UNKNOWN-P0\", \"host\": \"testhost\", "
+		 "\"until\": %lld}]}",
+		 (int) (strlen(policy_v42) - 2), policy_v42, (long long) time(NULL) + 3);
+	memcpy(strstr(doc, "\"42\""), "\"44\"", 4);
+	bed_write_file(tmp_path("policy.json"), doc);
+	kill(bed.agent, SIGHUP);
+	ev = wait_for("usb.verdict", "1-2", "verdict", json_string("allow"), mark);
+	CHECK(ev && streq(bed_str(ev, "reason"), "grant"),
+	      "a grant for this host lets a blocked stick in");
+	CHECK(bed_wait_attr(HUB "/1-2", "authorized", "1", 5000), "and it is authorised");
+	t0 = bed_now_us();
+	ev = wait_for("usb.verdict", "1-2", "cause", json_string("expiry"), mark);
+	CHECK(ev && streq(bed_str(ev, "verdict"), "block"),
+	      "when the grant expires the plugged stick is blocked again, by the timer");
+	CHECK(bed_wait_attr(HUB "/1-2", "authorized", "0", 5000), "its authorized file says 0");
+	tap_diag("expiry acted %.1f s after the grant was taken", (bed_now_us() - t0) / 1e6);
+	bed_write_file(tmp_path("policy.json"), policy_v42);
+	kill(bed.agent, SIGHUP);
+	(void) wait_for("usb.policy", NULL, "version", json_string("42"), mark);
+}
+
 static void test_offline_restart(void)
 {
 	const char *args[] = {"--no-audit", NULL};
@@ -578,6 +608,7 @@ int main(void)
 	test_optical();
 	test_files();
 	test_unplug();
+	test_grant_expiry();
 	test_offline_restart();
 
 	CHECK_INT(bed_stop(&bed), 0, "and stops cleanly again (no leaks under ASan)");
