@@ -52,6 +52,8 @@
 #include "lib/mm.h"
 #include "lib/str.h"
 
+#define REMOUNT_RETRY_S 5
+
 enum src {
 	SRC_UDEV = 1,
 	SRC_KICK,
@@ -66,9 +68,10 @@ struct blockdev {
 	char devpath[USBDEV_PATH];
 	unsigned major, minor;
 	bool partition, generic, optical;
-	bool mounted;        /* seen in mountinfo (usb.mount recorded) */
-	bool watched;        /* its mount is watched for file writes */
-	const char *audited; /* the audit rule's kind ("ro", "burn") when one is in place */
+	bool mounted;          /* seen in mountinfo (usb.mount recorded) */
+	bool watched;          /* its mount is watched for file writes */
+	const char *audited;   /* the audit rule's kind ("ro", "burn") when one is in place */
+	int64_t remount_retry; /* a read-only remount failed: try again then (Unix s) */
 };
 
 struct dev_state {
@@ -106,15 +109,25 @@ struct enf_usb {
 	struct monitor *removable;
 	struct enf_usb_audit *audit;
 	struct mon_sink *sink; /* during dispatch, for audit callbacks */
+	int64_t expiry_at;     /* the timer: the next `until` or grant expiry (Unix s), 0 */
+	int64_t retry_at;      /* and the next remount retry, 0 */
 };
 
 #define ENF(mon) ((struct enf_usb *) (mon))
 
 /* ---- small helpers ---- */
 
+/*
+ * The wall clock in seconds, from CLOCK_REALTIME itself: time() reads the coarse clock,
+ * which can still show the previous second when a realtime timer armed for the next one
+ * has just fired — and an expiry would then look not yet due.
+ */
 static int64_t now_s(void)
 {
-	return (int64_t) time(NULL);
+	struct timespec ts;
+
+	(void) clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec;
 }
 
 static int64_t mono_us(void)
@@ -764,7 +777,8 @@ static void scan_mounts(struct enf_usb *e, struct mon_sink *sink)
 	size_t i;
 
 	if (enf_usb_block_mounts(NULL, &mounts) < 0)
-		return; /* the live mount table: remounts act on it, never on a test tree */
+		return;  /* the live mount table: remounts act on it, never on a test tree */
+	e->retry_at = 0; /* set again below for every remount still to retry */
 	memset(seen, 0, sizeof(seen));
 	json_array_foreach (mounts, i, mnt) {
 		const char *mm = json_string_value(json_object_get(mnt, "major_minor"));
@@ -789,17 +803,30 @@ static void scan_mounts(struct enf_usb *e, struct mon_sink *sink)
 				       json_copy(json_object_get(mnt, "fstype")), "read_only",
 				       super && str_startswith(super, "ro")));
 		}
-		if (st->ro && super && str_startswith(super, "rw")) {
+		if (st->ro && super && str_startswith(super, "rw") && now_s() < b->remount_retry) {
+			if (!e->retry_at || b->remount_retry < e->retry_at)
+				e->retry_at = b->remount_retry; /* not yet: keep the timer for it */
+		} else if (st->ro && super && str_startswith(super, "rw")) {
 			int r = enf_usb_block_remount_ro(path);
-			json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "bus_path", st->dev.bus_path,
-					      "block", b->name, "mount_point", path, "result",
-					      r < 0 ? "failed" : "read-only");
+			json_t *o = NULL;
 
-			set_error(o, r);
-			emit(sink, "usb.remount", o);
-			if (r < 0)
-				log_warning("(M1406) USB control: cannot remount %s read-only: %s",
+			/* busy (files open for writing): retried every few seconds, and
+			 * recorded when it first fails and when it succeeds */
+			if (r == 0 || b->remount_retry == 0)
+				o = json_pack("{s:s, s:s, s:s, s:s}", "bus_path", st->dev.bus_path,
+					      "block", b->name, "mount_point", path, "result",
+					      r < 0 ? "failed, retrying" : "read-only");
+			if (o) {
+				set_error(o, r);
+				emit(sink, "usb.remount", o);
+			}
+			if (r < 0 && b->remount_retry == 0)
+				log_warning("(M1406) USB control: cannot remount %s read-only: %s; "
+					    "retrying",
 					    path, strerror(-r));
+			b->remount_retry = r < 0 ? now_s() + REMOUNT_RETRY_S : 0;
+			if (r < 0 && (!e->retry_at || b->remount_retry < e->retry_at))
+				e->retry_at = b->remount_retry;
 		}
 		if (e->removable && !b->watched) {
 			_cleanup_(json_decrefp) json_t *id = usbdev_identity_json(&st->dev);
@@ -828,14 +855,16 @@ static void scan_mounts(struct enf_usb *e, struct mon_sink *sink)
 
 /* ---- refused writes ---- */
 
-static struct blockdev *find_any_block(struct enf_usb *e, unsigned major, unsigned minor,
-				       struct dev_state **ret_st)
+/* The watched (audited) block or sg device major:minor, and its USB device. */
+static struct blockdev *find_audited(struct enf_usb *e, long major, long minor,
+				     struct dev_state **ret_st)
 {
-	for (size_t i = 0; i < LIMIT_USB_DEVICES; i++) {
+	for (size_t i = 0; major >= 0 && minor >= 0 && i < LIMIT_USB_DEVICES; i++) {
 		struct dev_state *st = &e->devs[i];
 
 		for (size_t k = 0; st->used && k < st->n_blocks; k++)
-			if (st->blocks[k].major == major && st->blocks[k].minor == minor) {
+			if (st->blocks[k].audited && st->blocks[k].major == (unsigned long) major &&
+			    st->blocks[k].minor == (unsigned long) minor) {
 				*ret_st = st;
 				return &st->blocks[k];
 			}
@@ -854,18 +883,50 @@ static json_t *uid_json(const struct enf_usb *e, long uid)
 			 name[0] ? json_string(name) : json_null());
 }
 
+/* What happened to the write an audit record tells of. */
+static const char *result(const struct enf_usb_audit_event *ev, bool burn, bool node)
+{
+	if (!ev->success)
+		return "refused";
+	if (burn)
+		return "opened for writing by a process that bypasses permissions (root)";
+	if (node)
+		return "opened the read-only device for writing: every write through it fails";
+	return "written: the file system is not read-only yet (files were open for writing "
+	       "when it was to be remounted)";
+}
+
+/*
+ * Attributes an audit event to a watched device by an exact major:minor: a path that is
+ * its node (rdev), else a path on its file system (dev) — the name itself before its
+ * directory. Events that only matched our rules by a major here and a minor there are
+ * dropped.
+ */
 static void on_audit(void *userdata, const struct enf_usb_audit_event *ev)
 {
 	struct enf_usb *e = userdata;
-	struct dev_state *st = NULL;
-	struct blockdev *b = find_any_block(e, ev->major, ev->minor, &st);
+	const struct enf_usb_audit_path *hit = NULL;
 	const char *op = enf_usb_audit_syscall_name(ev->syscall);
-	bool burn = streq(ev->kind, "burn");
+	struct dev_state *st = NULL;
+	struct blockdev *b = NULL;
+	bool node = false, burn;
 	char dev[32];
 	json_t *o;
 
+	for (size_t i = 0; !b && i < ev->n_paths; i++)
+		if ((b = find_audited(e, ev->paths[i].rdev_major, ev->paths[i].rdev_minor, &st))) {
+			hit = &ev->paths[i];
+			node = true;
+		}
+	for (int pass = 0; !b && pass < 2; pass++)
+		for (size_t i = 0; !b && i < ev->n_paths; i++)
+			if (ev->paths[i].parent == (pass == 1) &&
+			    (b = find_audited(e, ev->paths[i].dev_major, ev->paths[i].dev_minor,
+					      &st)))
+				hit = &ev->paths[i];
 	if (!b || !e->sink)
 		return;
+	burn = streq(b->audited, "burn");
 	(void) snprintf(dev, sizeof(dev), "%u:%u", b->major, b->minor);
 	o = json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:s, s:o, s:{s:I, s:o, s:o, s:o, s:o}, "
 		      "s:o}",
@@ -874,12 +935,9 @@ static void on_audit(void *userdata, const struct enf_usb_audit_event *ev)
 		      st->dev.serial[0] ? col_json_text(st->dev.serial, strlen(st->dev.serial))
 					: json_null(),
 		      "block", b->name, "dev", dev, "path",
-		      ev->path[0] ? col_json_text(ev->path, strlen(ev->path)) : json_null(),
+		      hit->name[0] ? col_json_text(hit->name, strlen(hit->name)) : json_null(),
 		      "operation", op ? json_string(op) : json_integer(ev->syscall), "result",
-		      !ev->success ? "refused"
-		      : burn       ? "opened for writing by a process that bypasses permissions"
-				   : "opened for writing; every write is refused",
-		      "error",
+		      result(ev, burn, node), "error",
 		      !ev->success && ev->exit < 0 ? json_string(strerror((int) -ev->exit))
 						   : json_null(),
 		      "process", "pid", (json_int_t) ev->pid, "name",
@@ -1030,8 +1088,14 @@ static void drain_udev(struct enf_usb *e, struct mon_sink *sink)
 /* Arms the timer for the next expiry of an exception or grant (none: disarmed). */
 static void arm_timer(struct enf_usb *e)
 {
-	int64_t next = usbdoc_next_expiry(e->doc, now_s());
-	struct itimerspec its = {{0, 0}, {(time_t) next, 0}};
+	int64_t next;
+	struct itimerspec its = {{0, 0}, {0, 0}};
+
+	e->expiry_at = usbdoc_next_expiry(e->doc, now_s());
+	next = e->expiry_at;
+	if (e->retry_at && (!next || e->retry_at < next))
+		next = e->retry_at;
+	its.it_value.tv_sec = (time_t) next;
 
 	if (timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
 		log_warning("(M1408) USB control: cannot arm the expiry timer: %s",
@@ -1067,7 +1131,7 @@ static int dispatch(struct monitor *m, struct mon_sink *sink)
 {
 	struct enf_usb *e = ENF(m);
 	struct epoll_event ev[8];
-	bool mounts = false;
+	bool mounts = false, rearm = false;
 	int n, r;
 
 	if (!e->started) {
@@ -1090,8 +1154,12 @@ static int dispatch(struct monitor *m, struct mon_sink *sink)
 			(void) !read(e->kick_fd, &v, sizeof(v));
 			break;
 		case SRC_TIMER:
-			if (read(e->timer_fd, &v, sizeof(v)) == sizeof(v) && !e->redecide)
+			if (read(e->timer_fd, &v, sizeof(v)) != sizeof(v))
+				break;
+			if (e->expiry_at && now_s() >= e->expiry_at && !e->redecide)
 				e->redecide = "expiry";
+			mounts = true;
+			rearm = true;
 			break;
 		case SRC_MOUNTS:
 			mounts = true;
@@ -1132,6 +1200,8 @@ static int dispatch(struct monitor *m, struct mon_sink *sink)
 	 */
 	if (mounts || n == 0 || any_storage(e))
 		scan_mounts(e, sink);
+	if (rearm || e->retry_at)
+		arm_timer(e);
 	return 0;
 }
 

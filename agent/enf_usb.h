@@ -259,8 +259,10 @@ struct enf_usb_audit;
 struct enf_usb_audit_rec {
 	int type; /* AUDIT_SYSCALL, AUDIT_PATH … */
 	uint64_t serial;
-	long syscall, exit, pid, uid, auid, item;
+	long syscall, exit, pid, uid, auid, item, mode;
+	long dev_major, dev_minor, rdev_major, rdev_minor; /* PATH: dev=08:11 rdev=00:00 */
 	bool success;
+	bool parent; /* PATH: nametype=PARENT, the directory of the name */
 	char comm[64];
 	char key[128];
 	char exe[LIMIT_PATH];
@@ -268,15 +270,28 @@ struct enf_usb_audit_rec {
 	char cwd[LIMIT_PATH];
 };
 
-/* A refused (or refusing-to-be) write on a watched device, joined from its records. */
+#define ENF_USB_AUDIT_PATHS 6u /* names kept of one syscall */
+
+/* One name a syscall touched: its path, the file system it is on, the device it is. */
+struct enf_usb_audit_path {
+	char name[LIMIT_PATH]; /* absolute when the cwd was known */
+	long dev_major, dev_minor, rdev_major, rdev_minor, mode;
+	bool parent;
+};
+
+/*
+ * A write-like syscall that matched one of our rules, joined from its records. The rules'
+ * device fields match major and minor separately (any name, its file system's device or
+ * its own), so a record is only a candidate: the enforcer attributes it by an exact
+ * major:minor of one of its paths, or drops it.
+ */
 struct enf_usb_audit_event {
-	char kind[8]; /* "ro": read-only storage; "burn": an optical drive's node */
-	unsigned major, minor;
 	long syscall, exit, pid, uid, auid;
 	bool success;
 	char comm[64];
 	char exe[LIMIT_PATH];
-	char path[LIMIT_PATH];
+	size_t n_paths;
+	struct enf_usb_audit_path paths[ENF_USB_AUDIT_PATHS];
 };
 
 typedef void (*enf_usb_audit_fn)(void *userdata, const struct enf_usb_audit_event *ev);

@@ -136,34 +136,41 @@ static bool num(const char *v, size_t len, int base, long *ret)
 	return true;
 }
 
-/* Parses our key "mamori-usb:KIND:MAJOR:MINOR". */
-static int parse_key(const char *key, struct enf_usb_audit_event *ev)
+/* Whether key is one of ours: "mamori-usb:KIND:MAJOR:MINOR". */
+static bool our_key(const char *key)
 {
 	const char *rest = str_startswith(key, KEY_PREFIX);
+	const char *colon = rest ? strchr(rest, ':') : NULL;
 	unsigned maj, min;
-	char kind[8];
-	const char *colon;
 
-	if (!rest)
-		return -EINVAL;
-	colon = strchr(rest, ':');
-	if (!colon || (size_t) (colon - rest) >= sizeof(kind))
-		return -EINVAL;
-	memcpy(kind, rest, (size_t) (colon - rest));
-	kind[colon - rest] = '\0';
-	if (!streq(kind, "ro") && !streq(kind, "burn"))
-		return -EINVAL;
-	if (usbdev_parse_devnum(colon + 1, &maj, &min) < 0)
-		return -EINVAL;
-	memcpy(ev->kind, kind, sizeof(kind));
-	ev->major = maj;
-	ev->minor = min;
-	return 0;
+	return colon && usbdev_parse_devnum(colon + 1, &maj, &min) == 0;
+}
+
+/* "08:11" (hex major:minor, as audit prints dev= and rdev=) */
+static void devpair(const char *v, size_t len, long *ret_major, long *ret_minor)
+{
+	const char *colon = memchr(v, ':', len);
+	long a, b;
+
+	if (colon && num(v, (size_t) (colon - v), 16, &a) &&
+	    num(colon + 1, len - (size_t) (colon - v) - 1, 16, &b)) {
+		*ret_major = a;
+		*ret_minor = b;
+	}
 }
 
 int enf_usb_audit_parse(int type, char *text, struct enf_usb_audit_rec *ret)
 {
-	struct enf_usb_audit_rec r = {.type = type, .pid = -1, .uid = -1, .auid = -1, .item = -1};
+	struct enf_usb_audit_rec r = {.type = type,
+				      .pid = -1,
+				      .uid = -1,
+				      .auid = -1,
+				      .item = -1,
+				      .mode = -1,
+				      .dev_major = -1,
+				      .dev_minor = -1,
+				      .rdev_major = -1,
+				      .rdev_minor = -1};
 	const char *p = text;
 	unsigned long long sec, ms, serial;
 	int consumed = 0;
@@ -225,6 +232,14 @@ int enf_usb_audit_parse(int type, char *text, struct enf_usb_audit_rec *ret)
 			(void) audit_string(v, vlen, r.name, sizeof(r.name));
 		else if (KEY("cwd"))
 			(void) audit_string(v, vlen, r.cwd, sizeof(r.cwd));
+		else if (KEY("mode"))
+			(void) num(v, vlen, 8, &r.mode);
+		else if (KEY("dev"))
+			devpair(v, vlen, &r.dev_major, &r.dev_minor);
+		else if (KEY("rdev"))
+			devpair(v, vlen, &r.rdev_major, &r.rdev_minor);
+		else if (KEY("nametype"))
+			r.parent = vlen == 6 && strncmp(v, "PARENT", 6) == 0;
 #undef KEY
 	}
 	*ret = r;
@@ -420,16 +435,16 @@ void enf_usb_audit_unwatch(struct enf_usb_audit *a, const char *kind, unsigned m
 }
 
 /* Joins a relative path with the process's working directory. */
-static void full_path(struct enf_usb_audit_event *ev, const char *cwd)
+static void full_path(char *path, const char *cwd)
 {
 	char joined[LIMIT_PATH];
 	int n;
 
-	if (ev->path[0] == '/' || !cwd[0] || !ev->path[0])
+	if (path[0] == '/' || !cwd[0] || !path[0])
 		return;
-	n = snprintf(joined, sizeof(joined), "%s/%s", cwd, ev->path);
+	n = snprintf(joined, sizeof(joined), "%s/%s", cwd, path);
 	if (n > 0 && (size_t) n < sizeof(joined))
-		memcpy(ev->path, joined, (size_t) n + 1);
+		memcpy(path, joined, (size_t) n + 1);
 }
 
 int enf_usb_audit_drain(struct enf_usb_audit *a, enf_usb_audit_fn fn, void *userdata)
@@ -457,8 +472,7 @@ int enf_usb_audit_drain(struct enf_usb_audit *a, enf_usb_audit_fn fn, void *user
 		if (h->nlmsg_type == AUDIT_SYSCALL) {
 			if (!strstr(text, "key=\"" KEY_PREFIX))
 				continue;
-			if (enf_usb_audit_parse(h->nlmsg_type, text, &rec) < 0 ||
-			    parse_key(rec.key, &a->ev) < 0)
+			if (enf_usb_audit_parse(h->nlmsg_type, text, &rec) < 0 || !our_key(rec.key))
 				continue;
 			a->pending = true;
 			a->serial = rec.serial;
@@ -471,7 +485,7 @@ int enf_usb_audit_drain(struct enf_usb_audit *a, enf_usb_audit_fn fn, void *user
 			a->ev.auid = rec.auid;
 			memcpy(a->ev.comm, rec.comm, sizeof(rec.comm));
 			memcpy(a->ev.exe, rec.exe, sizeof(rec.exe));
-			a->ev.path[0] = '\0';
+			a->ev.n_paths = 0;
 			continue;
 		}
 		if (!a->pending || (h->nlmsg_type != AUDIT_PATH && h->nlmsg_type != AUDIT_CWD &&
@@ -479,13 +493,22 @@ int enf_usb_audit_drain(struct enf_usb_audit *a, enf_usb_audit_fn fn, void *user
 			continue;
 		if (enf_usb_audit_parse(h->nlmsg_type, text, &rec) < 0 || rec.serial != a->serial)
 			continue;
-		if (h->nlmsg_type == AUDIT_CWD)
+		if (h->nlmsg_type == AUDIT_CWD) {
 			memcpy(cwd, rec.cwd, sizeof(a->cwd));
-		else if (h->nlmsg_type == AUDIT_PATH && !a->ev.path[0] && rec.name[0])
-			memcpy(a->ev.path, rec.name, sizeof(rec.name));
-		else if (h->nlmsg_type == AUDIT_EOE) {
+		} else if (h->nlmsg_type == AUDIT_PATH && a->ev.n_paths < ENF_USB_AUDIT_PATHS) {
+			struct enf_usb_audit_path *p = &a->ev.paths[a->ev.n_paths++];
+
+			memcpy(p->name, rec.name, sizeof(rec.name));
+			p->dev_major = rec.dev_major;
+			p->dev_minor = rec.dev_minor;
+			p->rdev_major = rec.rdev_major;
+			p->rdev_minor = rec.rdev_minor;
+			p->mode = rec.mode;
+			p->parent = rec.parent;
+		} else if (h->nlmsg_type == AUDIT_EOE) {
 			a->pending = false;
-			full_path(&a->ev, cwd);
+			for (size_t i = 0; i < a->ev.n_paths; i++)
+				full_path(a->ev.paths[i].name, cwd);
 			fn(userdata, &a->ev);
 		}
 	}

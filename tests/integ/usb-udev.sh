@@ -13,7 +13,11 @@ HELPER=$BUILD/agent/mamori-usb-enforce
 tmp=$(mktemp -d)
 loop=
 cleanup() {
-	[ -n "$loop" ] && losetup -d "$loop"
+	if [ -n "$loop" ]; then
+		# the read-only flag outlives losetup -d: the next user would get a read-only loop
+		blockdev --setrw "$loop" "$loop"p1 2>/dev/null
+		losetup -d "$loop"
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -33,6 +33,9 @@ int main(void)
 	CHECK_INT(enf_usb_audit_parse(1302, text, &r), 0, "a PATH record parses");
 	CHECK_STR(r.name, "/mnt/my stick/", "a hex-encoded name (it held a space)");
 	CHECK_INT(r.item, 0, "item");
+	CHECK(r.dev_major == 0x103 && r.dev_minor == 0 && r.rdev_major == 0 && r.rdev_minor == 0,
+	      "the file system's device and the node's, in audit's hex");
+	CHECK(r.parent && r.mode == 040755, "a parent directory's name, its mode");
 
 	snprintf(text, sizeof(text), "audit(1795637698.308:279): cwd=\"/home/taro\"");
 	CHECK(enf_usb_audit_parse(1307, text, &r) == 0 && streq(r.cwd, "/home/taro"), "CWD");

@@ -167,8 +167,7 @@ int main(void)
 		      "a plain stick is blocked as a whole");
 		CHECK_INT(usb_policy_next_expiry(q, 1800000000), 1861920000,
 			  "the earliest exception still ahead expires first");
-		CHECK_INT(usb_policy_next_expiry(q, 1861920000), 1893456000,
-			  "then the next one");
+		CHECK_INT(usb_policy_next_expiry(q, 1861920000), 1893456000, "then the next one");
 		CHECK_INT(usb_policy_next_expiry(q, 1893456000), 0, "then none");
 		diag_done(&d);
 	}
@@ -179,8 +178,9 @@ int main(void)
 		struct usb_part_decision pd;
 
 		diag_init(&d);
-		CHECK_INT(usb_policy_parse("q", "default allow\nblock id 1234:* class hid\n", &d, &q),
-			  0, "a policy naming input devices parses");
+		CHECK_INT(
+			usb_policy_parse("q", "default allow\nblock id 1234:* class hid\n", &d, &q),
+			0, "a policy naming input devices parses");
 		dev = stick("S1", NULL);
 		dev.vendor_id = 0x1234;
 		dev.interfaces = ducky_if;

@@ -7,16 +7,22 @@ source "$(dirname "$0")/../integ/lib.sh"
 need_cmd umockdev-wrapper
 harness=$BUILD/tests/usb/test-usb-hotplug
 [ -x "$harness" ] || skip_all "built without umockdev (libumockdev-dev)"
-export MAMORI_USB_ENFORCE=$BUILD/agent/mamori-usb-enforce
+export MAMORI_USB_ENFORCE=${MAMORI_USB_ENFORCE_OVERRIDE:-$BUILD/agent/mamori-usb-enforce}
 # the sanitizer runtime cannot come first when umockdev is preloaded
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 
 work=$(mktemp -d)
+export MAMORI_TEST_TMP=$work
 loops=()
 cleanup() {
-	local l
+	local l m
+	# what the harness left mounted (a failed check skips its unmount)
+	for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts); do
+		umount -l "$m"
+	done
 	for l in "${loops[@]}"; do
-		grep -q "^$l " /proc/mounts && umount "$l"
+		# the read-only flag outlives losetup -d: the next user would get a read-only loop
+		blockdev --setrw "$l" 2>/dev/null
 		losetup -d "$l" 2>/dev/null
 	done
 	rm -rf "$work"

@@ -82,13 +82,13 @@ static bool loop_dev(const char *var, unsigned *ret_major, unsigned *ret_minor)
 	return v && sscanf(v, "%u:%u", ret_major, ret_minor) == 2;
 }
 
-/* An event of `type` about bus whose data[key] is `want` (a string or integer). */
-static json_t *wait_for(const char *type, const char *bus, const char *key, json_t *want,
-			size_t from)
+/* An event of `type` about bus whose data[key] is `want`, within ms. */
+static json_t *wait_for_ms(const char *type, const char *bus, const char *key, json_t *want,
+			   size_t from, int ms)
 {
 	json_t *ev;
 
-	while ((ev = bed_wait_event(&bed, type, bus, &from, 5000))) {
+	while ((ev = bed_wait_event(&bed, type, bus, &from, ms))) {
 		if (!key || json_equal(json_object_get(json_object_get(ev, "data"), key), want)) {
 			json_decref(want);
 			return ev;
@@ -96,6 +96,12 @@ static json_t *wait_for(const char *type, const char *bus, const char *key, json
 	}
 	json_decref(want);
 	return NULL;
+}
+
+static json_t *wait_for(const char *type, const char *bus, const char *key, json_t *want,
+			size_t from)
+{
+	return wait_for_ms(type, bus, key, want, from, 5000);
 }
 
 static const struct bed_dev keyboard0 = {"1-1",
@@ -181,6 +187,15 @@ static void test_hotplug(void)
 	ev = wait_for("usb.plug", "1-3", NULL, NULL, mark);
 	CHECK(ev && streq(bed_str(ev, "verdict"), "allow") && bed_int(ev, "rule_line") == 3,
 	      "a stick allowed by serial (line 3)");
+	CHECK_STR(ev ? bed_str(ev, "user") : NULL, "hanako",
+		  "the record names the user at the machine (logind's active session)");
+	{
+		json_t *net = ev ? json_object_get(json_object_get(ev, "data"), "network") : NULL;
+
+		CHECK(net && json_array_size(net) == 1 &&
+			      streq(json_string_value(json_array_get(net, 0)), "untrusted"),
+		      "and the network context the decision saw (home is not the office)");
+	}
 	bed_attr(devpath, "authorized", v, sizeof(v));
 	CHECK_STR(v, "1", "stays authorised");
 
@@ -389,7 +404,7 @@ static void test_optical(void)
 	ev = wait_for("usb.plug", "1-10", NULL, NULL, mark);
 	CHECK(ev && streq(bed_str(ev, "verdict"), "read-only"),
 	      "a registered DVD drive is read-only");
-	if (mknod(tmp_path("dev/dev/sg1"), S_IFCHR | 0666, makedev(1, 3)) < 0)
+	if (mknod(tmp_path("dev/dev/sg1"), S_IFCHR | 0666, makedev(1, 7)) < 0)
 		tap_diag("mknod sg1: %s", strerror(errno));
 	if (loop_dev("MAMORI_TEST_LOOP_C", &maj, &min)) {
 		if (mknod(tmp_path("dev/dev/sr1"), S_IFBLK | 0666, makedev(maj, min)) < 0)
@@ -398,7 +413,7 @@ static void test_optical(void)
 		maj = 11;
 		min = 1;
 	}
-	bed_add_scsi(&bed, "1-10", 10, 5, "sr1", maj, min, "sg1", 1, 3);
+	bed_add_scsi(&bed, "1-10", 10, 5, "sr1", maj, min, "sg1", 1, 7);
 	ev = wait_for("usb.verdict", "1-10", "cause", json_string("optical"), mark);
 	CHECK(ev && streq(bed_str(ev, "verdict"), "read-only") && bed_int(ev, "rule_line") == 4,
 	      "as an optical drive it is decided by 'read-only class optical' (line 4)");
@@ -437,7 +452,7 @@ static void test_files(void)
 	unsigned maj, min;
 	char data[1234];
 	json_t *ev;
-	int fd;
+	int fd, busy;
 
 	if (!loop_dev("MAMORI_TEST_LOOP_B", &maj, &min)) {
 		tap_diag("no loop device: file records and remounts are not tested");
@@ -485,15 +500,32 @@ static void test_files(void)
 		CHECK(found, "file.write records its path, size, process and device");
 	}
 
-	/* the policy changes while it is mounted read-write */
+	/* the policy changes while it is mounted read-write, with a file open for writing */
+	busy = open(tmp_path("mnt-b/open.txt"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	bed_write_file(tmp_path("policy.json"), policy_v43);
 	kill(bed.agent, SIGHUP);
 	ev = wait_for("usb.verdict", "1-11", "verdict", json_string("read-only"), mark);
 	CHECK(ev && streq(bed_str(ev, "cause"), "policy"),
 	      "a new policy makes the mounted stick read-only");
 	ev = wait_for("usb.remount", "1-11", NULL, NULL, mark);
-	CHECK(ev && streq(bed_str(ev, "result"), "read-only"),
-	      "and its read-write mount is remounted read-only");
+	CHECK(ev && streq(bed_str(ev, "result"), "failed, retrying") &&
+		      streq(bed_str(ev, "error"), "Device or resource busy"),
+	      "its mount cannot be made read-only while a file is open for writing");
+	if (getenv("MAMORI_TEST_AUDIT")) {
+		fd = open(tmp_path("mnt-b/meanwhile.txt"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+		ev = wait_for("usb.write_denied", "1-11", "path",
+			      json_string(tmp_path("mnt-b/meanwhile.txt")), mark);
+		CHECK(ev && strstr(bed_str(ev, "result"), "not read-only yet"),
+		      "a write in the meantime is recorded as such, with the file's name");
+	}
+	if (busy >= 0)
+		close(busy);
+	mark = json_array_size(bed.events);
+	/* retried every 5 s */
+	ev = wait_for_ms("usb.remount", "1-11", "result", json_string("read-only"), mark, 15000);
+	CHECK(ev, "once the file is closed the mount is remounted read-only (retried)");
 	fd = open(tmp_path("mnt-b/after.txt"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	CHECK(fd < 0 && errno == EROFS, "no file can be written to it any more");
 	if (fd >= 0)
@@ -597,6 +629,16 @@ int main(void)
 	args[1] = policy;
 	args[3] = net;
 
+	/* logind's state: hanako is at the machine */
+	mkdir(tmp_path("root/run/systemd"), 0755);
+	mkdir(tmp_path("root/run/systemd/seats"), 0755);
+	mkdir(tmp_path("root/run/systemd/sessions"), 0755);
+	bed_write_file(tmp_path("root/run/systemd/seats/seat0"),
+		       "# This is private data. Do not parse.\nIS_SEAT0=1\nACTIVE=c2\n"
+		       "ACTIVE_UID=1000\nSESSIONS=c2\n");
+	bed_write_file(tmp_path("root/run/systemd/sessions/c2"),
+		       "# This is private data. Do not parse.\nUID=1000\nUSER=hanako\nACTIVE=1\n"
+		       "STATE=active\nSEAT=seat0\n");
 	bed_plug(&bed, &keyboard0, devpath, sizeof(devpath));
 	bed_plug(&bed, &present, devpath, sizeof(devpath));
 	bed_start(&bed, args);
@@ -612,6 +654,9 @@ int main(void)
 	test_offline_restart();
 
 	CHECK_INT(bed_stop(&bed), 0, "and stops cleanly again (no leaks under ASan)");
+	/* a failed check may have left them mounted */
+	umount2(tmp_path("mnt-a"), MNT_DETACH);
+	umount2(tmp_path("mnt-b"), MNT_DETACH);
 	if (getenv("MAMORI_TEST_DUMP"))
 		json_dumpf(bed.events, stderr, JSON_INDENT(1));
 	bed_done(&bed);

@@ -83,7 +83,9 @@ static inline void bed_init(struct bed *b)
 	b->out = -1;
 	b->devnum = 2;
 	b->events = json_array();
-	snprintf(b->tmp, sizeof(b->tmp), "/tmp/mamori-usbbed-XXXXXX");
+	/* under the runner's own directory when it gives one, so it can clean up after us */
+	snprintf(b->tmp, sizeof(b->tmp), "%s/mamori-usbbed-XXXXXX",
+		 getenv("MAMORI_TEST_TMP") ? getenv("MAMORI_TEST_TMP") : "/tmp");
 	if (!mkdtemp(b->tmp)) {
 		perror("mkdtemp");
 		exit(1);
