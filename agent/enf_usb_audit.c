@@ -171,16 +171,20 @@ int enf_usb_audit_parse(int type, char *text, struct enf_usb_audit_rec *ret)
 				      .dev_minor = -1,
 				      .rdev_major = -1,
 				      .rdev_minor = -1};
-	const char *p = text;
-	unsigned long long sec, ms, serial;
-	int consumed = 0;
+	const char *p = str_startswith(text, "audit("), *dot, *colon, *end;
+	long sec, ms, serial;
 
 	/* "audit(1700000000.123:456): " */
-	if (sscanf(p, "audit(%llu.%llu:%llu):%n", &sec, &ms, &serial, &consumed) != 3 ||
-	    consumed == 0)
+	dot = p ? strchr(p, '.') : NULL;
+	colon = dot ? strchr(dot, ':') : NULL;
+	end = colon ? strstr(colon, "):") : NULL;
+	if (!end || !num(p, (size_t) (dot - p), 10, &sec) ||
+	    !num(dot + 1, (size_t) (colon - dot - 1), 10, &ms) ||
+	    !num(colon + 1, (size_t) (end - colon - 1), 10, &serial) || sec < 0 || ms < 0 ||
+	    serial < 0)
 		return -EBADMSG;
-	r.serial = serial;
-	p += consumed;
+	r.serial = (uint64_t) serial;
+	p = end + 2;
 	while (*p) {
 		const char *k, *v, *eq;
 		size_t klen, vlen;
@@ -196,11 +200,11 @@ int enf_usb_audit_parse(int type, char *text, struct enf_usb_audit_rec *ret)
 		klen = (size_t) (eq - k);
 		v = eq + 1;
 		if (*v == '"') {
-			const char *end = strchr(v + 1, '"');
+			const char *quote = strchr(v + 1, '"');
 
-			if (!end)
+			if (!quote)
 				return -EBADMSG;
-			vlen = (size_t) (end - v + 1);
+			vlen = (size_t) (quote - v + 1);
 		} else {
 			vlen = strcspn(v, " ");
 		}

@@ -31,7 +31,7 @@
 #include "lib/mm.h"
 #include "lib/str.h"
 
-#define MAX_WATCHES (LIMIT_USB_DEVICES * LIMIT_USB_BLOCKS)
+#define MAX_WATCHES ((size_t) LIMIT_USB_DEVICES * LIMIT_USB_BLOCKS)
 
 struct watch {
 	dev_t dev;
@@ -84,7 +84,7 @@ void mon_removable_user_name(const char *root, unsigned uid, char *out, size_t s
 		return;
 	cursor = text;
 	while ((line = str_next_line(&cursor))) {
-		char *name = line, *pw, *id, *save = NULL;
+		char *name, *pw, *id, *save = NULL;
 		unsigned v;
 
 		name = strtok_r(line, ":", &save);
@@ -121,8 +121,16 @@ static json_t *process_json(const struct mon_removable *r, int pid)
 		unsigned v;
 
 		status[n] = '\0';
+		char num[16];
+		size_t len;
+
 		u = strstr(status, "\nUid:\t");
-		if (u && sscanf(u + 6, "%u", &v) == 1) {
+		len = u ? strspn(u + 6, "0123456789") : 0;
+		if (len > 0 && len < sizeof(num)) {
+			memcpy(num, u + 6, len);
+			num[len] = '\0';
+		}
+		if (len > 0 && len < sizeof(num) && str_to_uint(num, 10, &v) == 0) {
 			uid = v;
 			mon_removable_user_name(r->root, v, user, sizeof(user));
 		}

@@ -297,7 +297,7 @@ static int read_at(int dfd, const char *name, void *buf, size_t size, size_t *re
 /* A text attribute, trimmed, NUL-terminated: at most size - 1 bytes. */
 static int read_text(int dfd, const char *name, char *buf, size_t size)
 {
-	size_t len;
+	size_t len = 0;
 	int r = read_at(dfd, name, buf, size - 1, &len);
 
 	if (r < 0)
@@ -392,7 +392,7 @@ static int read_interfaces(int dfd, struct usbdev *d)
 			break;
 		for (ssize_t off = 0; off < n;) {
 			const struct dirent64 *e = (const void *) (buf + off);
-			struct col_usb_iface i;
+			struct col_usb_iface i = {0};
 
 			off += e->d_reclen;
 			if (strncmp(e->d_name, d->bus_path, prefix) != 0 ||
@@ -421,11 +421,11 @@ int usbdev_read(const char *sys_root, const char *devpath, void *scratch, size_t
 	char path[LIMIT_PATH];
 	_cleanup_(closep) int dfd = -1;
 	struct usbdev d = {.busnum = -1, .devnum = -1, .authorized = true};
-	struct col_usb_desc desc;
+	struct col_usb_desc desc = {0};
 	const char *base;
 	bool ids = true, have_desc = false;
 	unsigned v, config = 0;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (!safe_path(devpath, true))
