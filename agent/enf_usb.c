@@ -95,6 +95,7 @@ struct enf_usb {
 	struct udev *udev;
 	struct udev_monitor *mon;
 	bool started;
+	bool rescan;          /* uevents were lost: enumerate again */
 	const char *redecide; /* cause of a pending re-decision, or NULL */
 	bool policy_event;    /* the policy changed: record it at the next dispatch */
 	char previous_version[USBDOC_VERSION];
@@ -572,8 +573,13 @@ static void device_added(struct enf_usb *e, struct mon_sink *sink, const struct 
 	if (!u->devpath[0] || strncmp(strrchr(u->devpath, '/') + 1, "usb", 3) == 0)
 		return; /* a root hub is the host controller: never decided */
 	st = find_dev(e, u->devpath);
-	if (st && st->announced)
-		return; /* a repeated "add" or a "bind" of a device already decided */
+	if (st && st->announced && (at_start || u->action != USBDEV_ADD))
+		return; /* a "bind" or "change", or a rescan, of a device already decided */
+	if (st && st->announced) {
+		/* an "add" where a device was: its "remove" was lost; this is a new device */
+		memset(st, 0, sizeof(*st));
+		st->used = true;
+	}
 	if (!st)
 		st = new_dev(e);
 	r = usbdev_read(e->sys_root, u->devpath, e->scratch, LIMIT_USB_DESCRIPTORS, &st->dev);
@@ -1005,12 +1011,22 @@ static void clear_markers(struct enf_usb *e)
 		(void) unlinkat(dfd, *n, 0);
 }
 
-static void start(struct enf_usb *e, struct mon_sink *sink)
+/*
+ * Decides what is there and not known yet: at start, and after the udev socket overflowed
+ * (then devices that left without a record of it are recorded as unplugged first).
+ */
+static void enumerate(struct enf_usb *e, struct mon_sink *sink)
 {
 	_cleanup_(fileio_strv_freep) char **names = NULL;
 	int r;
 
-	clear_markers(e);
+	for (size_t i = 0; i < LIMIT_USB_DEVICES; i++) {
+		char a[8];
+
+		if (e->devs[i].used && usbdev_read_attr(e->sys_root, e->devs[i].dev.devpath,
+							"authorized", a, sizeof(a)) == -ENOENT)
+			device_removed(e, sink, e->devs[i].dev.devpath);
+	}
 	r = fileio_list_dir(e->sys_root, "/sys/bus/usb/devices", LIMIT_DIR_ENTRIES, &names);
 	if (r < 0 && r != -ENOENT)
 		log_warning("(M1407) USB control: cannot list /sys/bus/usb/devices: %s",
@@ -1031,6 +1047,12 @@ static void start(struct enf_usb *e, struct mon_sink *sink)
 	enumerate_class(e, sink, "/sys/class/block", false);
 	enumerate_class(e, sink, "/sys/class/scsi_generic", true);
 	scan_mounts(e, sink);
+}
+
+static void start(struct enf_usb *e, struct mon_sink *sink)
+{
+	clear_markers(e);
+	enumerate(e, sink);
 }
 
 /* ---- the event loop's side ---- */
@@ -1067,12 +1089,18 @@ static void drain_udev(struct enf_usb *e, struct mon_sink *sink)
 		struct usbdev_uevent u;
 		const char *action;
 
-		if (!ud)
+		if (!ud) {
+			/* the socket overflowed (a storm): what was lost is found by a rescan */
+			if (errno == ENOBUFS)
+				e->rescan = true;
 			break;
+		}
 		usbdev_uevent_init(&u);
-		udev_list_entry_foreach(p, udev_device_get_properties_list_entry(ud))(
-			void) !usbdev_uevent_set(&u, udev_list_entry_get_name(p),
-						 udev_list_entry_get_value(p));
+		udev_list_entry_foreach(p, udev_device_get_properties_list_entry(ud))
+		{
+			(void) !usbdev_uevent_set(&u, udev_list_entry_get_name(p),
+						  udev_list_entry_get_value(p));
+		}
 		action = udev_device_get_action(ud);
 		if (action)
 			u.action = usbdev_action_from_string(action);
@@ -1179,6 +1207,12 @@ static int dispatch(struct monitor *m, struct mon_sink *sink)
 		default:
 			break;
 		}
+	}
+	if (e->rescan) {
+		e->rescan = false;
+		log_warning("(M1411) USB control: uevents were lost (a burst overflowed the "
+			    "socket): looking at every device again");
+		enumerate(e, sink);
 	}
 	record_policy(e, sink);
 	if (e->redecide) {

@@ -25,6 +25,7 @@ cleanup() {
 		blockdev --setrw "$l" 2>/dev/null
 		losetup -d "$l" 2>/dev/null
 	done
+	[ -n "${audit_was_off:-}" ] && auditctl -e 0 >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,8 +40,15 @@ if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null && command -v mkfs.ext4
 		# shellcheck disable=SC2086
 		export "MAMORI_TEST_LOOP_$x=$(printf '%d:%d' 0x${mm% *} 0x${mm#* })"
 	done
-	if auditctl -s 2>/dev/null | grep -q '^enabled [12]'; then
-		export MAMORI_TEST_AUDIT=1
+	# refused writes are recorded through audit; a process is audited only if auditing
+	# was on when it started, so it is turned on before the harness (and back off after)
+	if command -v auditctl >/dev/null; then
+		if auditctl -s 2>/dev/null | grep -q '^enabled 0'; then
+			auditctl -e 1 >/dev/null 2>&1 && audit_was_off=1
+		fi
+		if auditctl -s 2>/dev/null | grep -q '^enabled [12]'; then
+			export MAMORI_TEST_AUDIT=1
+		fi
 	fi
 fi
 umockdev-wrapper "$harness"

@@ -555,6 +555,27 @@ static void test_unplug(void)
 			    "UNKNOWN-4") &&
 		      streq(bed_str(ev, "verdict"), "block"),
 	      "with the device's identity and verdict");
+
+	/* a "remove" lost on the way: another stick arrives where the allowed one was */
+	{
+		static const struct bed_dev other = {"1-3",
+						     0x090c,
+						     0x1000,
+						     "Samsung",
+						     "Bar",
+						     "UNKNOWN-R",
+						     {{0x08, 0x06, 0x50, NULL}},
+						     1};
+		char devpath[600];
+
+		umockdev_testbed_remove_device(bed.tb, "/sys" HUB "/1-3/1-3:1.0");
+		umockdev_testbed_remove_device(bed.tb, "/sys" HUB "/1-3");
+		bed_plug(&bed, &other, devpath, sizeof(devpath));
+		ev = wait_for("usb.plug", "1-3", NULL, NULL, mark);
+		CHECK(ev && streq(bed_str(ev, "verdict"), "block"),
+		      "a device arriving where another was still known is decided as new");
+		CHECK(bed_wait_attr(devpath, "authorized", "0", 5000), "and blocked");
+	}
 }
 
 static void test_grant_expiry(void)
