@@ -125,7 +125,12 @@ struct usbdev {
 int usbdev_read(const char *sys_root, const char *devpath, void *scratch, size_t scratch_size,
 		struct usbdev *ret) _wur_;
 
-/* Reads one interface directory's authorisation ("1-2:1.0"); -ENOENT when absent. */
+/*
+ * Reads the text attribute `name` of the device at devpath — a path relative to its
+ * directory: "authorized", "1-2:1.0/authorized", "device/type", "uevent" — trimmed, into
+ * buf (size bytes). -ENOENT when it is absent, -E2BIG when it does not fit, -EINVAL for a
+ * path that climbs.
+ */
 int usbdev_read_attr(const char *sys_root, const char *devpath, const char *name, char *buf,
 		     size_t size) _wur_;
 
@@ -253,8 +258,6 @@ const char *enf_usb_policy_version(const struct monitor *m);
 
 /* ---- records of refused writes (enf_usb_audit.c) ---- */
 
-struct enf_usb_audit;
-
 /* One audit record's fields that matter here (absent numbers are -1, strings ""). */
 struct enf_usb_audit_rec {
 	int type; /* AUDIT_SYSCALL, AUDIT_PATH … */
@@ -345,9 +348,6 @@ int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major
 /* BLKROSET: returns 1 when the flag changed, 0 when it was already so, -errno. */
 int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor,
 			 bool ro) _wur_;
-/* BLKROGET: 1 read-only, 0 writable, -errno. */
-int enf_usb_block_get_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor)
-	_wur_;
 /* Takes write permission off a node: mode bits and its access ACL. */
 int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
 			   unsigned minor, bool chr) _wur_;

@@ -89,19 +89,6 @@ int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned maj
 	return 1;
 }
 
-int enf_usb_block_get_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor)
-{
-	_cleanup_(closep) int fd = -1;
-	int ro = 0;
-	int r = enf_usb_block_open(dev_root, devname, major, minor, false, O_RDONLY, &fd);
-
-	if (r < 0)
-		return r;
-	if (ioctl(fd, BLKROGET, &ro) < 0)
-		return -errno;
-	return ro != 0;
-}
-
 int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
 			   unsigned minor, bool chr)
 {
