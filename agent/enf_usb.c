@@ -384,9 +384,10 @@ static int enforce_block(struct enf_usb *e, struct dev_state *st, struct blockde
 	bool ro = storage_verdict(st) == USB_READ_ONLY;
 	int r = 0, k;
 
-	audit_block(e, b, !ro ? NULL : (b->optical || b->generic) ? "burn" : "ro");
+	audit_block(e, b, !ro ? NULL : b->optical ? "burn" : "ro");
 	if (b->generic) {
-		if (ro && b->optical)
+		/* SCSI commands through sg bypass the block layer's flag: no writing to it */
+		if (ro)
 			r = enf_usb_block_restrict(e->dev_root, b->devname, b->major, b->minor,
 						   true);
 		return r;
@@ -668,11 +669,10 @@ static void interface_added(struct enf_usb *e, struct mon_sink *sink, const char
 				   fresh.n_ifaces * sizeof(fresh.ifaces[0])) == 0;
 
 		st->dev = fresh;
-		if (!same) {
+		if (!same)
 			redecide_one(e, sink, st, "interfaces");
-			return;
-		}
 	}
+	/* the interface that just appeared gets what the verdict says of it */
 	(void) !enforce(e, st, &written);
 }
 

@@ -110,14 +110,16 @@ struct usbdev {
 	char product[USBDEV_STRING];
 	char serial[USBDEV_STRING];
 	size_t n_ifaces;
-	bool ifaces_from_descriptors; /* no interface directories: read from `descriptors` */
+	bool ifaces_from_descriptors; /* no interface directory yet: all from `descriptors` */
 	struct col_usb_iface ifaces[LIMIT_USB_INTERFACES];
 };
 
 /*
- * Reads the device at sys_root + "/sys" + devpath into *ret: ids, strings, class, the
- * interfaces from the interface directories or, when there are none yet (not authorised,
- * or read before the kernel configured it), from the binary `descriptors` attribute.
+ * Reads the device at sys_root + "/sys" + devpath into *ret: ids, strings, class, and the
+ * interfaces of the active configuration — as the binary `descriptors` attribute lists
+ * them, each taken from its interface directory when that exists (it has the interface's
+ * name; the directories appear one by one after the "add" uevent, never for a device that
+ * is not authorised), or the directories alone when there are no descriptors.
  * Allocates nothing: `scratch` (at least LIMIT_USB_DESCRIPTORS bytes) holds the
  * descriptors while they are parsed. -ENOENT when the device is gone, -EBADMSG when its
  * ids cannot be read from attributes or descriptors.

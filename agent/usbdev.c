@@ -415,6 +415,40 @@ static int read_interfaces(int dfd, struct usbdev *d)
 	return 0;
 }
 
+/*
+ * The interfaces of the active configuration are all in the descriptors; the interface
+ * directories appear one by one after the device's "add" uevent (and never for a device
+ * that is not authorised), but carry the interface strings ("MTP"). So: the descriptors'
+ * list, each entry taken from its directory when there is one.
+ */
+static void merge_descriptors(struct usbdev *d, const struct col_usb_desc *desc)
+{
+	struct col_usb_iface merged[LIMIT_USB_INTERFACES];
+	size_t n = 0, from_dirs = 0;
+
+	for (size_t i = 0; i < desc->n_ifaces && n < LIMIT_USB_INTERFACES; i++) {
+		merged[n] = desc->ifaces[i];
+		for (size_t k = 0; k < d->n_ifaces; k++)
+			if (d->ifaces[k].number == desc->ifaces[i].number) {
+				merged[n] = d->ifaces[k];
+				from_dirs++;
+			}
+		n++;
+	}
+	/* a directory the descriptors do not list (another configuration): kept too */
+	for (size_t k = 0; k < d->n_ifaces && n < LIMIT_USB_INTERFACES; k++) {
+		bool listed = false;
+
+		for (size_t i = 0; i < desc->n_ifaces; i++)
+			listed = listed || desc->ifaces[i].number == d->ifaces[k].number;
+		if (!listed)
+			merged[n++] = d->ifaces[k];
+	}
+	memcpy(d->ifaces, merged, n * sizeof(merged[0]));
+	d->ifaces_from_descriptors = from_dirs == 0 && n > 0;
+	d->n_ifaces = n;
+}
+
 int usbdev_read(const char *sys_root, const char *devpath, void *scratch, size_t scratch_size,
 		struct usbdev *ret)
 {
@@ -488,11 +522,8 @@ int usbdev_read(const char *sys_root, const char *devpath, void *scratch, size_t
 	if (r < 0)
 		return r == -ENOENT ? -ENOENT : -EBADMSG;
 	d.config_value = config ? config : (have_desc ? desc.config_value : 0);
-	if (d.n_ifaces == 0 && have_desc) {
-		d.n_ifaces = desc.n_ifaces;
-		memcpy(d.ifaces, desc.ifaces, desc.n_ifaces * sizeof(desc.ifaces[0]));
-		d.ifaces_from_descriptors = true;
-	}
+	if (have_desc)
+		merge_descriptors(&d, &desc);
 	memcpy(ret, &d, sizeof(d));
 	return 0;
 }
