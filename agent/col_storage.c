@@ -676,7 +676,7 @@ static int collect_partition(struct storage *st, const char *parent, const char 
 static int collect_partitions(struct storage *st, const char *disk, const char *devpath)
 {
 	_cleanup_(fileio_strv_freep) char **names = NULL;
-	int r = col_list_dir(st->ctx, devpath, &names);
+	int r = col_list_dir(st->ctx, devpath, LIMIT_DIR_ENTRIES, &names, NULL);
 
 	if (r == -ENOMEM)
 		return r;
@@ -721,7 +721,7 @@ static int collect_dm(struct storage *st, const char *devpath, json_t *obj)
 		if (r < 0)
 			return r;
 	}
-	r = col_list_dir(st->ctx, slaves_dir, &slaves);
+	r = col_list_dir(st->ctx, slaves_dir, LIMIT_DIR_ENTRIES, &slaves, NULL);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0 || !slaves[0])
@@ -807,7 +807,7 @@ static int collect_block_device(struct storage *st, const char *name)
 static int collect_block_devices(struct storage *st)
 {
 	_cleanup_(fileio_strv_freep) char **names = NULL;
-	int r = col_list_dir(st->ctx, "/sys/block", &names);
+	int r = col_list_dir(st->ctx, "/sys/block", LIMIT_DIR_ENTRIES, &names, NULL);
 
 	if (r == -ENOMEM)
 		return r;

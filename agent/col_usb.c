@@ -358,7 +358,7 @@ static int read_interfaces(const struct usb *u, const char *devdir, json_t *dev,
 	arr = json_array();
 	if (jsonw_set(dev, "interfaces", arr) < 0)
 		return -ENOMEM;
-	r = col_list_dir(u->ctx, devdir, &names);
+	r = col_list_dir(u->ctx, devdir, LIMIT_DIR_ENTRIES, &names, NULL);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
@@ -505,7 +505,7 @@ int col_usb_collect(const struct col_ctx *ctx, json_t *section)
 
 	if (jsonw_set(section, "devices", u.devices) < 0)
 		return -ENOMEM;
-	r = col_list_dir(ctx, "/sys/bus/usb/devices", &names);
+	r = col_list_dir(ctx, "/sys/bus/usb/devices", LIMIT_DIR_ENTRIES, &names, NULL);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -ENOENT) /* a kernel without USB (this test VM): nothing to report */

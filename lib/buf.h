@@ -24,6 +24,9 @@ void buf_done(struct buf *b);
 /* Empties the buffer and keeps its memory. */
 void buf_reset(struct buf *b);
 
+/* Makes room for n more bytes at once (a known file size), so later adds do not grow the
+ * buffer step by step. -E2BIG past the ceiling, -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n) _wur_;
 int buf_add(struct buf *b, const void *p, size_t n) _wur_;
 int buf_adds(struct buf *b, const char *s) _wur_;
 int buf_addc(struct buf *b, char c) _wur_;

@@ -6,8 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -32,16 +33,32 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
 {
 	_cleanup_(freep) char *full = fileio_path(root, path);
 	_cleanup_(closep) int fd = -1;
+	struct stat st;
 	struct buf b;
 	char chunk[16384];
 	int r = 0;
 
 	if (!full)
 		return -ENOMEM;
-	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* only regular files: a FIFO or a device left in a tree must not hang or flood us */
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	buf_init(&b, max);
+	/* a known size is allocated once (files in /proc and /sys say 0 and grow as read);
+	 * doubling from small would briefly hold twice a large file */
+	if (st.st_size > 0 && (r = buf_reserve(&b, MIN((size_t) st.st_size + 1, max))) < 0 &&
+	    r != -E2BIG) {
+		buf_done(&b);
+		return r;
+	}
+	r = 0;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
@@ -63,6 +80,40 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
 	}
 	*ret = buf_take(&b, ret_len);
 	return *ret ? 0 : -ENOMEM;
+}
+
+int fileio_read_head(const char *root, const char *path, size_t n, char **ret, size_t *ret_len)
+{
+	_cleanup_(freep) char *full = fileio_path(root, path);
+	_cleanup_(freep) char *data = NULL;
+	_cleanup_(closep) int fd = -1;
+	size_t len = 0;
+
+	if (!full)
+		return -ENOMEM;
+	data = mm_malloc(n + 1);
+	if (!data)
+		return -ENOMEM;
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	while (len < n) {
+		ssize_t k = read(fd, data + len, n - len);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		len += (size_t) k;
+	}
+	data[len] = '\0';
+	*ret = TAKE_PTR(data);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
 }
 
 int fileio_read_attr(const char *root, const char *path, char **ret)
@@ -264,4 +315,41 @@ int fileio_list_dir(const char *root, const char *path, size_t max, char ***ret)
 	qsort(names, n, sizeof(*names), cmp_names);
 	*ret = TAKE_PTR(names);
 	return 0;
+}
+
+int fileio_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	_cleanup_(freep) char *tmp = mm_asprintf("%s.tmp", path);
+	const char *p = data;
+	int fd, r = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	(void) unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t) mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, (mode_t) mode) < 0)
+		r = -errno;
+	while (r == 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		p += n;
+		len -= (size_t) n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlink(tmp);
+	return r;
 }

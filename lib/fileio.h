@@ -18,6 +18,14 @@
  */
 int fileio_read(const char *root, const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
 
+/*
+ * Reads at most n bytes from the start of the file at root + path, for files whose header
+ * is all we want (a 512-byte ClamAV database header in front of 200 MB of signatures).
+ * A shorter file gives what it has: *ret_len says how much. Same ownership as fileio_read().
+ */
+int fileio_read_head(const char *root, const char *path, size_t n, char **ret, size_t *ret_len)
+	_wur_;
+
 /* Reads a small attribute file (a sysfs value) and trims white space around it. */
 int fileio_read_attr(const char *root, const char *path, char **ret) _wur_;
 
@@ -62,3 +70,10 @@ static inline void fileio_strv_freep(char ***v)
 {
 	fileio_strv_free(*v);
 }
+
+/*
+ * Writes a whole file with the given mode through PATH.tmp, fsync() and rename(), so a
+ * reader or a crash never sees half of it. The mode is set explicitly (the umask does not
+ * weaken a 0600 secret). -errno on failure, with the temporary file removed.
+ */
+int fileio_write_atomic(const char *path, const void *data, size_t len, unsigned mode) _wur_;

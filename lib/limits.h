@@ -20,6 +20,9 @@
 #define LIMIT_USB_INTERFACES 32u                        /* interfaces of one USB device */
 #define LIMIT_DEVICE_DEPTH   16u                        /* dm/partition layers under a mount */
 
+/* Directories and binary logs read by collectors. */
+#define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
+
 /* USB control (docs/usb-control.md). */
 #define LIMIT_USB_DESCRIPTORS ((size_t) 64 * 1024) /* raw descriptors: wTotalLength is 16 bits */
 #define LIMIT_USB_DEVICES     256u                 /* USB devices tracked at once */
@@ -36,7 +39,25 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
+#define LIMIT_AGENT_REPLY   ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_PEM           ((size_t) 64 * 1024)       /* a certificate or key, PEM */
+#define LIMIT_PRIV_FILE     ((size_t) 128 * 1024)      /* a root-only file, via the parent */
+#define LIMIT_STORE_PARAM                                                  \
+	((size_t) 256 * 1024 * 1024) /* one SQL parameter the store builds \
+				      * (a batch's values as an array) */
+
+/* The security section (agent/col_security.c and friends). */
+#define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
+#define LIMIT_CONF_DIR_ENTRIES 4096u   /* entries read from one configuration directory */
+#define LIMIT_INCLUDE_DEPTH    16u     /* nested Include/confdir levels (sshd's own limit) */
+#define LIMIT_INCLUDE_FILES    256u    /* files one configuration may pull in through includes */
+#define LIMIT_CONFIG_NESTING   64u     /* brace nesting in apt.conf */
 
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* The agent's daemon (docs/agent.md). */
+#define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
+#define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */
+#define LIMIT_URL        2048u /* the server's URL in agent.conf */

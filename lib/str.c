@@ -102,6 +102,17 @@ char *str_next_line(char **cursor)
 	return line;
 }
 
+size_t str_replace_nul(char *s, size_t len, char c)
+{
+	size_t n = 0;
+
+	for (char *p = s; (p = memchr(p, '\0', len - (size_t) (p - s))); p++) {
+		*p = c;
+		n++;
+	}
+	return n;
+}
+
 bool str_is_clean_utf8(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *) s, *end = p + len;

@@ -29,6 +29,13 @@ int str_to_uint(const char *s, int base, unsigned *ret) _wur_;
  */
 char *str_next_line(char **cursor);
 
+/*
+ * Replaces every NUL byte among the first len bytes of s with c, so a text file with
+ * binary junk in it is parsed line by line to its end instead of stopping at the junk.
+ * Returns how many were replaced.
+ */
+size_t str_replace_nul(char *s, size_t len, char c);
+
 /* Whether every byte of s is printable ASCII or valid UTF-8 without control characters. */
 bool str_is_clean_utf8(const char *s, size_t len);
 

@@ -40,5 +40,11 @@ int main(void)
 	CHECK(!str_is_clean_utf8("\xe3\x81", 2), "truncated sequence refused");
 	CHECK(str_startswith("prefix-rest", "prefix-") != NULL, "startswith");
 	CHECK(str_endswith("file.cvd", ".cvd"), "endswith");
+	{
+		char junk[] = "a\0b\0\0c";
+
+		CHECK_INT(str_replace_nul(junk, sizeof(junk) - 1, '?'), 3, "NULs inside replaced");
+		CHECK_STR(junk, "a?b??c", "text runs to its end");
+	}
 	return tap_done();
 }

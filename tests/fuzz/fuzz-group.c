@@ -1,0 +1,35 @@
+/* Fuzz target: /etc/group lines (col_users_parse_group). */
+#include <stdint.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "lib/mm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool setup;
+	char *text;
+	int r = 0;
+
+	if (!setup) {
+		mm_setup_jansson();
+		setup = true;
+	}
+	text = mm_malloc(size + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	{
+		json_t *groups = json_object();
+
+		if (groups)
+			r = col_users_parse_group(text, groups);
+		json_decref(groups);
+	}
+	(void) r; /* junk may be refused: only crashes and leaks are findings */
+	mm_free(text);
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* Fuzz target: a snap's meta/snap.yaml (col_snap_parse_yaml). */
+#include <stdint.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "lib/mm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool setup;
+	char *text;
+	int r = 0;
+
+	if (!setup) {
+		mm_setup_jansson();
+		setup = true;
+	}
+	text = mm_malloc(size + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	{
+		struct col_snap_meta m;
+
+		col_snap_parse_yaml(text, &m);
+	}
+	(void) r; /* junk may be refused: only crashes and leaks are findings */
+	mm_free(text);
+	return 0;
+}
