@@ -109,9 +109,10 @@ struct enf_usb {
 	unsigned char *scratch; /* LIMIT_USB_DESCRIPTORS, for usbdev_read() */
 	struct monitor *removable;
 	struct enf_usb_audit *audit;
-	struct mon_sink *sink; /* during dispatch, for audit callbacks */
-	int64_t expiry_at;     /* the timer: the next `until` or grant expiry (Unix s), 0 */
-	int64_t retry_at;      /* and the next remount retry, 0 */
+	struct enf_usb_ops ops; /* privileged operations through the parent; unset: direct */
+	struct mon_sink *sink;  /* during dispatch, for audit callbacks */
+	int64_t expiry_at;      /* the timer: the next `until` or grant expiry (Unix s), 0 */
+	int64_t retry_at;       /* and the next remount retry, 0 */
 };
 
 #define ENF(mon) ((struct enf_usb *) (mon))
@@ -153,21 +154,36 @@ static const char *root_or_empty(const char *root)
 }
 
 /* Writes value into sys_root/sys + devpath [+ "/" + sub] + "/authorized". */
-static int write_authorized(const struct enf_usb *e, const char *devpath, const char *sub, bool on)
+/*
+ * The privileged operations, each either asked of the privileged parent (ops set by the
+ * daemon) or done here (the standalone driver, as root).
+ */
+static int priv_authorize(struct enf_usb *e, const char *devpath, const char *sub, bool on)
 {
-	char path[LIMIT_PATH];
-	_cleanup_(closep) int fd = -1;
-	int n = snprintf(path, sizeof(path), "%s/sys%s%s%s/authorized", root_or_empty(e->sys_root),
-			 devpath, sub ? "/" : "", sub ? sub : "");
+	if (e->ops.authorize)
+		return e->ops.authorize(e->ops.userdata, devpath, sub, on);
+	return enf_usb_block_authorize(e->sys_root, devpath, sub, on);
+}
 
-	if (n < 0 || (size_t) n >= sizeof(path))
-		return -E2BIG;
-	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, on ? "1" : "0", 1) != 1)
-		return -errno;
-	return 0;
+static int priv_set_ro(struct enf_usb *e, const struct blockdev *b, bool ro)
+{
+	if (e->ops.set_ro)
+		return e->ops.set_ro(e->ops.userdata, b->devname, b->major, b->minor, ro);
+	return enf_usb_block_set_ro(e->dev_root, b->devname, b->major, b->minor, ro);
+}
+
+static int priv_restrict(struct enf_usb *e, const struct blockdev *b, bool chr)
+{
+	if (e->ops.restrict_node)
+		return e->ops.restrict_node(e->ops.userdata, b->devname, b->major, b->minor, chr);
+	return enf_usb_block_restrict(e->dev_root, b->devname, b->major, b->minor, chr);
+}
+
+static int priv_remount(struct enf_usb *e, const char *mount_point)
+{
+	if (e->ops.remount_ro)
+		return e->ops.remount_ro(e->ops.userdata, mount_point);
+	return enf_usb_block_remount_ro(mount_point);
 }
 
 static int read_small(const char *root, const char *path, char *buf, size_t size)
@@ -341,22 +357,17 @@ static void decide(struct enf_usb *e, struct dev_state *st)
 
 static void marker(struct enf_usb *e, const struct dev_state *st, bool on)
 {
-	char path[LIMIT_PATH];
-	_cleanup_(closep) int fd = -1;
-	const char *root = root_or_empty(e->root);
+	const char *devpath = on ? st->dev.devpath : NULL;
+	int r;
 
 	if (st == &e->spare)
 		return;
-	(void) snprintf(path, sizeof(path), "%s%s/%s", root, ENF_USB_MARKER_DIR, st->dev.bus_path);
-	if (!on) {
-		(void) unlink(path);
-		return;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, st->dev.devpath, strlen(st->dev.devpath)) < 0)
-		log_warning("(M1403) USB control: cannot write %s: %s (the udev rule cannot make "
-			    "this device's disks read-only before they are announced)",
-			    path, strerror(errno));
+	r = e->ops.marker ? e->ops.marker(e->ops.userdata, st->dev.bus_path, devpath)
+			  : enf_usb_block_marker(e->root, st->dev.bus_path, devpath);
+	if (r < 0)
+		log_warning("(M1403) USB control: cannot mark %s for the udev rule: %s (it cannot "
+			    "make this device's disks read-only before they are announced)",
+			    st->dev.bus_path, strerror(-r));
 }
 
 /* Records writes refused on b (kind "ro") or burn attempts through it ("burn"), or stops. */
@@ -364,11 +375,15 @@ static void audit_block(struct enf_usb *e, struct blockdev *b, const char *kind)
 {
 	if (!e->audit || b->audited == kind)
 		return;
-	if (b->audited)
+	if (b->audited && e->ops.audit_rule)
+		(void) e->ops.audit_rule(e->ops.userdata, false, b->audited, b->major, b->minor);
+	else if (b->audited)
 		enf_usb_audit_unwatch(e->audit, b->audited, b->major, b->minor);
 	b->audited = NULL;
 	if (kind) {
-		int r = enf_usb_audit_watch(e->audit, kind, b->major, b->minor);
+		int r = e->ops.audit_rule
+				? e->ops.audit_rule(e->ops.userdata, true, kind, b->major, b->minor)
+				: enf_usb_audit_watch(e->audit, kind, b->major, b->minor);
 
 		if (r < 0)
 			log_warning("(M1430) USB control: cannot record refused writes on %s: %s",
@@ -388,8 +403,7 @@ static int enforce_block(struct enf_usb *e, struct dev_state *st, struct blockde
 	if (b->generic) {
 		/* SCSI commands through sg bypass the block layer's flag: no writing to it */
 		if (ro)
-			r = enf_usb_block_restrict(e->dev_root, b->devname, b->major, b->minor,
-						   true);
+			r = priv_restrict(e, b, true);
 		return r;
 	}
 	if (b->partition) {
@@ -400,18 +414,17 @@ static int enforce_block(struct enf_usb *e, struct dev_state *st, struct blockde
 
 			if (!disk->partition && !disk->generic &&
 			    strncmp(b->devpath, disk->devpath, n) == 0 && b->devpath[n] == '/') {
-				k = enf_usb_block_set_ro(e->dev_root, disk->devname, disk->major,
-							 disk->minor, ro);
+				k = priv_set_ro(e, disk, ro);
 				if (k < 0)
 					r = k;
 			}
 		}
 	}
-	k = enf_usb_block_set_ro(e->dev_root, b->devname, b->major, b->minor, ro);
+	k = priv_set_ro(e, b, ro);
 	if (k < 0)
 		r = k;
 	if (ro && b->optical) {
-		k = enf_usb_block_restrict(e->dev_root, b->devname, b->major, b->minor, false);
+		k = priv_restrict(e, b, false);
 		if (k < 0)
 			r = k;
 	}
@@ -443,7 +456,7 @@ static int enforce_interface(struct enf_usb *e, struct dev_state *st, const stru
 	if (r == 0 && streq(cur, want ? "1" : "0"))
 		return 0;
 	st->iface_touched = true;
-	return write_authorized(e, st->dev.devpath, sub, want);
+	return priv_authorize(e, st->dev.devpath, sub, want);
 }
 
 /*
@@ -458,7 +471,7 @@ static int enforce(struct enf_usb *e, struct dev_state *st, bool *ret_written)
 
 	*ret_written = false;
 	if (st->dev.authorized != want) {
-		r = write_authorized(e, st->dev.devpath, NULL, want);
+		r = priv_authorize(e, st->dev.devpath, NULL, want);
 		if (r == 0) {
 			st->dev.authorized = want;
 			*ret_written = true;
@@ -813,7 +826,7 @@ static void scan_mounts(struct enf_usb *e, struct mon_sink *sink)
 			if (!e->retry_at || b->remount_retry < e->retry_at)
 				e->retry_at = b->remount_retry; /* not yet: keep the timer for it */
 		} else if (st->ro && super && str_startswith(super, "rw")) {
-			int r = enf_usb_block_remount_ro(path);
+			int r = priv_remount(e, path);
 			json_t *o = NULL;
 
 			/* busy (files open for writing): retried every few seconds, and
@@ -996,19 +1009,10 @@ static void enumerate_class(struct enf_usb *e, struct mon_sink *sink, const char
 
 static void clear_markers(struct enf_usb *e)
 {
-	_cleanup_(fileio_strv_freep) char **names = NULL;
-	_cleanup_(closep) int dfd = -1;
-	char dir[LIMIT_PATH];
-
-	(void) snprintf(dir, sizeof(dir), "%s/run/mamori", root_or_empty(e->root));
-	(void) mkdir(dir, 0755);
-	(void) snprintf(dir, sizeof(dir), "%s%s", root_or_empty(e->root), ENF_USB_MARKER_DIR);
-	(void) mkdir(dir, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fileio_list_dir(e->root, ENF_USB_MARKER_DIR, LIMIT_DIR_ENTRIES, &names) < 0)
-		return;
-	for (char **n = names; *n; n++)
-		(void) unlinkat(dfd, *n, 0);
+	if (e->ops.marker)
+		(void) e->ops.marker(e->ops.userdata, NULL, NULL);
+	else
+		(void) !enf_usb_block_marker(e->root, NULL, NULL);
 }
 
 /*
@@ -1277,6 +1281,8 @@ static int configure(struct monitor *m, const json_t *policy)
 	text = jsonw_dump(doc_json);
 	if (!text)
 		return -ENOMEM;
+	if (e->doc && streq(e->doc->text, text))
+		return 0; /* the same policy again, with every check-in */
 	diag_init(&d);
 	r = usbdoc_parse(text, strlen(text), &d, &doc);
 	log_diag(&d);
@@ -1286,8 +1292,6 @@ static int configure(struct monitor *m, const json_t *policy)
 			    e->doc ? e->doc->version : "none");
 		return r;
 	}
-	if (e->doc && streq(e->doc->text, doc->text))
-		return 0;
 	r = usbdoc_save(doc, e->state_dir);
 	if (r < 0)
 		log_warning("(M1410) USB policy %s is in force but could not be kept in %s: %s",
@@ -1429,6 +1433,11 @@ void enf_usb_set_network(struct monitor *m, const struct usbnet *net)
 	if (e->started && !e->redecide)
 		e->redecide = "network";
 	kick(e);
+}
+
+void enf_usb_set_ops(struct monitor *m, const struct enf_usb_ops *ops)
+{
+	ENF(m)->ops = *ops;
 }
 
 void enf_usb_set_removable(struct monitor *m, struct monitor *removable)

@@ -243,6 +243,33 @@ struct enf_usb_options {
  */
 int enf_usb_new(const struct enf_usb_options *o, struct monitor **ret) _wur_;
 
+/*
+ * The privileged operations of USB control (docs/usb-control.md, "In `mamori-agent run`"). Unset —
+ * the default — the enforcer performs them itself, as root (mamori-usb-enforce); under
+ * privilege separation `mamori-agent run` sets them to requests to its privileged parent
+ * (privsep_usb_ops()). Each returns 0 (or, for set_ro, 1 when the flag changed) or -errno.
+ *   authorize      0/1 into sys/<devpath>[/<iface>]/authorized
+ *   set_ro         BLKROSET on the block device devname (major:minor)
+ *   restrict_node  take write permission off a node (chr: a character device)
+ *   remount_ro     remount the file system at mount_point read-only
+ *   marker         mark bus_path read-only for the udev rule (devpath), unmark it (devpath
+ *                  NULL), or clear every marker (bus_path NULL)
+ *   audit_rule     add or delete the audit rule for device major:minor, kind "ro"/"burn"
+ */
+struct enf_usb_ops {
+	void *userdata;
+	int (*authorize)(void *ud, const char *devpath, const char *iface, bool on);
+	int (*set_ro)(void *ud, const char *devname, unsigned major, unsigned minor, bool ro);
+	int (*restrict_node)(void *ud, const char *devname, unsigned major, unsigned minor,
+			     bool chr);
+	int (*remount_ro)(void *ud, const char *mount_point);
+	int (*marker)(void *ud, const char *bus_path, const char *devpath);
+	int (*audit_rule)(void *ud, bool add, const char *kind, unsigned major, unsigned minor);
+};
+
+/* Routes the privileged operations through ops (copied). Before the first dispatch. */
+void enf_usb_set_ops(struct monitor *m, const struct enf_usb_ops *ops);
+
 /* Sets the agent's network facts (see usbdoc_network); present devices are decided
  * again at the next dispatch when the network context changed. */
 void enf_usb_set_network(struct monitor *m, const struct usbnet *net);
@@ -310,6 +337,13 @@ int enf_usb_audit_parse(int type, char *text, struct enf_usb_audit_rec *ret) _wu
 /* Opens the audit sockets (CAP_AUDIT_CONTROL, CAP_AUDIT_READ) and turns auditing on when
  * it is off and not locked. */
 int enf_usb_audit_open(struct enf_usb_audit **ret) _wur_;
+/*
+ * For a process that may not add rules (the unprivileged worker): an audit reader around
+ * the multicast socket log_fd (which it now owns), whose rules the privileged parent adds.
+ */
+int enf_usb_audit_from_fd(int log_fd, struct enf_usb_audit **ret) _wur_;
+/* Hands the multicast socket out (to the worker); a keeps its rules. -1 when none. */
+int enf_usb_audit_take_log_fd(struct enf_usb_audit *a);
 /* Deletes the rules it added and closes its sockets. */
 struct enf_usb_audit *enf_usb_audit_free(struct enf_usb_audit *a);
 /* The multicast socket to watch for records. */
@@ -350,6 +384,13 @@ int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major
 /* BLKROSET: returns 1 when the flag changed, 0 when it was already so, -errno. */
 int enf_usb_block_set_ro(const char *dev_root, const char *devname, unsigned major, unsigned minor,
 			 bool ro) _wur_;
+/* 0/1 into sys_root/sys + devpath [+ "/" + iface] + "/authorized". 0 or -errno. */
+int enf_usb_block_authorize(const char *sys_root, const char *devpath, const char *iface, bool on)
+	_wur_;
+/* Marks the USB device bus_path read-only for the udev rule (its devpath into
+ * root/run/mamori/usb-ro/bus_path), unmarks it (devpath NULL), or clears every marker
+ * (bus_path NULL). 0 or -errno. */
+int enf_usb_block_marker(const char *root, const char *bus_path, const char *devpath) _wur_;
 /* Takes write permission off a node: mode bits and its access ACL. */
 int enf_usb_block_restrict(const char *dev_root, const char *devname, unsigned major,
 			   unsigned minor, bool chr) _wur_;
@@ -370,6 +411,13 @@ int mon_removable_new(int fanotify_fd, const char *root, struct monitor **ret) _
  * copied). Returns 0, or -errno when the file system cannot be marked.
  */
 int mon_removable_watch(struct monitor *m, const char *path, dev_t dev, const json_t *device) _wur_;
+/* Marks (or unmarks) the file system mounted at mount_point for FAN_CLOSE_WRITE; needs
+ * CAP_SYS_ADMIN. 0 or -errno. */
+int mon_removable_mark(int fanotify_fd, const char *mount_point, bool add) _wur_;
+/* Routes fanotify marks through fn (the privileged parent places them: an unprivileged
+ * process may not mark a whole file system). */
+void mon_removable_set_mark(struct monitor *m,
+			    int (*fn)(void *ud, const char *mount_point, bool add), void *ud);
 /* Stops watching the file system of device dev (it was unmounted or unplugged). */
 void mon_removable_unwatch(struct monitor *m, dev_t dev);
 /* The name of uid in root/etc/passwd, into out ("" when not there). Never asks NSS. */

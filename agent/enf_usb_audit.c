@@ -390,6 +390,23 @@ int enf_usb_audit_open(struct enf_usb_audit **ret)
 	return 0;
 }
 
+int enf_usb_audit_from_fd(int log_fd, struct enf_usb_audit **ret)
+{
+	struct enf_usb_audit *a = mm_calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->ctl_fd = -1;
+	a->log_fd = log_fd;
+	*ret = a;
+	return 0;
+}
+
+int enf_usb_audit_take_log_fd(struct enf_usb_audit *a)
+{
+	return TAKE_FD(a->log_fd);
+}
+
 struct enf_usb_audit *enf_usb_audit_free(struct enf_usb_audit *a)
 {
 	if (!a)

@@ -51,6 +51,64 @@ static int node_path(const char *dev_root, const char *devname, char *buf, size_
 	return n < 0 || (size_t) n >= size ? -E2BIG : 0;
 }
 
+int enf_usb_block_authorize(const char *sys_root, const char *devpath, const char *iface, bool on)
+{
+	char path[LIMIT_PATH];
+	_cleanup_(closep) int fd = -1;
+	const char *root = !sys_root || streq(sys_root, "/") ? "" : sys_root;
+	int n = snprintf(path, sizeof(path), "%s/sys%s%s%s/authorized", root, devpath,
+			 iface ? "/" : "", iface ? iface : "");
+
+	if (n < 0 || (size_t) n >= sizeof(path))
+		return -E2BIG;
+	if (strstr(devpath, "..") || (iface && (strchr(iface, '/') || strstr(iface, ".."))))
+		return -EINVAL;
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, on ? "1" : "0", 1) != 1)
+		return -errno;
+	return 0;
+}
+
+int enf_usb_block_marker(const char *root, const char *bus_path, const char *devpath)
+{
+	const char *r = !root || streq(root, "/") ? "" : root;
+	_cleanup_(fileio_strv_freep) char **names = NULL;
+	_cleanup_(closep) int dfd = -1, fd = -1;
+	char dir[LIMIT_PATH];
+	int n;
+
+	(void) snprintf(dir, sizeof(dir), "%s/run", r);
+	(void) mkdir(dir, 0755); /* there already, but in a test tree */
+	(void) snprintf(dir, sizeof(dir), "%s/run/mamori", r);
+	(void) mkdir(dir, 0755);
+	n = snprintf(dir, sizeof(dir), "%s%s", r, ENF_USB_MARKER_DIR);
+	if (n < 0 || (size_t) n >= sizeof(dir))
+		return -E2BIG;
+	(void) mkdir(dir, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return -errno;
+	if (!bus_path) {
+		if (fileio_list_dir(root, ENF_USB_MARKER_DIR, LIMIT_DIR_ENTRIES, &names) < 0)
+			return 0;
+		for (char **e = names; *e; e++)
+			(void) unlinkat(dfd, *e, 0);
+		return 0;
+	}
+	if (!*bus_path || strchr(bus_path, '/') || bus_path[0] == '.')
+		return -EINVAL;
+	if (!devpath)
+		return unlinkat(dfd, bus_path, 0) < 0 && errno != ENOENT ? -errno : 0;
+	fd = openat(dfd, bus_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, devpath, strlen(devpath)) != (ssize_t) strlen(devpath))
+		return -EIO;
+	return 0;
+}
+
 int enf_usb_block_open(const char *dev_root, const char *devname, unsigned major, unsigned minor,
 		       bool chr, int flags, int *ret_fd)
 {

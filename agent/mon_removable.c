@@ -42,6 +42,8 @@ struct watch {
 struct mon_removable {
 	struct monitor m;
 	char *root;
+	int (*mark)(void *ud, const char *mount_point, bool add); /* NULL: mark here */
+	void *mark_ud;
 	struct watch w[MAX_WATCHES];
 	size_t n;
 };
@@ -221,6 +223,29 @@ int mon_removable_new(int fanotify_fd, const char *root, struct monitor **ret)
 	return 0;
 }
 
+int mon_removable_mark(int fanotify_fd, const char *mount_point, bool add)
+{
+	unsigned flags = add ? FAN_MARK_ADD : FAN_MARK_REMOVE;
+
+	if (fanotify_mark(fanotify_fd, flags | FAN_MARK_FILESYSTEM, FAN_CLOSE_WRITE, AT_FDCWD,
+			  mount_point) == 0)
+		return 0;
+	/* a file system without an fsid, or an old kernel: the mount itself */
+	if (fanotify_mark(fanotify_fd, flags | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD,
+			  mount_point) == 0)
+		return 0;
+	return -errno;
+}
+
+void mon_removable_set_mark(struct monitor *m,
+			    int (*fn)(void *ud, const char *mount_point, bool add), void *ud)
+{
+	struct mon_removable *r = (struct mon_removable *) m;
+
+	r->mark = fn;
+	r->mark_ud = ud;
+}
+
 int mon_removable_watch(struct monitor *m, const char *path, dev_t dev, const json_t *device)
 {
 	struct mon_removable *r = (struct mon_removable *) m;
@@ -231,12 +256,15 @@ int mon_removable_watch(struct monitor *m, const char *path, dev_t dev, const js
 			return 0;
 	if (r->n >= MAX_WATCHES)
 		return -E2BIG;
-	if (fanotify_mark(r->m.fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_CLOSE_WRITE, AT_FDCWD,
-			  path) < 0 &&
-	    fanotify_mark(r->m.fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD, path) <
-		    0) {
-		log_warning("(M1421) removable media: cannot watch %s: %s", path, strerror(errno));
-		return -errno;
+	{
+		int k = r->mark ? r->mark(r->mark_ud, path, true)
+				: mon_removable_mark(r->m.fd, path, true);
+
+		if (k < 0) {
+			log_warning("(M1421) removable media: cannot watch %s: %s", path,
+				    strerror(-k));
+			return k;
+		}
 	}
 	w = &r->w[r->n];
 	w->path = mm_strdup(path);
@@ -258,8 +286,10 @@ void mon_removable_unwatch(struct monitor *m, dev_t dev)
 		if (r->w[i].dev != dev)
 			continue;
 		/* gone with its file system when unmounted; removed here when still mounted */
-		(void) fanotify_mark(r->m.fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
-				     FAN_CLOSE_WRITE, AT_FDCWD, r->w[i].path);
+		if (r->mark)
+			(void) r->mark(r->mark_ud, r->w[i].path, false);
+		else
+			(void) !mon_removable_mark(r->m.fd, r->w[i].path, false);
 		watch_done(&r->w[i]);
 		r->w[i] = r->w[--r->n];
 		r->w[r->n] = (struct watch){0};
