@@ -11,9 +11,11 @@
  * and its user, and the device it was written to.
  *
  * Events for one file merge while unread (a copy that opens and closes twice may show
- * once). A process that exited before its event was read is recorded with what could
- * still be read (its pid). User names come from root/etc/passwd only, never from NSS
- * (which may block on a directory server): directory users are recorded by uid.
+ * once). The kernel opens each event's file for the reader: under privilege separation
+ * that is the unprivileged worker, so a file its user may not read is not recorded
+ * (counted in `unreadable`). A process that exited before its event was read is recorded with what
+ * could still be read (its pid). User names come from root/etc/passwd only, never from NSS (which
+ * may block on a directory server): directory users are recorded by uid.
  *
  * Limits: LIMIT_USB_DEVICES * LIMIT_USB_BLOCKS file systems watched.
  */
@@ -42,6 +44,7 @@ struct watch {
 struct mon_removable {
 	struct monitor m;
 	char *root;
+	unsigned long unreadable; /* events lost because their file could not be opened */
 	int (*mark)(void *ud, const char *mount_point, bool add); /* NULL: mark here */
 	void *mark_ud;
 	struct watch w[MAX_WATCHES];
@@ -180,13 +183,27 @@ static int rm_dispatch(struct monitor *m, struct mon_sink *sink)
 	struct mon_removable *r = (struct mon_removable *) m;
 	char buf[8192] __attribute__((aligned(8)));
 
-	for (;;) {
+	for (unsigned failed = 0;;) {
 		ssize_t n = read(r->m.fd, buf, sizeof(buf));
 		const struct fanotify_event_metadata *ev = (const void *) buf;
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
+			/*
+			 * The kernel opens each event's file with the reader's credentials and,
+			 * when it cannot (a file the worker's user may not read, one deleted
+			 * meanwhile), fails the read with that error and drops the event: the
+			 * next read goes on with the next one.
+			 */
+			if (errno != EBADF && errno != EINVAL && errno != EFAULT &&
+			    ++failed < 1024) {
+				if (r->unreadable++ % 1000 == 0)
+					log_warning("(M1422) removable media: a written file could "
+						    "not be opened to record it (%s); %lu so far",
+						    strerror(errno), r->unreadable);
+				continue;
+			}
 			return -errno;
 		}
 		if (n == 0)

@@ -124,7 +124,7 @@ static int put(char *dst, size_t size, const char *src)
 	if (n >= size)
 		return -E2BIG;
 	if (n)
-		memcpy(dst, src, n);
+		memcpy(dst, src, n + 1);
 	return 0;
 }
 

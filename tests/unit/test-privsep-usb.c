@@ -109,7 +109,7 @@ int main(void)
 	const char *src = getenv("MAMORI_SOURCE_ROOT");
 	char cmd[1024], v[64];
 	struct usb_req req;
-	pid_t parent, victim;
+	pid_t parent = -1, victim;
 	int fd, status;
 
 	log_setup("test-privsep-usb", LOG_CRIT);
@@ -126,6 +126,8 @@ int main(void)
 		_exit(0);
 	}
 	fd = start_parent(victim, &parent);
+	if (fd < 0)
+		return 1;
 
 	req = (struct usb_req){.op = OP_USB_AUTHORIZE, .flag = 0};
 	snprintf(req.a, sizeof(req.a), "%s", STICK);
