@@ -416,6 +416,31 @@ int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len) _wur
  */
 int privsep_parent_dispatch(int fd, const char *root, pid_t worker) _wur_;
 
+/* The worker's end of the channel to the parent; -1 when not separated. */
+int privsep_channel(void);
+/* For the parent's dispatchers: logs a malformed request, kills the worker, exits. */
+_noreturn_ _printf_(2, 3) void privsep_fatal(pid_t worker, const char *fmt, ...);
+
+/* ---- USB control under privilege separation (privsep_usb.c) ---- */
+
+struct enf_usb_ops;
+
+/* Whether op is one of USB control's requests. */
+bool privsep_usb_op(uint32_t op);
+/* The parent's side of one USB request (msg, len bytes): checks it, performs it, answers.
+ * Returns 0, or 1 when the channel broke. A malformed request is fatal (privsep_fatal). */
+int privsep_usb_parent(int fd, const char *root, pid_t worker, const void *msg, size_t len);
+/* Deletes the audit rules the parent added and closes what it holds. */
+void privsep_usb_parent_done(void);
+/* The worker's side: USB control's privileged operations as requests to the parent. */
+const struct enf_usb_ops *privsep_usb_ops(void);
+/* Descriptors the parent opens for the worker: the audit multicast socket (auditing turned
+ * on), the fanotify group for removable media. */
+int privsep_usb_open_audit(int *ret_fd) _wur_;
+int privsep_usb_open_fanotify(int *ret_fd) _wur_;
+/* A fanotify mark through the parent (for mon_removable_set_mark). */
+int privsep_usb_fan_mark(void *ud, const char *mount_point, bool add);
+
 /* ---- the verbs (enroll.c, daemon.c) ---- */
 
 struct enroll_options {

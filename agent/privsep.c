@@ -11,7 +11,8 @@
  *   READ_BLOCK name max → err, len, bytes  the first max bytes of block device /dev/NAME
  *                                          (a kernel device name: no '/', no "..") — for
  *                                          the storage collector's LUKS probe
- * Later issues add USB authorisation and fanotify marks here.
+ * USB control's operations (authorisation, read-only, marks, audit rules, descriptors for
+ * the worker) are served the same way by privsep_usb.c.
  *
  * The parent trusts nothing the worker sends: a request of the wrong length, an unknown
  * operation, an id outside the table or a size outside its limit means the worker is not
@@ -52,7 +53,8 @@ enum {
 
 #define NAME_MAX_LEN 48 /* a kernel block device name: "nvme0n1p2", "dm-0", "mmcblk0p1" */
 /* Room for the longest request, the monitors' included, and one byte to see an overlong one. */
-#define PRIVSEP_RAW_MAX (MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX) + 1)
+#define PRIVSEP_RAW_MAX \
+	(MAX(MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX), (size_t) 8192) + 1)
 
 struct priv_req {
 	uint32_t op;
@@ -183,12 +185,29 @@ static _noreturn_ _printf_(2, 3) void fatal_worker(pid_t worker, const char *fmt
 	exit(EXIT_FAILURE);
 }
 
+int privsep_channel(void)
+{
+	return worker_fd;
+}
+
+void privsep_fatal(pid_t worker, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void) vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fatal_worker(worker, "%s", what);
+}
+
 int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 {
 	struct priv_req req;
 	struct priv_rep rep = {0};
 	_cleanup_(freep) char *data = NULL, *msg = NULL;
-	char raw[PRIVSEP_RAW_MAX];
+	/* room for the monitors' and USB control's requests too */
+	char raw[PRIVSEP_RAW_MAX] __attribute__((aligned(8)));
 	size_t len = 0, name_len;
 	ssize_t n;
 	int r;
@@ -213,6 +232,9 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 			fatal_worker(worker, "%s", why);
 		return r;
 	}
+	if (n >= (ssize_t) sizeof(req.op) && privsep_usb_op(req.op))
+		/* USB control's operations (privsep_usb.c) */
+		return privsep_usb_parent(fd, root, worker, raw, (size_t) n);
 	if (n != (ssize_t) sizeof(req))
 		fatal_worker(worker, "%zd bytes, expected %zu", n, sizeof(req));
 	memcpy(&req, raw, sizeof(req));
@@ -370,6 +392,7 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 		if (p[0].fd < 0 && sfd < 0)
 			break;
 	}
+	privsep_usb_parent_done(); /* the audit rules it added go with it */
 	if (!reaped && waitpid(worker, &status, 0) != worker)
 		exit(EXIT_FAILURE);
 	if (WIFEXITED(status))

@@ -23,6 +23,14 @@
 /* Directories and binary logs read by collectors. */
 #define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
 
+/* USB control (docs/usb-control.md). */
+#define LIMIT_USB_DESCRIPTORS ((size_t) 64 * 1024) /* raw descriptors: wTotalLength is 16 bits */
+#define LIMIT_USB_DEVICES     256u                 /* USB devices tracked at once */
+#define LIMIT_USB_BLOCKS      16u                  /* block and sg devices under one USB device */
+#define LIMIT_USB_POLICY_DOC  ((size_t) 4 * 1024 * 1024) /* a policy document with its registry */
+#define LIMIT_USB_REGISTRY    100000u                    /* registered serials in one policy */
+#define LIMIT_USB_GRANTS      10000u                     /* grants in one policy */
+
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
 #define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
