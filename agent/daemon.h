@@ -396,7 +396,8 @@ int uplink_gzip(const void *in, size_t len, void **ret, size_t *ret_len) _wur_;
  */
 int privsep_start(const char *state_dir, const char *root) _wur_;
 
-/* The worker's end of the channel (-1 when not separated), for privsep_mon.c. */
+/* The worker's end of the channel (-1 when not separated), for privsep_mon.c and
+ * privsep_usb.c. */
 int privsep_channel(void);
 
 /* The privileged file table: the id of path, or -ENOENT when path is not in it. */
@@ -416,8 +417,6 @@ int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len) _wur
  */
 int privsep_parent_dispatch(int fd, const char *root, pid_t worker) _wur_;
 
-/* The worker's end of the channel to the parent; -1 when not separated. */
-int privsep_channel(void);
 /* For the parent's dispatchers: logs a malformed request, kills the worker, exits. */
 _noreturn_ _printf_(2, 3) void privsep_fatal(pid_t worker, const char *fmt, ...);
 

@@ -185,11 +185,6 @@ static _noreturn_ _printf_(2, 3) void fatal_worker(pid_t worker, const char *fmt
 	exit(EXIT_FAILURE);
 }
 
-int privsep_channel(void)
-{
-	return worker_fd;
-}
-
 void privsep_fatal(pid_t worker, const char *fmt, ...)
 {
 	char what[256];
