@@ -238,14 +238,6 @@ int store_events_ingest(struct store *st, const char *host_id, json_t *events, i
 
 	if (!host_id || !ret)
 		return -EINVAL;
-	if (!st->ops->events_ingest) {
-		/* a backend without the chain's verification yet stores the batch as it was
-		 * (the chain's fields kept with the event, store_prep_events) */
-		r = st->ops->events_append(st, host_id, events, now, &res.acked_seq, &res.stored);
-		if (r >= 0)
-			*ret = res;
-		return r;
-	}
 	/* validated and serialised before the backend takes its write lock */
 	r = store_chain_prepare(events, &ev, &n);
 	if (r < 0)
@@ -272,63 +264,47 @@ int store_events_append(struct store *st, const char *host_id, json_t *events, i
 	return 0;
 }
 
-/* ---- the event store: a backend without it answers -EOPNOTSUPP ---- */
+/* ---- the event store ---- */
 
 int store_events_search(struct store *st, const struct store_event_query *q, json_t **ret)
 {
-	if (!st->ops->events_search)
-		return -EOPNOTSUPP;
 	return st->ops->events_search(st, q, ret);
 }
 
 int store_events_counts(struct store *st, const struct store_event_query *q, const char *by1,
 			const char *by2, json_t **ret)
 {
-	if (!st->ops->events_counts)
-		return -EOPNOTSUPP;
 	return st->ops->events_counts(st, q, by1, by2, ret);
 }
 
 int store_host_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
 {
-	if (!st->ops->host_evidence)
-		return -EOPNOTSUPP;
 	return st->ops->host_evidence(st, host_id, limit, ret);
 }
 
 int store_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
 		       int64_t *io_key, size_t max, size_t *ret_deleted)
 {
-	if (!st->ops->events_purge)
-		return -EOPNOTSUPP;
 	return st->ops->events_purge(st, type, except, before_ms, io_key, max, ret_deleted);
 }
 
 int store_events_since(struct store *st, int64_t after, size_t limit, json_t **ret)
 {
-	if (!st->ops->events_since)
-		return -EOPNOTSUPP;
 	return st->ops->events_since(st, after, limit, ret);
 }
 
 int store_events_position(struct store *st, int64_t *ret)
 {
-	if (!st->ops->events_position)
-		return -EOPNOTSUPP;
 	return st->ops->events_position(st, ret);
 }
 
 int store_cursor_get(struct store *st, const char *name, int64_t *ret)
 {
-	if (!st->ops->cursor_get)
-		return -EOPNOTSUPP;
 	return st->ops->cursor_get(st, name, ret);
 }
 
 int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
 {
-	if (!st->ops->cursor_set)
-		return -EOPNOTSUPP;
 	return st->ops->cursor_set(st, name, position, now);
 }
 

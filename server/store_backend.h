@@ -52,13 +52,9 @@ struct store_ops {
 				const json_t *delta, const char *new_digest, int64_t now,
 				size_t *ret_changes);
 	/* The batch is validated and sorted (store_chain.h); the backend runs
-	 * store_chain_ingest() inside its write transaction and sets ret->acked_seq. A backend
-	 * without it (PostgreSQL, for now) has events_append instead: the batch stored without
-	 * the chain's verification (store_prep_events keeps the chain's fields in extra). */
+	 * store_chain_ingest() inside its write transaction and sets ret->acked_seq. */
 	int (*events_ingest)(struct store *st, const char *host_id, const struct store_event *ev,
 			     size_t n, int64_t now, struct store_ingest_result *ret);
-	int (*events_append)(struct store *st, const char *host_id, json_t *events, int64_t now,
-			     uint64_t *ret_acked, size_t *ret_stored);
 
 	int (*hosts_list)(struct store *st, const struct store_host_query *q, json_t **ret);
 	int (*host_get)(struct store *st, const char *host_id, json_t **ret);
@@ -71,8 +67,7 @@ struct store_ops {
 	int (*host_revoke)(struct store *st, const char *host_id, int64_t now);
 	int (*host_delete)(struct store *st, const char *host_id, int64_t now);
 
-	/* The event store (store_sqlite_search.c, store_sqlite_events.c); optional: a backend
-	 * without them answers -EOPNOTSUPP. */
+	/* The event store (store_{sqlite,pg}_search.c, store_{sqlite,pg}_events.c). */
 	int (*events_search)(struct store *st, const struct store_event_query *q, json_t **ret);
 	int (*events_counts)(struct store *st, const struct store_event_query *q, const char *by1,
 			     const char *by2, json_t **ret);
@@ -160,6 +155,8 @@ enum store_table {
 	STORE_T_INVENTORY_CHANGES,
 	STORE_T_SOFTWARE,
 	STORE_T_EVENTS,
+	STORE_T_EVENT_GAPS,
+	STORE_T_CHAIN_EVIDENCE,
 	STORE_T_AUDIT,
 	STORE_T_COUNT,
 };
@@ -216,15 +213,15 @@ int store_prep_audit_hash(const char *prev, int64_t id, int64_t time, const char
 char *store_prep_like_pattern(const char *text);
 
 /*
- * Validates a batch ({"seq" >= 1, "time", "type", "data"?: object} each) and serialises
- * it, for a backend without the event chain's verification (events_append): *ret (n
- * entries of store_chain.h's struct store_event, in the batch's order, free with
- * store_prep_events_free) and *ret_n. Members beyond seq, time, type and data — the
- * chain's mono, prev and hash among them — are kept in `extra`. -EINVAL for a bad event,
- * -E2BIG past LIMIT_EVENT_BATCH, -ENOMEM.
+ * The key range [*ret_lo, *ret_hi] (store_chain.h's keys) of an event query's from_ms and
+ * to_ms and, when `paged`, beyond its cursor in its order. The range is empty when lo > hi.
  */
-int store_prep_events(json_t *events, struct store_event **ret, size_t *ret_n) _wur_;
-void store_prep_events_free(struct store_event *ev, size_t n);
+void store_prep_event_range(const struct store_event_query *q, bool paged, int64_t *ret_lo,
+			    int64_t *ret_hi);
+/* Whether a search text has the STORE_PREP_TRIGRAM characters (not bytes) a trigram index
+ * needs; shorter ones are answered by scanning. */
+#define STORE_PREP_TRIGRAM 3
+bool store_prep_text_indexed(const char *text);
 
 enum store_item_op {
 	STORE_ITEM_REMOVED,

@@ -91,13 +91,36 @@ static int collect_text(json_t *v, struct buf *b, unsigned depth)
 	return r;
 }
 
+int store_chain_searchable(json_t *data, char **ret_text, char **ret_user)
+{
+	_cleanup_(freep) char *user = NULL;
+	const char *u = json_string_value(json_object_get(data, "user"));
+	struct buf text;
+	char *t;
+	int r;
+
+	if (u && *u && strlen(u) <= STORE_EVENT_USER_MAX && !(user = mm_strdup(u)))
+		return -ENOMEM;
+	buf_init(&text, STORE_EVENT_TEXT_MAX);
+	r = collect_text(data, &text, 0);
+	if (r < 0) {
+		buf_done(&text);
+		return r;
+	}
+	t = buf_take(&text, NULL);
+	if (!t)
+		return -ENOMEM;
+	*ret_text = t;
+	*ret_user = TAKE_PTR(user);
+	return 0;
+}
+
 static int prepare_one(json_t *v, size_t order, struct store_event *e)
 {
 	json_t *seq = json_object_get(v, "seq"), *t = json_object_get(v, "time");
 	json_t *data = json_object_get(v, "data"), *m;
 	_cleanup_(json_decrefp) json_t *extra = NULL, *empty = NULL;
-	const char *name, *user;
-	struct buf text;
+	const char *name;
 	int r;
 
 	e->order = order;
@@ -126,18 +149,9 @@ static int prepare_one(json_t *v, size_t order, struct store_event *e)
 		return -ENOMEM;
 	if (extra && !(e->extra = json_dumps(extra, JSON_COMPACT)))
 		return -ENOMEM;
-	buf_init(&text, STORE_EVENT_TEXT_MAX);
-	r = collect_text(data, &text, 0);
-	if (r < 0) {
-		buf_done(&text);
+	r = store_chain_searchable(data, &e->text, &e->user);
+	if (r < 0)
 		return r;
-	}
-	e->text = buf_take(&text, NULL);
-	if (!e->text)
-		return -ENOMEM;
-	user = json_string_value(json_object_get(data, "user"));
-	if (user && *user && strlen(user) <= STORE_EVENT_USER_MAX && !(e->user = mm_strdup(user)))
-		return -ENOMEM;
 
 	r = empty ? EVCHAIN_UNCHAINED : evchain_check(v, e->computed);
 	if (r < 0)

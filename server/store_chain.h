@@ -28,6 +28,25 @@ enum {
 #define STORE_EVENT_TEXT_MAX ((size_t) 8192) /* bytes of searchable text kept per event */
 #define STORE_EVENT_USER_MAX ((size_t) 256)
 
+/*
+ * An event's key in every backend: its time in ms, clamped to [0, 2^43) (up to the year
+ * 2248), shifted left by STORE_EVENT_KEY_SHIFT, plus a number that tells events of the
+ * same millisecond apart. Keys order events by time, so a time range is a key range and
+ * a search page ends at a key (the cursor).
+ */
+#define STORE_EVENT_KEY_SHIFT    20
+#define STORE_EVENT_KEY_TIME_MAX ((INT64_C(1) << 43) - 1)
+#define STORE_EVENT_KEY_LOW      ((INT64_C(1) << STORE_EVENT_KEY_SHIFT) - 1)
+
+/* The lowest key of millisecond ms. */
+static inline int64_t store_event_key(int64_t ms)
+{
+	return (ms < 0                          ? 0
+		: ms > STORE_EVENT_KEY_TIME_MAX ? STORE_EVENT_KEY_TIME_MAX
+						: ms)
+	       << STORE_EVENT_KEY_SHIFT;
+}
+
 /* One event, validated and serialised before a backend takes its write lock. */
 struct store_event {
 	int64_t seq, time_ms, mono_ms; /* mono_ms is meaningful only when chained */
@@ -53,6 +72,13 @@ struct store_event {
  */
 int store_chain_prepare(json_t *events, struct store_event **ret, size_t *ret_n) _wur_;
 void store_chain_events_free(struct store_event *ev, size_t n);
+
+/*
+ * What is searched of an event's data: every string in it, depth first, one a line, at
+ * most STORE_EVENT_TEXT_MAX bytes (*ret_text), and data.user when it is a non-empty string
+ * of at most STORE_EVENT_USER_MAX bytes (*ret_user, else NULL). Both the caller's.
+ */
+int store_chain_searchable(json_t *data, char **ret_text, char **ret_user) _wur_;
 
 /* A stored event as the verification sees it. */
 struct store_chain_held {

@@ -71,8 +71,18 @@ static const char *const software_cols[] = {
 	"host_id", "item_key", "manager",        "name", "arch",
 	"version", "source",   "source_version", NULL,
 };
+/* the event chain's fields and flags travel with the events, and the evidence with them, so
+ * a copy shows the same verdicts; keys and insertion positions are the target's own */
 static const char *const events_cols[] = {
-	"host_id", "seq", "time_ms", "type", "data", "extra", "received", NULL,
+	"host_id", "seq",      "time_ms", "mono_ms", "type",  "data",
+	"extra",   "received", "prev",    "hash",    "chain", NULL,
+};
+static const char *const gaps_cols[] = {
+	"host_id",  "first_seq", "last_seq", "reason", "report_seq",
+	"run_prev", "run_hash",  "detected", NULL,
+};
+static const char *const evidence_cols[] = {
+	"host_id", "id", "kind", "first_seq", "last_seq", "detected", "detail", NULL,
 };
 static const char *const audit_cols[] = {
 	"id", "time", "actor", "action", "target", "details", "remote", "prev_hash", "hash", NULL,
@@ -87,7 +97,9 @@ const struct store_table_desc store_tables[STORE_T_COUNT] = {
 	[STORE_T_INVENTORY_ITEMS] = {"inventory_items", "ttttti", items_cols, true},
 	[STORE_T_INVENTORY_CHANGES] = {"inventory_changes", "tiitttttt", changes_cols, true},
 	[STORE_T_SOFTWARE] = {"software", "tttttttt", software_cols, true},
-	[STORE_T_EVENTS] = {"events", "tiittti", events_cols, true},
+	[STORE_T_EVENTS] = {"events", "tiiitttitti", events_cols, true},
+	[STORE_T_EVENT_GAPS] = {"event_gaps", "tiititti", gaps_cols, true},
+	[STORE_T_CHAIN_EVIDENCE] = {"chain_evidence", "titiiit", evidence_cols, true},
 	[STORE_T_AUDIT] = {"audit", "iittttttt", audit_cols, false},
 };
 

@@ -52,6 +52,7 @@ enum store_pg_tx {
 	STORE_PG_WRITE,       /* READ COMMITTED; commit waits for the WAL flush */
 	STORE_PG_WRITE_ASYNC, /* the same, synchronous_commit off: survives a server crash,
 			       * a power cut may undo it (check-ins, inventory) */
+	STORE_PG_SEARCH,      /* STORE_PG_READ, planned for each query's values (searches) */
 };
 
 /*
@@ -163,11 +164,35 @@ int store_pg_inventory_history(struct store *st, const char *host_id, int64_t si
 			       size_t offset, json_t **ret) _wur_;
 
 /* Operations in store_pg_events.c. */
-int store_pg_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
-			   uint64_t *ret_acked, size_t *ret_stored) _wur_;
+int store_pg_events_ingest(struct store *st, const char *host_id, const struct store_event *ev,
+			   size_t n, int64_t now, struct store_ingest_result *ret) _wur_;
 int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
 			 json_t **ret) _wur_;
 int store_pg_events_maintain(struct store *st, int64_t now) _wur_;
+int store_pg_events_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
+	_wur_;
+int store_pg_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
+			  int64_t *io_key, size_t max, size_t *ret_deleted) _wur_;
+int store_pg_events_since(struct store *st, int64_t after, size_t limit, json_t **ret) _wur_;
+int store_pg_events_position(struct store *st, int64_t *ret) _wur_;
+
+/* An event as the API shows it, from a row of STORE_PG_EVENT_COLS (columns 0..13). */
+#define STORE_PG_EVENT_COLS                                                              \
+	"e.seq, e.time_ms, e.mono_ms, e.type, e.user_name, e.data, e.extra, e.received," \
+	" e.chain, e.hash, e.prev, e.id, h.id, h.hostname"
+json_t *store_pg_events_json(const PGresult *res, int row);
+/* A host's evidence summary (store_host_evidence's "summary"), in c's transaction. */
+int store_pg_events_evidence_summary(struct store_pg_conn *c, int64_t host, json_t **ret) _wur_;
+
+/* Operations in store_pg_search.c. */
+int store_pg_search_events(struct store *st, const struct store_event_query *q, json_t **ret) _wur_;
+int store_pg_search_counts(struct store *st, const struct store_event_query *q, const char *by1,
+			   const char *by2, json_t **ret) _wur_;
+
+/* Operations in store_pg_jobs.c. */
+int store_pg_jobs_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
+int store_pg_jobs_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
+	_wur_;
 
 /* Operations in store_pg_hosts.c. */
 int store_pg_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;

@@ -8,6 +8,8 @@
  * canonical form (encode/decode). Writing events also fills event_seqs and creates the
  * monthly partitions the rows fall in, in the same transaction; writing rows with
  * explicit ids moves the identity sequences past them, so later inserts do not collide.
+ * Events are keyed, numbered and made searchable as ingestion does (store_pg_events.c),
+ * with the event chain's fields, flags and evidence as the source had them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,8 +51,16 @@ static const char *const selects[STORE_T_COUNT] = {
 		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
 		"   s.source_version"
 		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
-	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
+	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.mono_ms, e.type, e.data, e.extra,"
+			   "   e.received, e.prev, e.hash, e.chain"
 			   " FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_EVENT_GAPS] =
+		"SELECT h.id, g.first_seq, g.last_seq, g.reason, g.report_seq, g.run_prev,"
+		"   g.run_hash, g.detected"
+		" FROM event_gaps g JOIN hosts h ON h.num = g.host ORDER BY h.id, g.first_seq",
+	[STORE_T_CHAIN_EVIDENCE] =
+		"SELECT h.id, v.id, v.kind, v.first_seq, v.last_seq, v.detected, v.detail"
+		" FROM chain_evidence v JOIN hosts h ON h.num = v.host ORDER BY h.id, v.id",
 	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
 			  " FROM audit ORDER BY id",
 };
@@ -107,15 +117,44 @@ static const char *const inserts[STORE_T_COUNT] = {
 		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::text[], $7::text[], $8::text[]) AS u(host_id, k, m, n, a, v, s, sv)"
 		" JOIN hosts h ON h.id = u.host_id",
+	/* keys as ingestion makes them, but the lowest free in their millisecond (one
+	 * transaction writes, so no other writer competes), positions in the copy's order;
+	 * $12 and $13 are the searchable text and user bulk_write adds */
 	[STORE_T_EVENTS] =
-		"WITH u AS (SELECT h.num, x.seq, x.time_ms, x.type, x.data, x.extra, x.received"
-		"   FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],"
-		"     $6::text[], $7::bigint[])"
-		"     AS x(host_id, seq, time_ms, type, data, extra, received)"
+		"WITH u AS (SELECT h.num, x.*, greatest(0, least(x.time_ms, 8796093022207)) << 20"
+		"     AS base"
+		"   FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],"
+		"     $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], "
+		"$11::smallint[],"
+		"     $12::text[], $13::text[]) WITH ORDINALITY"
+		"     AS x(host_id, seq, time_ms, mono_ms, type, data, extra, received, prev, hash,"
+		"       chain, text, user_name, n)"
 		"   JOIN hosts h ON h.id = x.host_id),"
-		" s AS (INSERT INTO event_seqs (host, seq) SELECT num, seq FROM u)"
-		" INSERT INTO events (host, seq, time_ms, type, data, extra, received)"
-		" SELECT * FROM u",
+		" w AS (SELECT u.*, base + coalesce((SELECT max(s.id) + 1 - base FROM event_seqs s"
+		"       WHERE s.id BETWEEN base AND base + 1048575), 0)"
+		"     + row_number() OVER (PARTITION BY base ORDER BY n) - 1 AS id,"
+		"     (SELECT value FROM counters WHERE name = 'events_rx')"
+		"     + row_number() OVER (ORDER BY n) AS rx FROM u),"
+		" s AS (INSERT INTO event_seqs (host, seq, id, received, rx)"
+		"   SELECT num, seq, id, received, rx FROM w)"
+		" INSERT INTO events (id, host, seq, time_ms, mono_ms, type, user_name, data, "
+		"extra,"
+		"   text, prev, hash, chain, received)"
+		" SELECT id, num, seq, time_ms, mono_ms, type, user_name, data, extra, text, prev,"
+		"   hash, chain, received FROM w",
+	[STORE_T_EVENT_GAPS] =
+		"INSERT INTO event_gaps (host, first_seq, last_seq, reason, report_seq, run_prev,"
+		"   run_hash, detected)"
+		" SELECT h.num, u.f, u.l, u.r, u.rs, u.p, u.x, u.d"
+		" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],"
+		"   $6::text[], $7::text[], $8::bigint[]) AS u(host_id, f, l, r, rs, p, x, d)"
+		" JOIN hosts h ON h.id = u.host_id",
+	[STORE_T_CHAIN_EVIDENCE] =
+		"INSERT INTO chain_evidence (host, id, kind, first_seq, last_seq, detected, detail)"
+		" SELECT h.num, u.id, u.kind, u.f, u.l, u.d, u.detail"
+		" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],"
+		"   $6::bigint[], $7::text[]) AS u(host_id, id, kind, f, l, d, detail)"
+		" JOIN hosts h ON h.id = u.host_id",
 	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash)"
@@ -130,6 +169,11 @@ static const char *const afters[STORE_T_COUNT] = {
 	[STORE_T_INVENTORY_CHANGES] =
 		"SELECT setval(pg_get_serial_sequence('inventory_changes', 'id'),"
 		"   greatest((SELECT max(id) FROM inventory_changes), 1))",
+	[STORE_T_EVENTS] =
+		"UPDATE counters SET value = (SELECT coalesce(max(rx), 0) FROM event_seqs)"
+		" WHERE name = 'events_rx'",
+	[STORE_T_CHAIN_EVIDENCE] = "SELECT setval(pg_get_serial_sequence('chain_evidence', 'id'),"
+				   "   greatest((SELECT max(id) FROM chain_evidence), 1))",
 };
 
 int store_pg_bulk_begin(struct store *st, bool write, void **ret)
@@ -228,6 +272,27 @@ static int add_value(struct buf *b, char type, json_t *v)
 	return store_pg_array_add(b, json_string_value(v));
 }
 
+/* An event's searchable text and user, from its data (JSON text), as ingestion makes them. */
+static int add_searchable(struct buf *text_col, struct buf *user_col, json_t *data_text)
+{
+	_cleanup_(json_decrefp) json_t *data = NULL;
+	_cleanup_(freep) char *text = NULL, *user = NULL;
+	json_error_t e;
+	int r;
+
+	if (!json_is_string(data_text))
+		return -EINVAL;
+	data = json_loadb(json_string_value(data_text), json_string_length(data_text), 0, &e);
+	if (!json_is_object(data))
+		return !data && strstr(e.text, "memory") ? -ENOMEM : -EINVAL;
+	r = store_chain_searchable(data, &text, &user);
+	if (r >= 0)
+		r = store_pg_array_add(text_col, text);
+	if (r >= 0)
+		r = store_pg_array_add(user_col, user);
+	return r;
+}
+
 /* The range of `received` in a chunk of events, for their partitions. */
 static int received_range(json_t *rows, int64_t *ret_lo, int64_t *ret_hi)
 {
@@ -236,7 +301,7 @@ static int received_range(json_t *rows, int64_t *ret_lo, int64_t *ret_hi)
 	size_t i;
 
 	json_array_foreach (rows, i, row) {
-		json_t *v = json_array_get(row, 6);
+		json_t *v = json_array_get(row, 7);
 
 		if (!json_is_integer(v))
 			return -EINVAL;
@@ -266,7 +331,7 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows)
 	struct store_pg_conn *c = session;
 	struct buf cols[STORE_PG_MAX_PARAMS];
 	const char *types;
-	size_t ncols, i;
+	size_t ncols, nparams, i;
 	json_t *row;
 	int r = 0;
 
@@ -286,7 +351,9 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows)
 		if (r < 0)
 			return r;
 	}
-	for (size_t k = 0; k < ncols; k++)
+	/* events get two columns more: their searchable text and user */
+	nparams = ncols + (t == STORE_T_EVENTS ? 2 : 0);
+	for (size_t k = 0; k < nparams; k++)
 		store_pg_array_init(&cols[k]);
 	json_array_foreach (rows, i, row) {
 		if (!json_is_array(row) || json_array_size(row) != ncols) {
@@ -295,14 +362,16 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows)
 		}
 		for (size_t k = 0; k < ncols && r >= 0; k++)
 			r = add_value(&cols[k], types[k], json_array_get(row, k));
+		if (r >= 0 && t == STORE_T_EVENTS)
+			r = add_searchable(&cols[ncols], &cols[ncols + 1], json_array_get(row, 5));
 		if (r < 0)
 			break;
 	}
-	for (size_t k = 0; k < ncols && r >= 0; k++)
+	for (size_t k = 0; k < nparams && r >= 0; k++)
 		r = store_pg_array_end(&cols[k]);
 	if (r >= 0)
-		r = insert(c, t, cols, ncols);
-	for (size_t k = 0; k < ncols; k++)
+		r = insert(c, t, cols, nparams);
+	for (size_t k = 0; k < nparams; k++)
 		buf_done(&cols[k]);
 	return r;
 }
@@ -310,11 +379,13 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows)
 int store_pg_bulk_clear(struct store *st, void *session)
 {
 	(void) st;
-	return store_pg_simple(session,
-			       "ALTER TABLE audit DISABLE TRIGGER USER;"
-			       "TRUNCATE audit, events, event_seqs, software, inventory_changes,"
-			       "  inventory_items, token_uses, hosts, ca_serials, enroll_tokens,"
-			       "  api_tokens;"
-			       "ALTER TABLE audit ENABLE TRIGGER USER",
-			       "emptying the store");
+	return store_pg_simple(
+		session,
+		"ALTER TABLE audit DISABLE TRIGGER USER;"
+		"TRUNCATE audit, events, event_seqs, event_gaps, chain_evidence,"
+		"  cursors, software, inventory_changes, inventory_items, token_uses,"
+		"  hosts, ca_serials, enroll_tokens, api_tokens;"
+		"UPDATE counters SET value = 0;"
+		"ALTER TABLE audit ENABLE TRIGGER USER",
+		"emptying the store");
 }

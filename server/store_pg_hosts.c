@@ -5,7 +5,8 @@
  *
  * Search is ILIKE where SQLite has LIKE: SQLite's LIKE ignores ASCII case, and so does
  * ILIKE on the "C"-collated columns searched here (and only ASCII case, as in SQLite).
- * Deleting a host also deletes its event_seqs, the idempotency keys of its events.
+ * Deleting a host also deletes its event_seqs, the idempotency keys of its events, and the
+ * event chain's gaps and evidence.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -121,7 +122,7 @@ static int host_get(struct store_pg_conn *c, const char *host_id, json_t **ret)
 {
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *s = NULL;
-	_cleanup_(json_decrefp) json_t *h = json_object();
+	_cleanup_(json_decrefp) json_t *h = json_object(), *evidence = NULL;
 	char serial[17];
 	int r;
 
@@ -132,7 +133,7 @@ static int host_get(struct store_pg_conn *c, const char *host_id, json_t **ret)
 			  "SELECT id, hostname, machine_id, os, agent_version, group_name, facts,"
 			  "   enrolled, last_seen, last_remote, last_state, revoked_at,"
 			  "   cert_serial, cert_pem, inventory_digest, inventory_time,"
-			  "   serial_number, chassis, max_seq"
+			  "   serial_number, chassis, max_seq, num"
 			  " FROM hosts WHERE id = $1 AND deleted IS NULL",
 			  &p, "reading a host", &s);
 	if (r <= 0)
@@ -160,6 +161,11 @@ static int host_get(struct store_pg_conn *c, const char *host_id, json_t **ret)
 	    jsonw_set(h, "serial_number", store_pg_json_string(s, 0, 16)) < 0 ||
 	    jsonw_set(h, "chassis", store_pg_json_string(s, 0, 17)) < 0 ||
 	    jsonw_set(h, "acked_seq", store_pg_json_int(s, 0, 18)) < 0)
+		return -ENOMEM;
+	r = store_pg_events_evidence_summary(c, store_pg_get_int(s, 0, 19), &evidence);
+	if (r < 0)
+		return r;
+	if (jsonw_set(h, "evidence", TAKE_PTR(evidence)) < 0)
 		return -ENOMEM;
 	*ret = TAKE_PTR(h);
 	return 0;
@@ -214,6 +220,8 @@ int store_pg_hosts_revoke(struct store *st, const char *host_id, int64_t now)
 static const char *const host_rows[] = {
 	"DELETE FROM events WHERE host = $1",
 	"DELETE FROM event_seqs WHERE host = $1",
+	"DELETE FROM event_gaps WHERE host = $1",
+	"DELETE FROM chain_evidence WHERE host = $1",
 	"DELETE FROM software WHERE host = $1",
 	"DELETE FROM inventory_items WHERE host = $1",
 	"DELETE FROM inventory_changes WHERE host = $1",

@@ -1,7 +1,8 @@
 /*
  * What every store backend does the same outside SQL: random ids, the state of an
- * enrolment token, the audit trail's record hash, LIKE patterns, and the validation and
- * serialisation of event batches and inventory deltas before a transaction starts.
+ * enrolment token, the audit trail's record hash, LIKE patterns, the key range of an event
+ * search, and the validation and serialisation of inventory deltas before a transaction
+ * starts (event batches: store_chain.c).
  *
  * Keeping these in one place is what makes the backends behave identically: a token is
  * "used" by the same rule, an event's extra members are kept the same way, a delta entry
@@ -128,77 +129,33 @@ char *store_prep_like_pattern(const char *text)
 	return p;
 }
 
-/* ---- event batches ---- */
+/* ---- event searches ---- */
 
-static int event_parse(json_t *v, struct store_event *e)
+void store_prep_event_range(const struct store_event_query *q, bool paged, int64_t *ret_lo,
+			    int64_t *ret_hi)
 {
-	json_t *seq = json_object_get(v, "seq"), *t = json_object_get(v, "time");
-	json_t *data = json_object_get(v, "data");
-	_cleanup_(json_decrefp) json_t *extra = NULL;
-	const char *name;
-	json_t *m;
+	int64_t lo = store_event_key(q->from_ms), hi = INT64_MAX;
 
-	e->type = json_string_value(json_object_get(v, "type"));
-	if (!json_is_object(v) || !json_is_integer(seq) || json_integer_value(seq) < 1 ||
-	    !json_is_integer(t) || !e->type || (data && !json_is_object(data)))
-		return -EINVAL;
-	e->seq = json_integer_value(seq);
-	e->time_ms = json_integer_value(t);
-	json_object_foreach (v, name, m) {
-		if (streq(name, "seq") || streq(name, "time") || streq(name, "type") ||
-		    streq(name, "data"))
-			continue;
-		if (!extra && !(extra = json_object()))
-			return -ENOMEM;
-		if (json_object_set(extra, name, m) < 0)
-			return -ENOMEM;
+	if (q->to_ms > 0)
+		hi = q->to_ms > STORE_EVENT_KEY_TIME_MAX ? INT64_MAX
+							 : store_event_key(q->to_ms) - 1;
+	if (paged && q->cursor > 0) {
+		if (q->ascending)
+			lo = MAX(lo, q->cursor < INT64_MAX ? q->cursor + 1 : INT64_MAX);
+		else
+			hi = MIN(hi, q->cursor - 1);
 	}
-	/* events are stored as sent, not canonical: skipping the key sort is measurably faster */
-	e->data = data ? json_dumps(data, JSON_COMPACT) : mm_strdup("{}");
-	if (!e->data)
-		return -ENOMEM;
-	if (extra) {
-		e->extra = json_dumps(extra, JSON_COMPACT);
-		if (!e->extra)
-			return -ENOMEM;
-	}
-	return 0;
+	*ret_lo = lo;
+	*ret_hi = hi;
 }
 
-void store_prep_events_free(struct store_event *ev, size_t n)
+bool store_prep_text_indexed(const char *text)
 {
-	for (size_t i = 0; ev && i < n; i++) {
-		mm_free(ev[i].data);
-		mm_free(ev[i].extra);
-	}
-	mm_free(ev);
-}
+	size_t n = 0;
 
-int store_prep_events(json_t *events, struct store_event **ret, size_t *ret_n)
-{
-	struct store_event *ev;
-	size_t n, i;
-	json_t *v;
-
-	if (!json_is_array(events))
-		return -EINVAL;
-	n = json_array_size(events);
-	if (n > LIMIT_EVENT_BATCH)
-		return -E2BIG;
-	ev = mm_calloc(n ? n : 1, sizeof(*ev));
-	if (!ev)
-		return -ENOMEM;
-	json_array_foreach (events, i, v) {
-		int r = event_parse(v, &ev[i]);
-
-		if (r < 0) {
-			store_prep_events_free(ev, n);
-			return r;
-		}
-	}
-	*ret = ev;
-	*ret_n = n;
-	return 0;
+	for (; *text; text++)
+		n += ((unsigned char) *text & 0xc0) != 0x80;
+	return n >= STORE_PREP_TRIGRAM;
 }
 
 /* ---- inventory deltas ---- */

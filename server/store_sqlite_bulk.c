@@ -44,13 +44,16 @@ static const char *const selects[STORE_T_COUNT] = {
 		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
 		"   s.source_version"
 		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
-	/* the event chain's fields travel in extra, where a backend without the chain keeps
-	 * them too (store_prep_events) */
-	[STORE_T_EVENTS] =
-		"SELECT h.id, e.seq, e.time_ms, e.type, e.data,"
-		"   CASE WHEN e.hash IS NULL THEN e.extra ELSE json_set(coalesce(e.extra, '{}'),"
-		"     '$.mono', e.mono_ms, '$.prev', e.prev, '$.hash', e.hash) END, e.received"
-		" FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.mono_ms, e.type, e.data, e.extra,"
+			   "   e.received, e.prev, e.hash, e.chain"
+			   " FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	[STORE_T_EVENT_GAPS] =
+		"SELECT h.id, g.first_seq, g.last_seq, g.reason, g.report_seq, g.run_prev,"
+		"   g.run_hash, g.detected"
+		" FROM event_gaps g JOIN hosts h ON h.num = g.host ORDER BY h.id, g.first_seq",
+	[STORE_T_CHAIN_EVIDENCE] =
+		"SELECT h.id, v.id, v.kind, v.first_seq, v.last_seq, v.detected, v.detail"
+		" FROM chain_evidence v JOIN hosts h ON h.num = v.host ORDER BY h.id, v.id",
 	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
 			  " FROM audit ORDER BY id",
 };
@@ -85,22 +88,24 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"INSERT INTO software (host, item_key, manager, name, arch, version, source,"
 		"   source_version)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	/* as store_sqlite_events.c keys, texts and numbers an event; copied events are flagged
-	 * unchained (their verification stays with the source), the chain's fields are taken
-	 * back out of extra; the full-text index follows in bulk_write */
+	/* as store_sqlite_events.c keys and numbers an event, with its chain's fields and
+	 * flags as they were; its searchable text and user (?12, ?13) are bulk_write's; the
+	 * full-text index follows in bulk_write */
 	[STORE_T_EVENTS] =
 		"INSERT INTO events (id, host, seq, time_ms, mono_ms, type, user_name, data, extra,"
 		"   text, prev, hash, chain, received, rx)"
 		" SELECT coalesce((SELECT max(id) + 1 FROM events"
 		"     WHERE id BETWEEN x.k AND x.k + 1048575), x.k),"
-		"   (SELECT num FROM hosts WHERE id = ?1), ?2, ?3, json_extract(?6, '$.mono'), ?4,"
-		"   CASE WHEN json_type(?5, '$.user') = 'text' THEN json_extract(?5, '$.user') END,"
-		"   ?5, ?6,"
-		"   coalesce((SELECT group_concat(value, char(10)) FROM json_tree(?5)"
-		"             WHERE json_tree.type = 'text'), ''),"
-		"   json_extract(?6, '$.prev'), json_extract(?6, '$.hash'), 4, ?7,"
-		"   (SELECT coalesce(max(rx), 0) + 1 FROM events)"
+		"   (SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?13, ?6, ?7, ?12, ?9,"
+		"   ?10, ?11, ?8, (SELECT coalesce(max(rx), 0) + 1 FROM events)"
 		" FROM (SELECT max(0, min(?3, 8796093022207)) << 20 AS k) x",
+	[STORE_T_EVENT_GAPS] =
+		"INSERT INTO event_gaps (host, first_seq, last_seq, reason, report_seq, run_prev,"
+		"   run_hash, detected)"
+		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STORE_T_CHAIN_EVIDENCE] =
+		"INSERT INTO chain_evidence (host, id, kind, first_seq, last_seq, detected, detail)"
+		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
 	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -205,6 +210,29 @@ static int bind(sqlite3_stmt *q, int i, char type, json_t *v, uint8_t hash[32])
 	}
 }
 
+/* An event's searchable text and user (?12, ?13), from its data, as ingestion makes them. */
+static int bind_searchable(sqlite3_stmt *q, json_t *data_text)
+{
+	_cleanup_(json_decrefp) json_t *data = NULL;
+	_cleanup_(freep) char *text = NULL, *user = NULL;
+	json_error_t e;
+	int r;
+
+	if (!json_is_string(data_text))
+		return -EINVAL;
+	data = json_loadb(json_string_value(data_text), json_string_length(data_text), 0, &e);
+	if (!json_is_object(data))
+		return !data && strstr(e.text, "memory") ? -ENOMEM : -EINVAL;
+	r = store_chain_searchable(data, &text, &user);
+	if (r < 0)
+		return r;
+	if (sqlite3_bind_text(q, 12, text, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    (user ? sqlite3_bind_text(q, 13, user, -1, SQLITE_TRANSIENT)
+		  : sqlite3_bind_null(q, 13)) != SQLITE_OK)
+		return -ENOMEM;
+	return 0;
+}
+
 /* The highest insertion number of events (0 for none). */
 static int events_rx(struct store_sqlite_conn *c, int64_t *ret)
 {
@@ -277,6 +305,11 @@ int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows
 		(void) sqlite3_reset(q);
 		for (size_t k = 0; k < ncols; k++) {
 			r = bind(q, (int) k + 1, types[k], json_array_get(row, k), hash);
+			if (r < 0)
+				return r;
+		}
+		if (t == STORE_T_EVENTS) {
+			r = bind_searchable(q, json_array_get(row, 5));
 			if (r < 0)
 				return r;
 		}

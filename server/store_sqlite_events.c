@@ -24,8 +24,8 @@
 #include "lib/str.h"
 #include "server/store_sqlite.h"
 
-#define KEY_SHIFT    20
-#define KEY_TIME_MAX ((INT64_C(1) << 43) - 1)
+#define KEY_SHIFT    STORE_EVENT_KEY_SHIFT
+#define KEY_TIME_MAX STORE_EVENT_KEY_TIME_MAX
 #define KEY_SPILL    16 /* milliseconds to move on when one is full (2^20 events) */
 
 /* ---- the primitives of the chain verification ---- */

@@ -43,9 +43,6 @@
 #include "lib/str.h"
 #include "server/store_sqlite.h"
 
-#define KEY_SHIFT    20
-#define KEY_TIME_MAX ((INT64_C(1) << 43) - 1)
-#define TRIGRAM      3
 #define MATCH_BUDGET 2000 /* matches walked before a filtered text search turns to the host */
 
 /* ?1 host num, ?2 user, ?3 type, ?4 lowest id, ?5 highest id, ?6 LIKE pattern, ?7 limit,
@@ -142,15 +139,6 @@ static void bound_done(struct bound *b)
 	mm_free(b->match);
 }
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char) *s & 0xc0) != 0x80;
-	return n;
-}
-
 /* A phrase: the text in double quotes, its own quotes doubled (FTS5's string syntax). */
 static char *fts_phrase(const char *text)
 {
@@ -170,25 +158,12 @@ static char *fts_phrase(const char *text)
 	return p;
 }
 
-static int64_t key_of(int64_t ms)
-{
-	return MAX(INT64_C(0), MIN(ms, KEY_TIME_MAX)) << KEY_SHIFT;
-}
-
 static int bound_init(struct bound *b, const struct store_event_query *q, bool paged)
 {
-	*b = (struct bound){.q = q, .lo = key_of(q->from_ms), .hi = INT64_MAX};
-
-	if (q->to_ms > 0)
-		b->hi = q->to_ms > KEY_TIME_MAX ? INT64_MAX : key_of(q->to_ms) - 1;
-	if (paged && q->cursor > 0) {
-		if (q->ascending)
-			b->lo = MAX(b->lo, q->cursor < INT64_MAX ? q->cursor + 1 : INT64_MAX);
-		else
-			b->hi = MIN(b->hi, q->cursor - 1);
-	}
+	*b = (struct bound){.q = q};
+	store_prep_event_range(q, paged, &b->lo, &b->hi);
 	if (q->text && *q->text) {
-		if (utf8_chars(q->text) >= TRIGRAM)
+		if (store_prep_text_indexed(q->text))
 			b->match = fts_phrase(q->text);
 		else
 			b->like = store_prep_like_pattern(q->text);

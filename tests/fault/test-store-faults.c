@@ -451,7 +451,8 @@ static void test_kill_faults(void)
 {
 	static const char *const enrol_tables[] = {"ca_serials", "enroll_tokens", "hosts",
 						   "token_uses", NULL};
-	static const char *const event_tables[] = {"event_seqs", "events", "hosts", NULL};
+	static const char *const event_tables[] = {"event_seqs",     "events",   "hosts",
+						   "chain_evidence", "counters", NULL};
 	static const char *const inventory_tables[] = {"inventory_items", "inventory_changes",
 						       "software", "hosts", NULL};
 	static const char *const audit_tables[] = {"audit", NULL};
