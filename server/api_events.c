@@ -176,21 +176,10 @@ static int event_query(struct http_request *req, struct store_event_query *q)
 	return 0;
 }
 
-/* A store backend without the event store (PostgreSQL, for now): 501, in words. */
-static int fail_missing(struct http_request *req)
-{
-	return http_fail(req, -ENOSYS, "not_implemented",
-			 "this server's store (PostgreSQL) has no event search yet: it stores "
-			 "events, but searching, exporting and the chain's evidence need SQLite "
-			 "for now");
-}
-
 static int fail_search(struct http_request *req, int r, const struct store_event_query *q)
 {
 	if (r == -ENOENT)
 		return http_fail(req, r, "not_found", "there is no host %s", q->host_id);
-	if (r == -EOPNOTSUPP)
-		return fail_missing(req);
 	return http_fail_store(req, r, "event search");
 }
 
@@ -494,8 +483,6 @@ static int handle_evidence(struct http_request *req)
 	r = store_host_evidence(req->srv->store, req->param, (size_t) limit, &out);
 	if (r == -ENOENT)
 		return http_fail(req, r, "not_found", "there is no host %s", req->param);
-	if (r == -EOPNOTSUPP)
-		return fail_missing(req);
 	if (r < 0)
 		return http_fail_store(req, r, "evidence");
 	return http_reply_json(req, 200, out);

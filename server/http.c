@@ -76,7 +76,6 @@ static const struct {
 	{EBUSY, 503, "busy", "the server is busy; retry later"},
 	{EAGAIN, 503, "busy", "the server is busy; retry later"},
 	{ENOMEM, 503, "busy", "the server is short of memory; retry later"},
-	{ENOSYS, 501, "not_implemented", "this server's store cannot do that yet"},
 	{EIO, 500, "internal", "the server failed; its log says why"},
 };
 

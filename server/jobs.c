@@ -67,11 +67,9 @@ static int job_maintain(struct jobs *j, int64_t now)
 static int job_retention(struct jobs *j, int64_t now)
 {
 	size_t deleted = 0;
-	int r = retention_run(j->srv->store, j->srv->cfg, now, RETENTION_BATCH, &j->stopping,
-			      &deleted);
 
-	/* a store without the event store (PostgreSQL, for now) has nothing to purge */
-	return r == -EOPNOTSUPP ? 0 : r;
+	return retention_run(j->srv->store, j->srv->cfg, now, RETENTION_BATCH, &j->stopping,
+			     &deleted);
 }
 
 static void tick(struct jobs *j)
@@ -207,14 +205,7 @@ int jobs_start(struct server *srv, struct jobs **ret)
 		 job_retention);
 	if (srv->cfg->siem_target) {
 		char err[512];
-		int64_t pos;
 
-		if (store_events_position(srv->store, &pos) == -EOPNOTSUPP) {
-			log_error("(M4215) cannot start the SIEM forwarder: this store backend has "
-				  "no event store yet (use SQLite)");
-			(void) jobs_stop(j);
-			return -EOPNOTSUPP;
-		}
 		r = siem_new(srv->cfg, &j->siem, err, sizeof(err));
 		if (r < 0) {
 			log_error("(M4215) cannot start the SIEM forwarder: %s",

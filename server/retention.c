@@ -90,8 +90,6 @@ int retention_run(struct store *st, const struct config *cfg, int64_t now, size_
 	*ret_deleted = total;
 	return 0;
 fail:
-	if (r == -EOPNOTSUPP)
-		return r; /* the store has no event store: nothing to purge, nothing to say */
 	log_error("(M4201) retention: a purge failed: %s; the next run continues", strerror(-r));
 	if (total > 0) {
 		/* what was deleted before the failure is on record all the same */
