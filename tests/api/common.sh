@@ -2,7 +2,9 @@
 # mamori-server on loopback ports chosen by the kernel in a temporary state directory,
 # call both APIs with curl, and make agents (key and CSR with certtool, enrolment,
 # client certificates).
-#   start_server [ARGS…]       — starts it; sets $T, $STATE, $AGENT_URL, $API_URL, $ADMIN
+#   start_server [ARGS…]       — starts it; sets $T, $STATE, $AGENT_URL, $API_URL, $ADMIN;
+#                                its store is SQLite in $STATE, or with MAMORI_STORE_URL a
+#                                PostgreSQL database of the test's own (test_store_args)
 #   stop_server                — SIGTERM, waits; returns the server's exit status
 #   api METHOD PATH [JSON]     — admin call with $ADMIN; body in $BODY, status in $STATUS
 #   call URL CURL_ARGS…        — any call; body in $BODY, status in $STATUS
@@ -24,6 +26,7 @@ cleanup() {
 		kill -KILL "$SERVER_PID" 2>/dev/null
 		wait "$SERVER_PID" 2>/dev/null
 	fi
+	test_store_drop
 	if [ -n "${MAMORI_KEEP_TEST_DIR:-}" ]; then
 		echo "# kept $T"
 	else
@@ -45,8 +48,9 @@ wait_log() {
 
 start_server() {
 	: >"$T/server.log"
+	test_store_args || return 1
 	"$SERVER" --state-dir "$STATE" --agent-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-		--log-level debug "$@" >"$T/server.out" 2>>"$T/server.log" &
+		--log-level debug "${STORE_ARGS[@]}" "$@" >"$T/server.out" 2>>"$T/server.log" &
 	SERVER_PID=$!
 	if ! wait_log '(M3000)'; then
 		diag "the server did not start:"

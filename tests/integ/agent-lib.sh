@@ -25,6 +25,7 @@ _agent_cleanup() {
 	for p in "${_started[@]}" $(for p in "${_started[@]}"; do pgrep -P "$p"; done 2>/dev/null); do
 		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "$WORK" && kill -9 "$p" 2>/dev/null
 	done
+	test_store_drop
 	if [ -n "${KEEP_WORK:-}" ]; then
 		echo "# kept $WORK" >&2
 	else
@@ -210,9 +211,10 @@ start_server() {
 		printf '%s\n' "$@" >"$WORK/server.conf"
 	fi
 	n=$(_ready_count)
+	test_store_args || return 1
 	"$SERVER" --config "$WORK/server.conf" --state-dir "$WORK/server" \
 		--agent-listen "127.0.0.1:$SRV_AGENT_PORT" --api-listen "127.0.0.1:$SRV_API_PORT" \
-		>>"$WORK/server.out" 2>>"$WORK/server.log" &
+		"${STORE_ARGS[@]}" >>"$WORK/server.out" 2>>"$WORK/server.log" &
 	SERVER_PID=$!
 	_started+=("$SERVER_PID")
 	if ! wait_until 30 _ready_after "$n"; then

@@ -46,6 +46,33 @@ need_cmd() {
 	done
 }
 
+# The server's store for a test. With MAMORI_STORE_URL naming a PostgreSQL server (the -pg
+# variants of the api and e2e suites run under tests/pg-cluster.sh run), STORE_ARGS is
+# (--store URL) of a database of the test's own, created on first use and kept across the
+# test's server restarts, as a SQLite file in the state directory is; else it is empty
+# (SQLite, the server's default). test_store_drop removes that database.
+STORE_ARGS=()
+TEST_PG_DB=
+test_store_args() {
+	STORE_ARGS=()
+	case "${MAMORI_STORE_URL:-}" in
+	postgres://* | postgresql://*) ;;
+	*) return 0 ;;
+	esac
+	if [ -z "$TEST_PG_DB" ]; then
+		need_cmd psql
+		TEST_PG_DB=mamori_test_$$
+		psql "$MAMORI_STORE_URL" -qc "CREATE DATABASE $TEST_PG_DB" >/dev/null || return 1
+	fi
+	STORE_ARGS=(--store "$(printf '%s' "$MAMORI_STORE_URL" | sed "s|///[^?]*|///$TEST_PG_DB|")")
+}
+test_store_drop() {
+	[ -n "$TEST_PG_DB" ] || return 0
+	psql "$MAMORI_STORE_URL" -qc "DROP DATABASE IF EXISTS $TEST_PG_DB WITH (FORCE)" \
+		>/dev/null 2>&1
+	TEST_PG_DB=
+}
+
 finish() {
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ]
