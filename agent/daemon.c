@@ -152,7 +152,7 @@ static void write_status(struct daemon *d)
 		log_warning("(M2060) cannot write status.json: %s", strerror(-r));
 }
 
-static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
+static void spool_event_as(struct daemon *d, const char *type, json_t *data, bool evidence)
 {
 	_cleanup_(freep) char *text = data ? jsonw_dump(data) : NULL;
 	int r;
@@ -162,13 +162,21 @@ static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
 		log_error("(M2061) cannot record %s: out of memory", type);
 		return;
 	}
-	r = spool_add_events(
-		d->spool, &(struct spool_event){.type = type, .time_ms = wall_ms(), .data = text},
-		1, NULL);
+	r = spool_add_events(d->spool,
+			     &(struct spool_event){.type = type,
+						   .time_ms = wall_ms(),
+						   .data = text,
+						   .evidence = evidence},
+			     1, NULL);
 	if (r < 0)
 		log_error("(M2061) cannot record %s in the spool: %s", type, strerror(-r));
 	else
 		d->events_waiting = true;
+}
+
+static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
+{
+	spool_event_as(d, type, data, false);
 }
 
 /* The spool failing is logged where it fails (M2001); the daemon carries on, since the
@@ -847,9 +855,10 @@ static int open_control(struct daemon *d)
 
 /* ---- USB control (docs/usb-control.md) ---- */
 
+/* USB control's records, a copy to removable media's file.write among them: evidence. */
 static int usb_emit(struct mon_sink *sink, const char *type, json_t *data)
 {
-	spool_agent_event(sink->userdata, type, json_incref(data));
+	spool_event_as(sink->userdata, type, json_incref(data), true);
 	return 0;
 }
 

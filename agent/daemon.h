@@ -138,6 +138,10 @@ struct spool_event {
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
 	int64_t mono_ms;  /* CLOCK_BOOTTIME ms when it happened; 0: when it is spooled */
+	/* Kept at high priority whatever its type: USB control's records, including the
+	 * file.write of a copy to removable media, which a watched folder's file.write (low,
+	 * the first evicted) must not push out. */
+	bool evidence;
 };
 
 struct spool_stats {
