@@ -152,7 +152,7 @@ static void write_status(struct daemon *d)
 		log_warning("(M2060) cannot write status.json: %s", strerror(-r));
 }
 
-static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
+static void spool_event_as(struct daemon *d, const char *type, json_t *data, bool evidence)
 {
 	_cleanup_(freep) char *text = data ? jsonw_dump(data) : NULL;
 	int r;
@@ -162,13 +162,21 @@ static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
 		log_error("(M2061) cannot record %s: out of memory", type);
 		return;
 	}
-	r = spool_add_events(
-		d->spool, &(struct spool_event){.type = type, .time_ms = wall_ms(), .data = text},
-		1, NULL);
+	r = spool_add_events(d->spool,
+			     &(struct spool_event){.type = type,
+						   .time_ms = wall_ms(),
+						   .data = text,
+						   .evidence = evidence},
+			     1, NULL);
 	if (r < 0)
 		log_error("(M2061) cannot record %s in the spool: %s", type, strerror(-r));
 	else
 		d->events_waiting = true;
+}
+
+static void spool_agent_event(struct daemon *d, const char *type, json_t *data)
+{
+	spool_event_as(d, type, data, false);
 }
 
 /* The spool failing is logged where it fails (M2001); the daemon carries on, since the
@@ -190,20 +198,58 @@ static void usb_network(struct daemon *d, const json_t *doc)
 	enf_usb_set_network(d->usb, &net);
 }
 
-/* A policy in the check-in answer ({"policy": {"usb": {…}}}): handed to USB control. */
-static void usb_policy(struct daemon *d, const struct uplink_reply *reply)
+/*
+ * A policy in the check-in answer ({"policy": {"version", "usb": {…}, "collection": {…}}},
+ * sent when this agent holds another version): USB control takes its "usb" part, the
+ * monitors its collection profile. Applied, it is saved as STATE/policy.json (0644: the
+ * teleworker's `status --collection` reads it; it holds no secret) for the next start and
+ * recorded as agent.policy_applied; a part refused leaves the last good policy in force.
+ */
+static void apply_policy(struct daemon *d, const struct uplink_reply *reply)
 {
 	_cleanup_(json_decrefp) json_t *body = NULL;
+	_cleanup_(freep) char *path = NULL, *text = NULL;
+	struct collection c;
+	struct diag diag;
 	struct jsonw_error err;
-	json_t *policy;
+	json_t *policy, *version;
+	bool refused = false;
 
-	if (!d->usb || jsonw_parse(reply->body, reply->len, LIMIT_AGENT_REPLY, &body, &err) < 0)
+	if (jsonw_parse(reply->body, reply->len, LIMIT_AGENT_REPLY, &body, &err) < 0)
 		return;
 	policy = json_object_get(body, "policy");
-	if (json_is_object(policy) && json_object_get(policy, "usb") &&
-	    d->usb->configure(d->usb, policy) < 0)
+	if (!json_is_object(policy))
+		return;
+	version = json_object_get(policy, "version");
+	if (d->usb && json_object_get(policy, "usb") && d->usb->configure(d->usb, policy) < 0) {
 		spool_agent_event(d, "usb.policy_refused",
 				  json_pack("{s:s}", "in_force", enf_usb_policy_version(d->usb)));
+		refused = true;
+	}
+	diag_init(&diag);
+	if (collection_parse(policy, &c, &diag) < 0) {
+		_cleanup_(freep) char *why = diag.n ? diag_format(&diag.entries[0]) : NULL;
+
+		spool_agent_event(d, "agent.policy_refused",
+				  json_pack("{s:O?, s:s}", "version", version, "error",
+					    why ? why : "the collection profile is invalid"));
+		diag_done(&diag);
+		return;
+	}
+	diag_done(&diag);
+	if (d->mons && mon_set_configure(d->mons, policy) < 0)
+		refused = true;
+	if (refused) {
+		collection_done(&c);
+		return;
+	}
+	path = state_path(d->opt->state_dir, "policy.json");
+	text = jsonw_dump(policy);
+	if (!path || !text || fileio_write_atomic(path, text, strlen(text), 0644) < 0)
+		log_warning("(M1249) the policy applies but could not be saved for the next start");
+	spool_agent_event(d, "agent.policy_applied",
+			  json_pack("{s:O?, s:s}", "version", version, "profile", c.profile));
+	collection_done(&c);
 }
 
 /* ---- the acknowledged inventory snapshot ---- */
@@ -383,7 +429,7 @@ static void checkin_done(struct daemon *d, const struct uplink_reply *reply)
 		return;
 	}
 	succeeded(d);
-	usb_policy(d, reply);
+	apply_policy(d, reply);
 	d->st.last_checkin = wall_s();
 	if (c.checkin_interval && sched_clamp_checkin(c.checkin_interval) != d->checkin_interval) {
 		d->checkin_interval = sched_clamp_checkin(c.checkin_interval);
@@ -847,9 +893,10 @@ static int open_control(struct daemon *d)
 
 /* ---- USB control (docs/usb-control.md) ---- */
 
+/* USB control's records, a copy to removable media's file.write among them: evidence. */
 static int usb_emit(struct mon_sink *sink, const char *type, json_t *data)
 {
-	spool_agent_event(sink->userdata, type, json_incref(data));
+	spool_event_as(sink->userdata, type, json_incref(data), true);
 	return 0;
 }
 

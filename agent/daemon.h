@@ -138,6 +138,10 @@ struct spool_event {
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
 	int64_t mono_ms;  /* CLOCK_BOOTTIME ms when it happened; 0: when it is spooled */
+	/* Kept at high priority whatever its type: USB control's records, including the
+	 * file.write of a copy to removable media, which a watched folder's file.write (low,
+	 * the first evicted) must not push out. */
+	bool evidence;
 };
 
 struct spool_stats {
@@ -342,10 +346,20 @@ struct loop_source {
 
 struct uplink;
 
+/*
+ * A kept connection idle longer than this is not reused: the server closes idle
+ * connections after its connection_timeout (30 s by default), and a request written into
+ * a connection the server has just closed fails with EPIPE instead of being answered. The
+ * requests of one check-in (check-in, inventory, events) follow each other closely and
+ * share one connection; the next check-in, minutes later, opens a new one.
+ */
+#define UPLINK_MAX_IDLE 20
+
 struct uplink_tls {
 	const char *ca_file;   /* the pinned CA, the only trust anchor */
 	const char *cert_file; /* the agent's certificate */
 	const char *key_file;  /* and its key */
+	unsigned max_idle;     /* seconds; 0: UPLINK_MAX_IDLE */
 };
 
 /* How a request ended. err < 0: no HTTP answer (-ETIMEDOUT, -ECONNREFUSED, -EPROTO for

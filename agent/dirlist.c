@@ -61,44 +61,21 @@ static int push(struct dirlist *l, size_t *cap, const char *name)
 
 int dirlist_read(const struct col_ctx *ctx, const char *dir, size_t max, struct dirlist *ret)
 {
-	_cleanup_(freep) char *full = fileio_path(ctx->root, dir);
-	struct dirlist l = {0};
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
+	char **names = NULL;
+	size_t n = 0;
+	int r = fileio_list_dir(ctx->root, dir, max, &names);
 
-	if (!full)
-		return -ENOMEM;
-	d = opendir(full);
-	if (!d)
-		return -errno;
-	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			r = -errno;
-			break;
-		}
-		if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
-		    !str_is_clean_utf8(de->d_name, strlen(de->d_name)))
-			continue;
-		if (l.n >= max) {
-			r = -E2BIG;
-			break;
-		}
-		r = push(&l, &cap, de->d_name);
-		if (r < 0)
-			break;
-	}
-	(void) closedir(d);
-	if (r < 0) {
-		dirlist_done(&l);
+	if (r < 0)
 		return r;
+	/* sorted already; drop the names nothing could report, keeping the order */
+	for (size_t i = 0; names[i]; i++) {
+		if (str_is_clean_utf8(names[i], strlen(names[i])))
+			names[n++] = names[i];
+		else
+			mm_free(names[i]);
 	}
-	if (l.n > 1)
-		qsort(l.names, l.n, sizeof(*l.names), cmp_names);
-	*ret = l;
+	names[n] = NULL;
+	*ret = (struct dirlist){.names = names, .n = n};
 	return 0;
 }
 

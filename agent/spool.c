@@ -491,7 +491,7 @@ struct link {
 static int add_event(struct spool *sp, sqlite3_stmt *ins, const struct spool_event *e, int64_t seq,
 		     const struct link *l)
 {
-	int prio = (int) spool_priority(e->type);
+	int prio = (int) (e->evidence ? SPOOL_PRIO_HIGH : spool_priority(e->type));
 	uint64_t bytes = strlen(e->type) + strlen(e->data) + ROW_OVERHEAD;
 	int r = make_room(sp, bytes, prio);
 

@@ -46,6 +46,7 @@ struct uplink {
 	struct sock_source *socks;
 	char *server;
 	char *ca_file, *cert_file, *key_file;
+	long max_idle; /* seconds a kept connection may idle and still be reused */
 
 	/* The request in flight. */
 	CURL *easy;
@@ -203,6 +204,7 @@ int uplink_new(int epfd, const char *server, const struct uplink_tls *tls, struc
 	u->timer.fd = -1;
 	u->server = mm_strdup(server);
 	u->ca_file = mm_strdup(tls->ca_file);
+	u->max_idle = tls->max_idle > 0 ? (long) tls->max_idle : UPLINK_MAX_IDLE;
 	u->cert_file = mm_strdup(tls->cert_file);
 	u->key_file = mm_strdup(tls->key_file);
 	u->multi = curl_multi_init();
@@ -432,6 +434,7 @@ int uplink_post(struct uplink *u, const char *path, const char *body, size_t len
 	    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_SSLCERT, u->cert_file) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_SSLKEY, u->key_file) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, u->max_idle) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT, 300L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 100L) != CURLE_OK ||

@@ -84,31 +84,16 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
 
 int fileio_read_head(const char *root, const char *path, size_t n, char **ret, size_t *ret_len)
 {
-	_cleanup_(freep) char *full = fileio_path(root, path);
-	_cleanup_(freep) char *data = NULL;
-	_cleanup_(closep) int fd = -1;
-	size_t len = 0;
+	_cleanup_(freep) char *data = mm_malloc(n + 1);
+	size_t len;
+	int r;
 
-	if (!full)
-		return -ENOMEM;
-	data = mm_malloc(n + 1);
 	if (!data)
 		return -ENOMEM;
-	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	while (len < n) {
-		ssize_t k = read(fd, data + len, n - len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t) k;
-	}
+	/* fileio_read_prefix() refuses a FIFO or a character device, which could hang us */
+	r = fileio_read_prefix(root, path, data, n, &len);
+	if (r < 0)
+		return r;
 	data[len] = '\0';
 	*ret = TAKE_PTR(data);
 	if (ret_len)

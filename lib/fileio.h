@@ -22,6 +22,7 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
  * Reads at most n bytes from the start of the file at root + path, for files whose header
  * is all we want (a 512-byte ClamAV database header in front of 200 MB of signatures).
  * A shorter file gives what it has: *ret_len says how much. Same ownership as fileio_read().
+ * Built on fileio_read_prefix(): anything but a regular file or a block device is -EINVAL.
  */
 int fileio_read_head(const char *root, const char *path, size_t n, char **ret, size_t *ret_len)
 	_wur_;

@@ -19,7 +19,8 @@
 static char dir[] = "/tmp/test-spool.XXXXXX";
 static char path[256];
 
-static int add(struct spool *sp, const char *type, size_t data_len, uint64_t *first)
+static int add_as(struct spool *sp, const char *type, size_t data_len, bool evidence,
+		  uint64_t *first)
 {
 	char *data = mm_malloc(data_len + 16);
 	int r;
@@ -29,10 +30,17 @@ static int add(struct spool *sp, const char *type, size_t data_len, uint64_t *fi
 	memset(data, 'x', data_len + 16);
 	memcpy(data, "{\"p\":\"", 6);
 	memcpy(data + 6 + data_len, "\"}", 3);
-	r = spool_add_events(sp, &(struct spool_event){.type = type, .time_ms = 1, .data = data}, 1,
-			     first);
+	r = spool_add_events(
+		sp,
+		&(struct spool_event){.type = type, .time_ms = 1, .data = data, .evidence = evidence},
+		1, first);
 	mm_free(data);
 	return r;
+}
+
+static int add(struct spool *sp, const char *type, size_t data_len, uint64_t *first)
+{
+	return add_as(sp, type, data_len, false, first);
 }
 
 /* The events of the next batch, as parsed JSON. */
@@ -120,6 +128,35 @@ static void test_sequence(void)
 	CHECK_INT(add(sp, "agent.test", 10, &first), 0, "an event after that");
 	CHECK_INT(first, 11, "is numbered past the server's claim");
 	CHECK_INT(spool_ack(sp, 11), 1, "acknowledged");
+	spool_free(sp);
+}
+
+/* A copy to removable media (USB control's file.write, spooled as evidence) outlives a
+ * flood of watched-folder file.write events of the same type. */
+static void test_evidence(void)
+{
+	struct spool *sp = NULL;
+	uint64_t copy = 0, seq = 0;
+	bool found = false;
+	json_t *ev, *e;
+	size_t i;
+
+	(void) unlink(path);
+	CHECK_INT(spool_open(path, 32 * 1024, false, &sp), 0, "a 32 KiB spool");
+	CHECK_INT(add_as(sp, "file.write", 200, true, &copy), 0,
+		  "a copy to removable media, as evidence");
+	for (i = 0; i < 200; i++)
+		if (add(sp, "file.write", 1000, &seq) < 0)
+			break;
+	CHECK_INT(i, 200, "200 watched-folder file.write events of 1 KiB after it");
+	ev = events_of(sp, 1000);
+	json_array_foreach (ev, i, e)
+		if ((uint64_t) json_integer_value(json_object_get(e, "seq")) == copy)
+			found = true;
+	CHECK(found, "the copy to removable media is still spooled");
+	CHECK((uint64_t) json_integer_value(json_object_get(json_array_get(ev, 0), "seq")) == copy,
+	      "first in line");
+	json_decref(ev);
 	spool_free(sp);
 }
 
@@ -288,6 +325,7 @@ int main(void)
 	(void) snprintf(path, sizeof(path), "%s/spool.db", dir);
 	test_sequence();
 	test_eviction();
+	test_evidence();
 	test_unfit();
 	test_inventory();
 	for (size_t i = 0; i < 3; i++) {
