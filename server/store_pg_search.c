@@ -12,14 +12,14 @@
  * sees the real ones — including how many events a text matches, which decides between
  * walking the key index newest first and collecting the text's matches first.
  *
- * Full text: pg_trgm. Text of three characters or more is matched with ILIKE on `text`
- * (every string of the event's data, one a line), which the GIN trigram index on it
- * serves; shorter text has no trigram and is matched on (text || ''), an expression no
- * index covers, so it is answered by the other filters' scan rather than a full scan of the
- * trigram index (docs/internals/store.md says why trigram, and not tsvector: Japanese has
- * no spaces between words). ILIKE ignores case in every script, as FTS5's trigram index
- * does. Cursors are the key of a page's last event, as in SQLite. Every statement is a
- * literal; caller text is only bound.
+ * Full text: pg_trgm. The text is matched with ILIKE on `text` (every string of the
+ * event's data, one a line), which the GIN trigram index on it serves from three
+ * characters on; a shorter text has no trigram, and the planner, which knows from the
+ * column's statistics how common it is, answers it from the key index instead, walking
+ * newest first until the page is full (docs/internals/store.md says why trigram, and not
+ * tsvector: Japanese has no spaces between words). ILIKE ignores case in every script, as
+ * FTS5's trigram tokenizer does. Cursors are the key of a page's last event, as in SQLite.
+ * Every statement is a literal; caller text is only bound.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,13 +29,11 @@
 #include "lib/str.h"
 #include "server/store_pg.h"
 
-/* $1 host num, $2 user, $3 type, $4 lowest key, $5 highest key, $6 ILIKE pattern for the
- * trigram index, $7 limit, $8 ILIKE pattern for short text (scanned) */
+/* $1 host num, $2 user, $3 type, $4 lowest key, $5 highest key, $6 ILIKE pattern, $7 limit */
 #define FILTERS                                                                               \
 	" AND ($1::bigint IS NULL OR e.host = $1) AND ($2::text IS NULL OR e.user_name = $2)" \
 	" AND ($3::text IS NULL OR e.type = $3)"                                              \
-	" AND ($6::text IS NULL OR e.text ILIKE $6 ESCAPE '\\')"                              \
-	" AND ($8::text IS NULL OR (e.text || '') ILIKE $8 ESCAPE '\\')"
+	" AND ($6::text IS NULL OR e.text ILIKE $6 ESCAPE '\\')"
 
 #define SEARCH(order)                                                                 \
 	"SELECT " STORE_PG_EVENT_COLS " FROM events e JOIN hosts h ON h.num = e.host" \
@@ -47,30 +45,20 @@ static const char *const search_sql[2] = {SEARCH("ASC"), SEARCH("DESC")};
 struct bound {
 	const struct store_event_query *q;
 	int64_t lo, hi;
-	char *indexed; /* an ILIKE pattern the trigram index serves, or NULL */
-	char *scanned; /* an ILIKE pattern for text too short for it, or NULL */
+	char *pattern; /* the text as an ILIKE pattern, or NULL */
 };
 
 static void bound_done(struct bound *b)
 {
-	mm_free(b->indexed);
-	mm_free(b->scanned);
+	mm_free(b->pattern);
 }
 
 static int bound_init(struct bound *b, const struct store_event_query *q, bool paged)
 {
 	*b = (struct bound){.q = q};
 	store_prep_event_range(q, paged, &b->lo, &b->hi);
-	if (q->text && *q->text) {
-		char *p = store_prep_like_pattern(q->text);
-
-		if (!p)
-			return -ENOMEM;
-		if (store_prep_text_indexed(q->text))
-			b->indexed = p;
-		else
-			b->scanned = p;
-	}
+	if (q->text && *q->text && !(b->pattern = store_prep_like_pattern(q->text)))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -86,9 +74,8 @@ static void bind_query(struct store_pg_params *p, const struct bound *b, int64_t
 	store_pg_text(p, b->q->type);
 	store_pg_int(p, b->lo);
 	store_pg_int(p, b->hi);
-	store_pg_text(p, b->indexed);
+	store_pg_text(p, b->pattern);
 	store_pg_int(p, limit);
-	store_pg_text(p, b->scanned);
 }
 
 /* The host filter's row number: -1 for none, -ENOENT for an unknown host. */
