@@ -18,8 +18,13 @@
  * full-text queries together. Two-character queries (a trigram index cannot serve them)
  * are printed for information, without a goal.
  *
- *   bench-events-search [--events N] [--full] [--hosts H] [--queries Q] [--db PATH]
+ *   bench-events-search [--events N] [--full] [--hosts H] [--queries Q]
+ *                       [--db PATH | --store postgresql://…]
  *     default 1,000,000 events; --full is 10,000,000 (about 10 GB, several minutes)
+ *
+ * With --store, the same events go into a new database on that PostgreSQL server (COPY
+ * into the store's own tables and partitions, the indexes made afterwards, ANALYZE) and
+ * are searched through the PostgreSQL store; the database is dropped at the end.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +56,7 @@ struct opts {
 	uint64_t events;
 	unsigned hosts, queries;
 	const char *db;
+	const char *store; /* a PostgreSQL server's URL: a new database there */
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -240,6 +246,25 @@ static void make_event(unsigned host, const char *type, struct buf *data, struct
 		abort(); /* the buffers are large enough: a bug in this generator */
 }
 
+/* Enrols the hosts through the store; hostnum[h] gets each one's row number. */
+static int enroll_all(struct store *st, const struct opts *o, int64_t *hostnum)
+{
+	for (unsigned h = 0; h < o->hosts; h++) {
+		struct sign_log log = {0};
+		struct store_enroll_result res = {0};
+		char secret[32], name[32], tid[STORE_ID_MAX];
+
+		(void) snprintf(secret, sizeof(secret), "mtk_bench_%u", h);
+		(void) snprintf(name, sizeof(name), "pc-%04u", h);
+		if (make_token(st, secret, NOW - 10, NOW + 3600, 1, NULL, tid) < 0 ||
+		    enroll_host(st, secret, NOW, name, &log, &res) < 0)
+			return -1;
+		mm_free(res.cert_pem);
+		hostnum[h] = h + 1; /* hosts.num, assigned in order */
+	}
+	return 0;
+}
+
 static int generate(const struct opts *o, const char *path, const char *url)
 {
 	struct store *st = NULL;
@@ -261,21 +286,8 @@ static int generate(const struct opts *o, const char *path, const char *url)
 		return -1;
 	hostnum = mm_calloc(o->hosts, sizeof(*hostnum));
 	seq = mm_calloc(o->hosts, sizeof(*seq));
-	if (!hostnum || !seq)
+	if (!hostnum || !seq || enroll_all(st, o, hostnum) < 0)
 		goto out;
-	for (unsigned h = 0; h < o->hosts; h++) {
-		struct sign_log log = {0};
-		struct store_enroll_result res = {0};
-		char secret[32], name[32], tid[STORE_ID_MAX];
-
-		(void) snprintf(secret, sizeof(secret), "mtk_bench_%u", h);
-		(void) snprintf(name, sizeof(name), "pc-%04u", h);
-		if (make_token(st, secret, NOW - 10, NOW + 3600, 1, NULL, tid) < 0 ||
-		    enroll_host(st, secret, NOW, name, &log, &res) < 0)
-			goto out;
-		mm_free(res.cert_pem);
-		hostnum[h] = h + 1; /* hosts.num, assigned in order */
-	}
 	st = store_free(st);
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -399,6 +411,208 @@ out:
 	}
 	return r;
 }
+
+#if HAVE_POSTGRES
+/* ---- generating on PostgreSQL ---- */
+
+/* Appends s to a COPY text-format row, escaped. */
+static int copy_field(struct buf *b, const char *s, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i++)
+		switch (s[i]) {
+		case '\\':
+			r = buf_adds(b, "\\\\");
+			break;
+		case '\n':
+			r = buf_adds(b, "\\n");
+			break;
+		case '\t':
+			r = buf_adds(b, "\\t");
+			break;
+		case '\r':
+			r = buf_adds(b, "\\r");
+			break;
+		default:
+			r = buf_addc(b, s[i]);
+		}
+	return r;
+}
+
+static int pg_ok(PGconn *pg, PGresult *res, const char *what)
+{
+	ExecStatusType st = PQresultStatus(res);
+	int r = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN ? 0 : -1;
+
+	if (r < 0)
+		fprintf(stderr, "bench: %s: %s", what, PQerrorMessage(pg));
+	PQclear(res);
+	return r;
+}
+
+static int64_t month_index(int64_t t)
+{
+	time_t tt = (time_t) t;
+	struct tm tm;
+
+	(void) gmtime_r(&tt, &tm);
+	return ((int64_t) tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+static int64_t month_first(int64_t m)
+{
+	struct tm tm = {.tm_year = (int) (m / 12 - 1900), .tm_mon = (int) (m % 12), .tm_mday = 1};
+
+	return (int64_t) timegm(&tm);
+}
+
+/*
+ * The same events into a new PostgreSQL database: hosts enrolled through the store, the
+ * rows streamed by COPY into the store's own tables (events in their month partitions, and
+ * event_seqs) on two connections, with the events' indexes dropped for the load and made
+ * again from the same definitions afterwards, then ANALYZE — what a store that has lived
+ * with its autovacuum looks like to the planner.
+ */
+static int generate_pg(const struct opts *o, const struct tmpstore *t)
+{
+	struct store *st = NULL;
+	PGconn *pe = NULL, *ps = NULL;
+	PGresult *idx = NULL;
+	struct buf data, text, row, row2;
+	uint64_t *seq = NULL;
+	int64_t t0 = (int64_t) NOW * 1000 - SPAN_DAYS * DAY_MS, span = SPAN_DAYS * DAY_MS;
+	int64_t *hostnum = NULL, last_ms = -1, sub = 0;
+	double start = now_ms();
+	int r = -1;
+
+	buf_init(&data, 4096);
+	buf_init(&text, 4096);
+	buf_init(&row, 65536);
+	buf_init(&row2, 4096);
+	if (store_open(t->url, &st) < 0)
+		goto out;
+	hostnum = mm_calloc(o->hosts, sizeof(*hostnum));
+	seq = mm_calloc(o->hosts, sizeof(*seq));
+	if (!hostnum || !seq || enroll_all(st, o, hostnum) < 0)
+		goto out;
+	st = store_free(st);
+	pe = PQconnectdb(t->rawurl);
+	ps = PQconnectdb(t->rawurl);
+	if (PQstatus(pe) != CONNECTION_OK || PQstatus(ps) != CONNECTION_OK)
+		goto out;
+	idx = PQexec(pe, "SELECT indexname, indexdef FROM pg_indexes"
+			 " WHERE schemaname = 'public' AND tablename = 'events'");
+	if (PQresultStatus(idx) != PGRES_TUPLES_OK)
+		goto out;
+	for (int i = 0; i < PQntuples(idx); i++) {
+		char sql[160];
+
+		(void) snprintf(sql, sizeof(sql), "DROP INDEX %s", PQgetvalue(idx, i, 0));
+		if (pg_ok(pe, PQexec(pe, sql), "dropping an index") < 0)
+			goto out;
+	}
+	for (int64_t m = month_index(t0 / 1000); m <= month_index(NOW); m++) {
+		char sql[256];
+
+		(void) snprintf(sql, sizeof(sql),
+				"CREATE TABLE IF NOT EXISTS events_%04lld%02lld PARTITION OF events"
+				" FOR VALUES FROM (%lld) TO (%lld)",
+				(long long) (m / 12), (long long) (m % 12 + 1),
+				(long long) month_first(m), (long long) month_first(m + 1));
+		if (pg_ok(pe, PQexec(pe, sql), "creating a partition") < 0)
+			goto out;
+	}
+	if (pg_ok(pe,
+		  PQexec(pe, "COPY events (id, host, seq, time_ms, mono_ms, type, user_name, data,"
+			     " text, prev, hash, chain, received) FROM STDIN"),
+		  "COPY events") < 0 ||
+	    pg_ok(ps, PQexec(ps, "COPY event_seqs (host, seq, id, received, rx) FROM STDIN"),
+		  "COPY event_seqs") < 0)
+		goto out;
+	for (uint64_t i = 0; i < o->events; i++) {
+		int64_t tm = t0 + (int64_t) ((double) span * (double) i / (double) o->events);
+		unsigned h = pick(o->hosts);
+		const char *type = pick_type();
+		char user[64];
+		int e = 0;
+
+		sub = tm == last_ms ? sub + 1 : 0;
+		last_ms = tm;
+		make_event(h, type, &data, &text, user);
+		seq[h]++;
+		buf_reset(&row);
+		buf_reset(&row2);
+		e |= buf_addf(&row,
+			      "%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%" PRId64 "\t%" PRId64
+			      "\t%s\t%s\t",
+			      (tm << KEY_SHIFT) + sub, hostnum[h], seq[h], tm, (int64_t) i * 7,
+			      type, user);
+		e |= copy_field(&row, buf_str(&data), data.len);
+		e |= buf_addc(&row, '\t');
+		e |= copy_field(&row, buf_str(&text), text.len);
+		e |= buf_addf(&row,
+			      "\t4a6a008b753282ba91577071199eaeebc2b3429d085cbe6e58c48134096ccb27"
+			      "\tcb848ee4563f05da52caeb3e22694f3e3ae11410d063cdab47f8299c3d509648"
+			      "\t0\t%" PRId64 "\n",
+			      tm / 1000);
+		e |= buf_addf(&row2,
+			      "%" PRId64 "\t%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\n",
+			      hostnum[h], seq[h], (tm << KEY_SHIFT) + sub, tm / 1000, i + 1);
+		if (e < 0 || PQputCopyData(pe, buf_str(&row), (int) row.len) != 1 ||
+		    PQputCopyData(ps, buf_str(&row2), (int) row2.len) != 1)
+			goto out;
+		if ((i + 1) % (TXN_ROWS * 10) == 0)
+			fprintf(stderr, "  %" PRIu64 " events, %.0f s\n", i + 1,
+				(now_ms() - start) / 1000);
+	}
+	if (PQputCopyEnd(pe, NULL) != 1 || PQputCopyEnd(ps, NULL) != 1 ||
+	    pg_ok(pe, PQgetResult(pe), "COPY events") < 0 ||
+	    pg_ok(ps, PQgetResult(ps), "COPY event_seqs") < 0)
+		goto out;
+	printf("  rows: %.0f s\n", (now_ms() - start) / 1000);
+	for (int i = 0; i < PQntuples(idx); i++) {
+		/* pg_indexes says "ON ONLY events" for a partitioned index: made that way, it
+		 * would cover no partition */
+		const char *def = PQgetvalue(idx, i, 1), *only = strstr(def, " ON ONLY ");
+		_cleanup_(freep) char *sql =
+			only ? mm_asprintf("%.*s ON %s", (int) (only - def), def, only + 9)
+			     : mm_strdup(def);
+
+		if (!sql || pg_ok(pe, PQexec(pe, sql), "making an index") < 0)
+			goto out;
+	}
+	printf("  indexes, trigram index too: %.0f s\n", (now_ms() - start) / 1000);
+	{
+		char sql[256];
+
+		(void) snprintf(sql, sizeof(sql),
+				"UPDATE counters SET value = %" PRIu64 " WHERE name = 'events_rx';"
+				"UPDATE hosts SET max_seq = s.m FROM (SELECT host, max(seq) AS m"
+				" FROM event_seqs GROUP BY host) s WHERE s.host = hosts.num",
+				o->events);
+		if (pg_ok(pe, PQexec(pe, sql), "finishing") < 0 ||
+		    pg_ok(pe, PQexec(pe, "VACUUM ANALYZE events"), "analysing") < 0 ||
+		    pg_ok(pe, PQexec(pe, "VACUUM ANALYZE event_seqs"), "analysing") < 0)
+			goto out;
+	}
+	printf("generated %" PRIu64 " events for %u hosts in %.0f s\n", o->events, o->hosts,
+	       (now_ms() - start) / 1000);
+	r = 0;
+out:
+	PQclear(idx);
+	PQfinish(pe);
+	PQfinish(ps);
+	store_free(st);
+	buf_done(&data);
+	buf_done(&text);
+	buf_done(&row);
+	buf_done(&row2);
+	mm_free(hostnum);
+	mm_free(seq);
+	return r;
+}
+#endif
 
 /* ---- measuring ---- */
 
@@ -615,9 +829,13 @@ static int measure(const struct opts *o, const char *url)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{"events", required_argument, NULL, 'e'}, {"full", no_argument, NULL, 'f'},
-		{"hosts", required_argument, NULL, 'H'},  {"queries", required_argument, NULL, 'q'},
-		{"db", required_argument, NULL, 'd'},     {0},
+		{"events", required_argument, NULL, 'e'},
+		{"full", no_argument, NULL, 'f'},
+		{"hosts", required_argument, NULL, 'H'},
+		{"queries", required_argument, NULL, 'q'},
+		{"db", required_argument, NULL, 'd'},
+		{"store", required_argument, NULL, 's'},
+		{0},
 	};
 	struct opts o = {.events = 1000000, .hosts = 500, .queries = 100};
 	struct tmpstore tmp;
@@ -649,12 +867,32 @@ int main(int argc, char **argv)
 		case 'd':
 			o.db = optarg;
 			break;
+		case 's':
+			o.store = optarg;
+			break;
 		default:
 			fprintf(stderr,
 				"usage: bench-events-search [--events N] [--full] [--hosts H]"
-				" [--queries Q] [--db PATH]\n");
+				" [--queries Q] [--db PATH | --store postgresql://…]\n");
 			return 2;
 		}
+	}
+	if (o.store) {
+#if HAVE_POSTGRES
+		int r;
+
+		if (tmpstore_init_at(&tmp, o.store, NULL) < 0 || !tmpstore_is_pg(&tmp)) {
+			fprintf(stderr, "bench: --store needs a PostgreSQL server's URL\n");
+			return 1;
+		}
+		printf("bench-events-search: PostgreSQL (libpq %d), generating\n", PQlibVersion());
+		r = generate_pg(&o, &tmp) < 0 || measure(&o, tmp.url) < 0 ? 1 : 0;
+		tmpstore_remove(&tmp);
+		return r;
+#else
+		fprintf(stderr, "bench: built without PostgreSQL\n");
+		return 1;
+#endif
 	}
 	if (o.db) {
 		(void) snprintf(path, sizeof(path), "%s", o.db);
