@@ -7,6 +7,8 @@
  * the migration of events stored before the chain.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "lib/evchain.h"
@@ -685,6 +687,129 @@ static void test_migration(void)
 	tmpstore_remove(&t);
 }
 
+/* ---- forwarding while events arrive ---- */
+
+#define FW_WRITERS 4
+#define FW_ROUNDS  15
+#define FW_BATCH   20
+
+struct fw_writer {
+	struct store *st;
+	const char *host;
+	int failed;
+};
+
+/* One agent: FW_ROUNDS chained batches of FW_BATCH events. */
+static void *fw_write(void *arg)
+{
+	struct fw_writer *w = arg;
+	struct agent *a = mm_calloc(1, sizeof(*a));
+
+	if (!a) {
+		w->failed++;
+		return NULL;
+	}
+	agent_init(a, w->host);
+	for (int r = 0; r < FW_ROUNDS; r++) {
+		struct store_ingest_result res;
+		json_t *b = json_array();
+
+		for (int i = 0; i < FW_BATCH; i++)
+			json_array_append_new(
+				b, next_event(a, "agent.test", "{\"n\": 1}", T0 + r * 1000 + i));
+		if (ingest(w->st, w->host, b, &res) < 0 || res.stored != FW_BATCH || res.broken)
+			w->failed++;
+	}
+	mm_free(a);
+	return NULL;
+}
+
+struct fw_reader {
+	struct store *st;
+	int64_t pos;
+	atomic_int done;
+	size_t seen, dups, disorder, failed;
+	json_t *keys; /* "host/seq" → true */
+};
+
+/* The SIEM forwarder's loop: everything after its position, again and again. */
+static void *fw_read(void *arg)
+{
+	struct fw_reader *r = arg;
+
+	for (;;) {
+		int done = atomic_load(&r->done);
+		json_t *v = NULL, *e;
+		size_t i;
+
+		if (store_events_since(r->st, r->pos, 100, &v) < 0) {
+			r->failed++;
+			return NULL;
+		}
+		json_array_foreach (json_object_get(v, "events"), i, e) {
+			char key[96];
+			int64_t rx = json_integer_value(json_object_get(e, "rx"));
+
+			(void) snprintf(key, sizeof(key), "%s/%lld",
+					json_string_value(json_object_get(e, "host_id")),
+					(long long) json_integer_value(json_object_get(e, "seq")));
+			if (json_object_get(r->keys, key))
+				r->dups++;
+			(void) json_object_set_new(r->keys, key, json_true());
+			r->disorder += rx <= r->pos;
+			r->pos = rx;
+			r->seen++;
+		}
+		i = json_array_size(json_object_get(v, "events"));
+		json_decref(v);
+		if (done && i == 0)
+			return NULL;
+	}
+}
+
+/*
+ * Agents upload through two store handles (two servers on PostgreSQL) while a forwarder
+ * reads in insertion order: it sees every event once, in increasing positions, never one
+ * that commits behind its position.
+ */
+static void test_forwarding(const char *url, char hosts[FW_WRITERS][STORE_ID_MAX])
+{
+	struct store *st[2] = {NULL, NULL}, *rd = NULL;
+	struct fw_writer w[FW_WRITERS];
+	struct fw_reader r = {.keys = json_object()};
+	pthread_t tw[FW_WRITERS], tr;
+	int failed = 0;
+
+	if (store_open(url, &st[0]) < 0 || store_open(url, &st[1]) < 0 ||
+	    store_open(url, &rd) < 0 || store_events_position(rd, &r.pos) < 0) {
+		CHECK(false, "three handles on one store");
+		goto out;
+	}
+	r.st = rd;
+	(void) pthread_create(&tr, NULL, fw_read, &r);
+	for (int i = 0; i < FW_WRITERS; i++) {
+		w[i] = (struct fw_writer){.st = st[i % 2], .host = hosts[i]};
+		(void) pthread_create(&tw[i], NULL, fw_write, &w[i]);
+	}
+	for (int i = 0; i < FW_WRITERS; i++) {
+		(void) pthread_join(tw[i], NULL);
+		failed += w[i].failed;
+	}
+	atomic_store(&r.done, 1);
+	(void) pthread_join(tr, NULL);
+	CHECK(failed == 0, "%d agents upload %d batches each through two handles (%d failed)",
+	      FW_WRITERS, FW_ROUNDS, failed);
+	CHECK_INT(r.failed, 0, "a forwarder reads in insertion order meanwhile");
+	CHECK_INT(r.seen, FW_WRITERS * FW_ROUNDS * FW_BATCH, "and sees every event");
+	CHECK_INT(r.dups, 0, "once");
+	CHECK_INT(r.disorder, 0, "in increasing positions");
+out:
+	json_decref(r.keys);
+	store_free(st[0]);
+	store_free(st[1]);
+	store_free(rd);
+}
+
 /*
  * A PostgreSQL store of schema version 1 — events stored by the first backend, without the
  * chain's verification, the chain's fields kept in extra — migrates to the event store:
@@ -925,6 +1050,17 @@ int main(void)
 	test_search(st2, h4, h5);
 	test_since_and_cursors(st2);
 	test_common_word(st2, h4, h5);
+	{
+		char fw[FW_WRITERS][STORE_ID_MAX];
+
+		for (int i = 0; i < FW_WRITERS; i++) {
+			char name[32];
+
+			(void) snprintf(name, sizeof(name), "pc-fw-%d", i);
+			enroll(st2, name, fw[i]);
+		}
+		test_forwarding(tmp2.url, fw);
+	}
 	if (raw2) {
 		check_intact(raw2);
 		if (raw_is_pg(raw2)) {
