@@ -162,12 +162,11 @@ static void spool_event_as(struct daemon *d, const char *type, json_t *data, boo
 		log_error("(M2061) cannot record %s: out of memory", type);
 		return;
 	}
-	r = spool_add_events(d->spool,
-			     &(struct spool_event){.type = type,
-						   .time_ms = wall_ms(),
-						   .data = text,
-						   .evidence = evidence},
-			     1, NULL);
+	r = spool_add_events(
+		d->spool,
+		&(struct spool_event){
+			.type = type, .time_ms = wall_ms(), .data = text, .evidence = evidence},
+		1, NULL);
 	if (r < 0)
 		log_error("(M2061) cannot record %s in the spool: %s", type, strerror(-r));
 	else

@@ -126,8 +126,8 @@ static double print_latency(const char *label, const struct sample *v, size_t n,
 		max = v[i].s;
 		seen++;
 	}
-	printf("%s (%zu): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", label, k, p50 * 1e3,
-	       p99 * 1e3, max * 1e3);
+	printf("%s (%zu): p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", label, k, p50 * 1e3, p99 * 1e3,
+	       max * 1e3);
 	return p99;
 }
 
@@ -600,8 +600,12 @@ static int run(struct sim *sims)
 
 			(void) close(pp[0]);
 			k = run_slice(sims, lo, hi, t0);
-			t = (struct tally){n_checkins, n_deltas, n_failed, n_delta_failed,
-					   k > 0 ? (unsigned) k : 0, n_lat};
+			t = (struct tally){n_checkins,
+					   n_deltas,
+					   n_failed,
+					   n_delta_failed,
+					   k > 0 ? (unsigned) k : 0,
+					   n_lat};
 			if (k < 0 || write_all(pp[1], &t, sizeof(t)) < 0 ||
 			    write_all(pp[1], lat, n_lat * sizeof(*lat)) < 0)
 				_exit(1);
@@ -646,8 +650,8 @@ static int run(struct sim *sims)
 	if (n_checkins)
 		printf("server CPU: %.1f s over %.0f s (%.0f%% of one core), %.2f ms per check-in "
 		       "(deltas included): %.0f check-ins/s per core\n",
-		       cpu, now_s() - wall0, 100 * cpu / (now_s() - wall0),
-		       1e3 * cpu / n_checkins, n_checkins / cpu);
+		       cpu, now_s() - wall0, 100 * cpu / (now_s() - wall0), 1e3 * cpu / n_checkins,
+		       n_checkins / cpu);
 	/*
 	 * Judged: with --fresh every check-in (each a handshake, as agents checking in every
 	 * 5 minutes do); with kept connections the steady state after each agent's first

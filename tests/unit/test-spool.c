@@ -32,7 +32,8 @@ static int add_as(struct spool *sp, const char *type, size_t data_len, bool evid
 	memcpy(data + 6 + data_len, "\"}", 3);
 	r = spool_add_events(
 		sp,
-		&(struct spool_event){.type = type, .time_ms = 1, .data = data, .evidence = evidence},
+		&(struct spool_event){
+			.type = type, .time_ms = 1, .data = data, .evidence = evidence},
 		1, first);
 	mm_free(data);
 	return r;
