@@ -861,8 +861,8 @@ static int evidence(struct store_pg_conn *c, const char *host_id, size_t limit, 
 		if (jsonw_append(gaps, json_pack("{sIsIsIsosIso}", "first_seq",
 						 (json_int_t) store_pg_get_int(g, i, 0), "last_seq",
 						 (json_int_t) store_pg_get_int(g, i, 1), "count",
-						 (json_int_t) (store_pg_get_int(g, i, 1) -
-							       store_pg_get_int(g, i, 0) + 1),
+						 (json_int_t) store_pg_get_int(g, i, 1) -
+							 (json_int_t) store_pg_get_int(g, i, 0) + 1,
 						 "reason", store_pg_json_string(g, i, 2),
 						 "detected", (json_int_t) store_pg_get_int(g, i, 4),
 						 "report_seq", store_pg_json_int(g, i, 3))) < 0)
