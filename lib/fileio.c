@@ -85,7 +85,7 @@ int fileio_read(const char *root, const char *path, size_t max, char **ret, size
 int fileio_read_head(const char *root, const char *path, size_t n, char **ret, size_t *ret_len)
 {
 	_cleanup_(freep) char *data = mm_malloc(n + 1);
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (!data)

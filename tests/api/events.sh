@@ -160,7 +160,7 @@ pages=0
 while :; do
 	api GET "/api/v1/events?limit=5${cursor:+&cursor=$cursor}"
 	pages=$((pages + 1))
-	seen="$seen $(python3 -c 'import json,sys; print(" ".join(e["host_id"][:4]+str(e["seq"]) for e in json.loads(sys.argv[1])["events"]))' "$BODY")"
+	seen="$seen $(python3 -c 'import json,sys; print(" ".join(e["host_id"]+":"+str(e["seq"]) for e in json.loads(sys.argv[1])["events"]))' "$BODY")"
 	cursor=$(jget "$BODY" .next_cursor)
 	[ "$cursor" = null ] && break
 	[ $pages -gt 10 ] && break
