@@ -161,6 +161,12 @@ enum store_table {
 	STORE_T_SOFTWARE,
 	STORE_T_EVENTS,
 	STORE_T_AUDIT,
+	STORE_T_COMPLIANCE_FACTS,
+	STORE_T_COMPLIANCE_RESULTS,
+	STORE_T_COMPLIANCE_CHANGES,
+	STORE_T_COMPLIANCE_ROLLUP,
+	STORE_T_COMPLIANCE_DAILY,
+	STORE_T_ATTESTATIONS,
 	STORE_T_COUNT,
 };
 
@@ -294,5 +300,7 @@ void store_prep_rollup_done(struct store_rollup_deltas *ds);
 
 /* Whether a result row is well-formed (store_compliance_apply() refuses it otherwise). */
 bool store_prep_compliance_row_ok(const struct store_compliance_row *w);
+/* Whether one host's results are well-formed: every row, and no measure twice. */
+bool store_prep_compliance_result_ok(const struct store_compliance_result *h);
 /* Whether an attestation is well-formed (store_attestation_add() refuses it otherwise). */
 bool store_prep_attestation_ok(const struct store_attestation *a);

@@ -368,3 +368,18 @@ bool store_prep_attestation_ok(const struct store_attestation *a)
 		streq(a->status, "not_applicable")) &&
 	       a->evidence && a->owner && *a->owner && a->created_by && a->review_days >= 1;
 }
+
+bool store_prep_compliance_result_ok(const struct store_compliance_result *h)
+{
+	if (!h->host_id || (h->n && !h->rows))
+		return false;
+	for (size_t i = 0; i < h->n; i++) {
+		if (!store_prep_compliance_row_ok(&h->rows[i]))
+			return false;
+		/* a measure twice would leave the roll-ups counting the first one forever */
+		for (size_t k = 0; k < i; k++)
+			if (streq(h->rows[k].measure, h->rows[i].measure))
+				return false;
+	}
+	return true;
+}

@@ -548,13 +548,9 @@ int store_sqlite_compliance_apply(struct store *st, const struct store_complianc
 	size_t changed = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (!hosts[i].host_id || (hosts[i].n && !hosts[i].rows))
+	for (size_t i = 0; i < n; i++)
+		if (!store_prep_compliance_result_ok(&hosts[i]))
 			return -EINVAL;
-		for (size_t k = 0; k < hosts[i].n; k++)
-			if (!store_prep_compliance_row_ok(&hosts[i].rows[k]))
-				return -EINVAL;
-	}
 	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
 	if (r < 0)
 		return r;
