@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/jsonw.h"
 #include "lib/log.h"
@@ -95,22 +96,66 @@ struct figures {
 	double one[MAX_RUNS], one_cpu[MAX_RUNS], commit[MAX_RUNS], full[MAX_RUNS],
 		full_cpu[MAX_RUNS];
 	double first, first_cpu;
+	/* PostgreSQL: its backends' CPU time for the same recomputes; -1 when unknown */
+	double full_srv[MAX_RUNS], first_srv;
 	size_t visited, written, steady_written;
 };
+
+/*
+ * CPU time of the PostgreSQL backends connected to the database at url (a libpq URL),
+ * from /proc: the server's own share of the work, which this process's CPU time does not
+ * include. -1 when it cannot be read (no url, a server on another machine).
+ */
+static double pg_cpu_s(const char *url)
+{
+	double total = -1;
+#if HAVE_POSTGRES
+	PGconn *pg = url ? PQconnectdb(url) : NULL;
+	PGresult *res = NULL;
+	long tck = sysconf(_SC_CLK_TCK);
+
+	if (pg && PQstatus(pg) == CONNECTION_OK && tck > 0)
+		res = PQexec(pg, "SELECT pid FROM pg_stat_activity"
+				 " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++) {
+		char path[64], line[1024];
+		const char *end;
+		unsigned long ut = 0, stime = 0;
+		FILE *f;
+
+		(void) snprintf(path, sizeof(path), "/proc/%s/stat", PQgetvalue(res, i, 0));
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && (end = strrchr(line, ')')) &&
+		    sscanf(end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			   &stime) == 2)
+			total = (total < 0 ? 0 : total) + (double) (ut + stime) / (double) tck;
+		(void) fclose(f);
+	}
+	PQclear(res);
+	PQfinish(pg);
+#else
+	(void) url;
+#endif
+	return total;
+}
 
 /* The engine over st: the first full recompute, one host at a time, steady recomputes. */
 static int measure(struct store *st, struct compliance *e, const char (*ids)[STORE_ID_MAX],
 		   json_t *const *docs, unsigned hosts, unsigned runs, const char *name,
-		   struct figures *f)
+		   const char *pg_url, struct figures *f)
 {
-	double t0, c0;
+	double t0, c0, s0;
 	int r;
 
+	s0 = pg_cpu_s(pg_url);
 	t0 = now_s();
 	c0 = cpu_s();
 	r = compliance_recompute(e, NOW, &f->visited, &f->written);
 	f->first = now_s() - t0;
 	f->first_cpu = cpu_s() - c0;
+	f->first_srv = s0 < 0 ? -1 : pg_cpu_s(pg_url) - s0;
 	if (r < 0)
 		return fail("the first full recompute", r);
 	printf("%s: first full recompute: %zu hosts, %zu result rows written: %.3f s\n", name,
@@ -138,11 +183,13 @@ static int measure(struct store *st, struct compliance *e, const char (*ids)[STO
 	/* put the changed hosts back as they were, so the steady recomputes write nothing */
 	r = compliance_recompute(e, NOW, NULL, NULL);
 	for (unsigned k = 0; r >= 0 && k < MIN(runs, 5u); k++) {
+		s0 = pg_cpu_s(pg_url);
 		t0 = now_s();
 		c0 = cpu_s();
 		r = compliance_recompute(e, NOW, &f->visited, &f->steady_written);
 		f->full[k] = now_s() - t0;
 		f->full_cpu[k] = cpu_s() - c0;
+		f->full_srv[k] = s0 < 0 ? -1 : pg_cpu_s(pg_url) - s0;
 	}
 	if (r < 0)
 		return fail("a full recompute", r);
@@ -160,7 +207,9 @@ static void row(const char *what, const struct figures *f, size_t n, double scal
 		int prec = scale > 1 ? 2 : 3;
 		char cell[64];
 
-		if (cpu >= 0)
+		if (wall < 0)
+			(void) snprintf(cell, sizeof(cell), "-");
+		else if (cpu >= 0)
 			(void) snprintf(cell, sizeof(cell), "%.*f %s (%.*f CPU)", prec,
 					wall * scale, unit, prec, cpu * scale);
 		else
@@ -189,6 +238,17 @@ static double get_first(const struct figures *f, int cpu, unsigned runs)
 {
 	(void) runs;
 	return cpu ? f->first_cpu : f->first;
+}
+
+static double get_full_srv(const struct figures *f, int cpu, unsigned runs)
+{
+	return cpu ? -1 : median(f->full_srv, MIN(runs, 5u));
+}
+
+static double get_first_srv(const struct figures *f, int cpu, unsigned runs)
+{
+	(void) runs;
+	return cpu ? -1 : f->first_srv;
 }
 
 int main(int argc, char **argv)
@@ -316,7 +376,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			return fail("starting the engine", r);
 		if (measure(st[i], e[i], (const char(*)[STORE_ID_MAX]) ids, docs, hosts, runs,
-			    names[i], &fig[i]) != 0)
+			    names[i], i ? tpg.rawurl : NULL, &fig[i]) != 0)
 			return 1;
 	}
 
@@ -332,8 +392,14 @@ int main(int argc, char **argv)
 	    "(the store's part)", get_commit, runs);
 	row("full recompute, nothing to write:", fig, n_stores, 1, "s", "goal < 2 s", get_full,
 	    runs);
+	if (n_stores > 1)
+		row("  PostgreSQL's own CPU for it (backends):", fig, n_stores, 1, "s", "",
+		    get_full_srv, runs);
 	row("full recompute, every row written (once):", fig, n_stores, 1, "s", "goal < 2 s",
 	    get_first, runs);
+	if (n_stores > 1)
+		row("  PostgreSQL's own CPU for it (backends):", fig, n_stores, 1, "s", "",
+		    get_first_srv, runs);
 	printf("rows written by the first recompute:        ");
 	for (size_t i = 0; i < n_stores; i++)
 		printf(" %-26zu", fig[i].written);

@@ -227,13 +227,14 @@ static int load_page(struct store_pg_conn *c, const PGresult *hosts, int n,
 		/* the rows of host i (ordinality i + 1) come next */
 		for (; r >= 0 && k < ni && store_pg_get_int(items, k, 0) == i + 1; k++) {
 			int64_t item = store_pg_get_int(items, k, 1) - 1;
-			const struct checks_item *it = &ip->items[item];
+			const struct checks_item *it;
 			json_t *v;
 
 			if (item < 0 || (size_t) item >= ip->n) {
 				r = -EIO;
 				break;
 			}
+			it = &ip->items[item];
 			v = store_pg_json_value(items, k, 2);
 			if (!v) {
 				r = -ENOMEM;
