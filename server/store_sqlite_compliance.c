@@ -70,7 +70,9 @@ static int add_value(json_t *doc, const char *section, const char *list, json_t 
 		}
 	}
 	if (!*list) {
-		int r = json_is_object(value) && json_object_update(sec, value) == 0 ? 0 : -EIO;
+		int r = !json_is_object(value)               ? -EIO
+			: json_object_update(sec, value) < 0 ? -ENOMEM
+							     : 0;
 
 		json_decref(value);
 		return r;
