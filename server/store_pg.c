@@ -587,6 +587,7 @@ int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_co
 		[STORE_PG_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 		[STORE_PG_WRITE] = "BEGIN",
 		[STORE_PG_WRITE_ASYNC] = "BEGIN; SET LOCAL synchronous_commit = off",
+		[STORE_PG_ONE] = NULL,
 	};
 	struct store_pg_conn *c;
 	int r;
@@ -604,7 +605,8 @@ int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_co
 	for (int attempt = 0; attempt < 2; attempt++) {
 		r = conn_repair(s, c);
 		if (r >= 0)
-			r = store_pg_simple(c, begin[kind], "starting a transaction");
+			r = begin[kind] ? store_pg_simple(c, begin[kind], "starting a transaction")
+					: 0;
 		if (r >= 0 || !c->broken)
 			break;
 	}
@@ -618,7 +620,8 @@ int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_co
 
 int store_pg_end(struct store_pg *s, struct store_pg_conn *c, int r)
 {
-	if (r >= 0) {
+	/* STORE_PG_ONE has no transaction to end */
+	if (r >= 0 && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->pg, "COMMIT");
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)

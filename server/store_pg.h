@@ -52,12 +52,17 @@ enum store_pg_tx {
 	STORE_PG_WRITE,       /* READ COMMITTED; commit waits for the WAL flush */
 	STORE_PG_WRITE_ASYNC, /* the same, synchronous_commit off: survives a server crash,
 			       * a power cut may undo it (check-ins, inventory) */
+	STORE_PG_ONE,         /* no transaction: for a read that is one statement, its own
+			       * snapshot, spared the BEGIN and COMMIT round trips. A dead idle
+			       * session is only noticed by the statement: retry once when the
+			       * connection is then marked broken */
 };
 
 /*
  * Takes a connection from the pool (waiting for one), repairs it if it broke, and starts a
- * transaction. store_pg_end() commits when r >= 0 (and the commit must succeed), rolls
- * back otherwise, returns the connection and gives r, or the commit's error.
+ * transaction (none for STORE_PG_ONE). store_pg_end() commits when r >= 0 (and the commit
+ * must succeed), rolls back otherwise, returns the connection and gives r, or the commit's
+ * error.
  */
 int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_conn **ret) _wur_;
 int store_pg_end(struct store_pg *s, struct store_pg_conn *c, int r) _wur_;

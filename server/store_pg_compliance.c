@@ -8,14 +8,16 @@
  * What differs is the number of round trips, and that several servers write at once.
  *
  * Round trips. SQLite is in-process and reads a host's items with eight point lookups;
- * here a page of up to PAGE hosts is read with two statements (the hosts with their facts,
- * then every item the checks read of every host of the page, in one join ordered by host,
- * item and key). Storing results is two statements whatever the page holds: the page's
- * live hosts are locked, then one statement (data-modifying CTEs over the new rows sent as
+ * here a page of up to PAGE hosts is read with one statement (the hosts with their facts,
+ * each followed by every item the checks read of it, ordered by host, item and key), and
+ * one host's facts are that statement without a transaction around it (its own
+ * snapshot). Storing results is two statements whatever the page holds: the page's live
+ * hosts are locked, then one statement (data-modifying CTEs over the new rows sent as
  * arrays) compares them with the stored rows, writes the rows that differ, deletes the
  * rows of measures no longer evaluated, records the status transitions, and returns what
  * it changed, from which the roll-up deltas are computed. Only when something changed do
- * three more follow: the roll-up lock, the deltas (one statement), today's snapshot (one).
+ * two more follow: the roll-up lock, then one statement moving the roll-ups and
+ * refreshing today's snapshot.
  *
  * Concurrency. Every writer of a host's results first locks the host's row (FOR UPDATE, a
  * page's hosts in id order), so two servers scoring the same host take turns, and the
@@ -58,24 +60,47 @@ static const char lock_rollups[] = "SELECT pg_advisory_xact_lock(1835101551, 4)"
 
 /* ---- reading a host's facts ---- */
 
-/* A host, its facts and event summary: the policy version only when it is an integer,
- * as SQLite's json_extract() gives one. */
+/*
+ * Hosts with their facts and the items the checks read, in one statement: the CTE hs picks
+ * the hosts; each gets one row of its own (item ordinal 0: id, last inventory, owner,
+ * policy version — only when it is an integer, as SQLite's json_extract() gives one —
+ * and event summary), followed by the values of the items named by ($1 sections, $2
+ * lists), by item, then key.
+ */
 #define HOST_FACTS                                                                    \
-	"SELECT h.num, h.id, h.inventory_time, h.owner,"                              \
+	" h.num, h.id, h.inventory_time, h.owner,"                                    \
 	"   CASE WHEN json_typeof(h.last_state::json -> 'policy_version') = 'number'" \
-	"     THEN h.last_state::json ->> 'policy_version' END,"                      \
+	"     THEN h.last_state::json ->> 'policy_version' END AS policy,"            \
 	"   f.events"                                                                 \
 	" FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"                \
 	" WHERE h.deleted IS NULL AND h.revoked_at IS NULL"
+#define WITH_ITEMS                                                                              \
+	" SELECT hs.ord, 0::bigint, NULL::text, hs.id, hs.inventory_time, hs.owner, hs.policy," \
+	"   hs.events, NULL::text COLLATE \"C\" FROM hs"                                        \
+	" UNION ALL"                                                                            \
+	" SELECT hs.ord, x.ord, i.value, NULL, NULL, NULL, NULL, NULL, i.key FROM hs"           \
+	"   CROSS JOIN unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(section, list, ord)" \
+	"   JOIN inventory_items i ON i.host = hs.num AND i.section = x.section"                \
+	"     AND i.list = x.list"                                                              \
+	" ORDER BY 1, 2, 9"
 
-/* The items named by ($2 sections, $3 lists) of the hosts $1, by host, item, key. */
-static const char page_items[] =
-	"SELECT hh.ord, x.ord, i.value"
-	" FROM unnest($1::bigint[]) WITH ORDINALITY AS hh(num, ord)"
-	" CROSS JOIN unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(section, list, ord)"
-	" JOIN inventory_items i ON i.host = hh.num AND i.section = x.section"
-	"   AND i.list = x.list"
-	" ORDER BY hh.ord, x.ord, i.key";
+/* The columns of a HOST_FACTS … WITH_ITEMS result. */
+enum {
+	COL_HOST,  /* the host's ordinal in the result */
+	COL_ITEM,  /* the item's ordinal in checks_item (from 1); 0: the host's own row */
+	COL_VALUE, /* the item's value */
+	COL_ID,
+	COL_INVENTORY_TIME,
+	COL_OWNER,
+	COL_POLICY,
+	COL_EVENTS,
+};
+
+static const char one_host[] =
+	"WITH hs AS (SELECT 1::bigint AS ord," HOST_FACTS " AND h.id = $3)" WITH_ITEMS;
+static const char page_hosts[] =
+	"WITH hs AS (SELECT row_number() OVER (ORDER BY h.id) AS ord," HOST_FACTS
+	"   AND h.id > $3 ORDER BY h.id LIMIT $4)" WITH_ITEMS;
 
 /* The items to read as two array parameters, built once per operation. */
 struct item_params {
@@ -160,30 +185,31 @@ static int add_value(json_t *doc, const char *section, const char *list, json_t 
 	return jsonw_append(arr, value);
 }
 
-/* Fills h from row i of a HOST_FACTS result (the document stays empty). */
+/* Fills h from a host's own row i (the document stays empty). */
 static int fill_host(const PGresult *res, int i, struct store_compliance_host *h)
 {
-	const char *policy = store_pg_get(res, i, 4);
+	const char *policy = store_pg_get(res, i, COL_POLICY);
 	int64_t v;
 	int r;
 
 	*h = (struct store_compliance_host){.last_inventory = -1, .policy_version = -1};
-	r = store_pg_get_copy(res, i, 1, h->host_id, sizeof(h->host_id));
+	r = store_pg_get_copy(res, i, COL_ID, h->host_id, sizeof(h->host_id));
 	if (r < 0)
 		return r;
 	h->doc = json_object();
 	if (!h->doc)
 		return -ENOMEM;
-	if (!store_pg_is_null(res, i, 2))
-		h->last_inventory = store_pg_get_int(res, i, 2);
-	if (!store_pg_is_null(res, i, 3)) {
-		h->owner = mm_strdup(store_pg_get(res, i, 3));
+	if (!store_pg_is_null(res, i, COL_INVENTORY_TIME))
+		h->last_inventory = store_pg_get_int(res, i, COL_INVENTORY_TIME);
+	if (!store_pg_is_null(res, i, COL_OWNER)) {
+		h->owner = mm_strdup(store_pg_get(res, i, COL_OWNER));
 		if (!h->owner)
 			return -ENOMEM;
 	}
 	if (policy && str_to_i64(policy, 10, &v) == 0)
 		h->policy_version = v;
-	h->events = store_pg_is_null(res, i, 5) ? json_object() : store_pg_json_value(res, i, 5);
+	h->events = store_pg_is_null(res, i, COL_EVENTS) ? json_object()
+							 : store_pg_json_value(res, i, COL_EVENTS);
 	if (!h->events)
 		return -ENOMEM;
 	if (!json_is_object(h->events)) {
@@ -195,62 +221,58 @@ static int fill_host(const PGresult *res, int i, struct store_compliance_host *h
 	return 0;
 }
 
-/* Called for each host of a page; h is the callee's to keep (by zeroing it) or not. */
+/* Adds item row k to the host's partial document. */
+static int add_item(const PGresult *res, int k, const struct item_params *ip,
+		    struct store_compliance_host *h)
+{
+	int64_t item = store_pg_get_int(res, k, COL_ITEM) - 1;
+	const struct checks_item *it;
+	json_t *v;
+
+	if (item < 0 || (size_t) item >= ip->n)
+		return -EIO;
+	it = &ip->items[item];
+	v = store_pg_json_value(res, k, COL_VALUE);
+	if (!v)
+		return -ENOMEM;
+	for (int d = 0; d < CHECKS_ITEM_DROP_MAX && it->drop[d]; d++)
+		drop_member(v, it->drop[d]);
+	return add_value(h->doc, it->section, it->list ? it->list : "", v);
+}
+
+/* Called for each host of a result; h is the callee's to keep (by zeroing it) or not. */
 typedef int (*host_fn)(struct store_compliance_host *h, void *userdata);
 
 /*
- * Reads the items of the n hosts of `hosts` (a HOST_FACTS result) and calls fn for each
- * host, in the result's order, with its facts and partial document.
+ * Calls fn for each host of a HOST_FACTS … WITH_ITEMS result, in order, with its facts and
+ * partial document. *ret_hosts (optional) gets how many hosts it held and ret_last (of
+ * STORE_ID_MAX bytes, optional) the last one's id.
  */
-static int load_page(struct store_pg_conn *c, const PGresult *hosts, int n,
-		     const struct item_params *ip, host_fn fn, void *userdata)
+static int each_host(const PGresult *res, int n, const struct item_params *ip, host_fn fn,
+		     void *userdata, size_t *ret_hosts, char *ret_last)
 {
-	struct store_pg_params p = {.n = 0};
-	_cleanup_(store_pg_clearp) PGresult *items = NULL;
-	struct buf nums;
-	int ni = 0, k = 0, r = 0;
+	size_t hosts = 0;
+	int r = 0;
 
-	store_pg_array_init(&nums);
-	for (int i = 0; i < n && r >= 0; i++)
-		r = store_pg_array_add(&nums, store_pg_get(hosts, i, 0));
-	if (r >= 0)
-		r = store_pg_array_end(&nums);
-	if (r >= 0 && ip->n) {
-		store_pg_text(&p, buf_str(&nums));
-		store_pg_text(&p, buf_str(&ip->sections));
-		store_pg_text(&p, buf_str(&ip->lists));
-		ni = store_pg_exec(c, page_items, &p, "reading inventory items", &items);
-		r = ni < 0 ? ni : 0;
-	}
-	for (int i = 0; i < n && r >= 0; i++) {
+	for (int i = 0; i < n && r >= 0;) {
 		struct store_compliance_host h;
+		int k = i + 1;
 
-		r = fill_host(hosts, i, &h);
-		/* the rows of host i (ordinality i + 1) come next */
-		for (; r >= 0 && k < ni && store_pg_get_int(items, k, 0) == i + 1; k++) {
-			int64_t item = store_pg_get_int(items, k, 1) - 1;
-			const struct checks_item *it;
-			json_t *v;
-
-			if (item < 0 || (size_t) item >= ip->n) {
-				r = -EIO;
-				break;
-			}
-			it = &ip->items[item];
-			v = store_pg_json_value(items, k, 2);
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			for (int d = 0; d < CHECKS_ITEM_DROP_MAX && it->drop[d]; d++)
-				drop_member(v, it->drop[d]);
-			r = add_value(h.doc, it->section, it->list ? it->list : "", v);
-		}
+		if (store_pg_get_int(res, i, COL_ITEM) != 0)
+			return -EIO; /* items come after their host's own row */
+		r = fill_host(res, i, &h);
+		for (; r >= 0 && k < n && store_pg_get_int(res, k, COL_ITEM) != 0; k++)
+			r = add_item(res, k, ip, &h);
+		if (r >= 0 && ret_last)
+			memcpy(ret_last, h.host_id, sizeof(h.host_id));
 		if (r >= 0)
 			r = fn(&h, userdata);
 		store_compliance_host_done(&h);
+		hosts++;
+		i = k;
 	}
-	buf_done(&nums);
+	if (r >= 0 && ret_hosts)
+		*ret_hosts = hosts;
 	return r;
 }
 
@@ -264,16 +286,17 @@ static int take_host(struct store_compliance_host *h, void *userdata)
 static int host_get(struct store_pg_conn *c, const char *host_id, const struct item_params *ip,
 		    struct store_compliance_host *ret)
 {
-	static const char one_host[] = HOST_FACTS " AND h.id = $1";
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *res = NULL;
-	int r;
+	int n;
 
+	store_pg_text(&p, buf_str(&ip->sections));
+	store_pg_text(&p, buf_str(&ip->lists));
 	store_pg_text(&p, host_id);
-	r = store_pg_exec(c, one_host, &p, "reading a host's compliance facts", &res);
-	if (r <= 0)
-		return r < 0 ? r : -ENOENT;
-	return load_page(c, res, 1, ip, take_host, ret);
+	n = store_pg_exec(c, one_host, &p, "reading a host's compliance facts", &res);
+	if (n <= 0)
+		return n < 0 ? n : -ENOENT;
+	return each_host(res, n, ip, take_host, ret, NULL, NULL);
 }
 
 int store_pg_compliance_host_get(struct store *st, const char *host_id,
@@ -288,13 +311,24 @@ int store_pg_compliance_host_get(struct store *st, const char *host_id,
 	if (!host_id || !ret)
 		return -EINVAL;
 	r = item_params_init(&ip, items);
-	if (r >= 0)
-		r = store_pg_begin(s, STORE_PG_READ, &c);
 	if (r < 0) {
 		item_params_done(&ip);
 		return r;
 	}
-	r = store_pg_end(s, c, host_get(c, host_id, &ip, &h));
+	/* one statement, one snapshot: no transaction (a round trip each way) around it */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool broken;
+
+		r = store_pg_begin(s, STORE_PG_ONE, &c);
+		if (r < 0)
+			break;
+		r = host_get(c, host_id, &ip, &h);
+		broken = c->broken;
+		r = store_pg_end(s, c, r);
+		if (r >= 0 || !broken)
+			break;
+		store_compliance_host_done(&h); /* the session had died: once more */
+	}
 	item_params_done(&ip);
 	if (r < 0) {
 		store_compliance_host_done(&h);
@@ -323,7 +357,6 @@ static int scan_one(struct store_compliance_host *h, void *userdata)
 static int scan(struct store_pg_conn *c, const struct item_params *ip, const char *after_id,
 		size_t limit, struct scan_args *a)
 {
-	static const char page_hosts[] = HOST_FACTS " AND h.id > $1 ORDER BY h.id LIMIT $2";
 	char after[STORE_ID_MAX] = "";
 
 	if (after_id && strlen(after_id) >= sizeof(after))
@@ -334,23 +367,20 @@ static int scan(struct store_pg_conn *c, const struct item_params *ip, const cha
 	while (a->count < limit) {
 		struct store_pg_params p = {.n = 0};
 		_cleanup_(store_pg_clearp) PGresult *res = NULL;
-		size_t want = MIN((size_t) PAGE, limit - a->count);
+		size_t want = MIN((size_t) PAGE, limit - a->count), hosts = 0;
 		int n, r;
 
+		store_pg_text(&p, buf_str(&ip->sections));
+		store_pg_text(&p, buf_str(&ip->lists));
 		store_pg_text(&p, after);
 		store_pg_int(&p, (int64_t) want);
-		n = store_pg_exec(c, page_hosts, &p, "listing hosts to score", &res);
+		n = store_pg_exec(c, page_hosts, &p, "reading hosts to score", &res);
 		if (n < 0)
 			return n;
-		if (n == 0)
-			break;
-		r = load_page(c, res, n, ip, scan_one, a);
+		r = each_host(res, n, ip, scan_one, a, &hosts, after);
 		if (r < 0)
 			return r;
-		r = store_pg_get_copy(res, n - 1, 1, after, sizeof(after));
-		if (r < 0)
-			return r;
-		if ((size_t) n < want)
+		if (hosts < want)
 			break;
 	}
 	return 0;
@@ -384,30 +414,39 @@ int store_pg_compliance_scan(struct store *st, const struct checks_item *items, 
 
 /* ---- the roll-ups ---- */
 
-/* Moves the roll-ups by ds and refreshes today's snapshot, under the roll-ups' lock. */
+/*
+ * Moves the roll-ups by ds and refreshes today's snapshot, under the roll-ups' lock, in
+ * one statement: the upsert's RETURNING gives the rows it moved, the rows it did not move
+ * are as the statement's snapshot shows them (taken after the lock, so nothing committed
+ * since is missed), and roll-up rows are never deleted, so upserting them all into today's
+ * snapshot replaces it.
+ */
 static int rollups_write(struct store_pg_conn *c, const struct store_rollup_deltas *ds, int64_t now)
 {
-	static const char add[] =
-		"INSERT INTO compliance_rollup (kind, id, met, not_met, unknown, not_applicable)"
-		" SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],"
-		"   $5::bigint[], $6::bigint[]) AS u(kind, id, a, b, c, d)"
-		" ORDER BY kind, id"
-		" ON CONFLICT (kind, id) DO UPDATE SET"
-		"   met = compliance_rollup.met + excluded.met,"
-		"   not_met = compliance_rollup.not_met + excluded.not_met,"
-		"   unknown = compliance_rollup.unknown + excluded.unknown,"
-		"   not_applicable = compliance_rollup.not_applicable + excluded.not_applicable";
-	/* roll-up rows are never deleted, so an upsert of them all is a replacement */
-	static const char snapshot[] =
-		"INSERT INTO compliance_daily"
+	static const char move[] =
+		"WITH up AS (INSERT INTO compliance_rollup"
+		"     (kind, id, met, not_met, unknown, not_applicable)"
+		"   SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],"
+		"     $5::bigint[], $6::bigint[]) AS u(kind, id, a, b, c, d)"
+		"   ORDER BY kind, id"
+		"   ON CONFLICT (kind, id) DO UPDATE SET"
+		"     met = compliance_rollup.met + excluded.met,"
+		"     not_met = compliance_rollup.not_met + excluded.not_met,"
+		"     unknown = compliance_rollup.unknown + excluded.unknown,"
+		"     not_applicable = compliance_rollup.not_applicable + excluded.not_applicable"
+		"   RETURNING kind, id, met, not_met, unknown, not_applicable),"
+		" cur AS (SELECT * FROM up UNION ALL"
+		"   SELECT r.kind, r.id, r.met, r.not_met, r.unknown, r.not_applicable"
+		"   FROM compliance_rollup r"
+		"   WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.kind = r.kind AND up.id = r.id))"
+		" INSERT INTO compliance_daily"
 		"   (day, kind, id, met, not_met, unknown, not_applicable)"
-		" SELECT $1, kind, id, met, not_met, unknown, not_applicable FROM compliance_rollup"
+		" SELECT $7, * FROM cur"
 		" ON CONFLICT (day, kind, id) DO UPDATE SET met = excluded.met,"
 		"   not_met = excluded.not_met, unknown = excluded.unknown,"
 		"   not_applicable = excluded.not_applicable";
-	struct store_pg_params p = {.n = 0}, ps = {.n = 0};
+	struct store_pg_params p = {.n = 0};
 	struct buf col[2 + CHECKS_STATUS_MAX];
-	size_t rows = 0;
 	int r;
 
 	r = store_pg_exec(c, lock_rollups, NULL, "waiting for the compliance roll-ups", NULL);
@@ -424,21 +463,17 @@ static int rollups_write(struct store_pg_conn *c, const struct store_rollup_delt
 			r = store_pg_array_add(&col[1], ds->v[i].id);
 		for (int k = 0; k < CHECKS_STATUS_MAX && r >= 0; k++)
 			r = store_pg_array_add_int(&col[2 + k], ds->v[i].d[k]);
-		rows++;
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(col) && r >= 0; k++)
 		r = store_pg_array_end(&col[k]);
-	if (r >= 0 && rows) {
+	if (r >= 0) {
 		for (size_t k = 0; k < ARRAY_SIZE(col); k++)
 			store_pg_text(&p, buf_str(&col[k]));
-		r = store_pg_exec(c, add, &p, "updating the compliance roll-ups", NULL);
+		store_pg_int(&p, now / 86400);
+		r = store_pg_exec(c, move, &p, "updating the compliance roll-ups", NULL);
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(col); k++)
 		buf_done(&col[k]);
-	if (r < 0)
-		return r;
-	store_pg_int(&ps, now / 86400);
-	r = store_pg_exec(c, snapshot, &ps, "taking today's compliance snapshot", NULL);
 	return r < 0 ? r : 0;
 }
 
