@@ -12,6 +12,8 @@
  *   - scans page through live hosts in id order from one snapshot;
  *   - the results listing's filters, order, paging and totals; the history by day;
  *     attestations; owners; revocation and deletion take a host off the scorecard;
+ *   - each allocation failing in turn: -ENOMEM, nothing changed, no leak; on PostgreSQL,
+ *     a session killed while idle does not fail the next read of a host's facts;
  *   - two store handles on one database (two servers), four threads applying results
  *     for overlapping hosts and pages in opposite orders: nothing fails (no deadlock),
  *     and the roll-ups and today's snapshot still equal the sums over the stored results.
