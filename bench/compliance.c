@@ -18,14 +18,23 @@
  * the engine's and SQLite's, not the disk's (the store syncs with synchronous=NORMAL for
  * these writes either way). Run it from a release build.
  *
- *   bench-compliance [--hosts N] [--runs R]
+ * With --store postgresql://… the same is measured on PostgreSQL too, in a new database
+ * made through that URL, and both columns are printed side by side. The PostgreSQL store
+ * is filled by copying the SQLite one into it (store_copy(), before anything is scored),
+ * so both hold the same hosts, inventories and event summaries. The CPU time printed is
+ * this process's: PostgreSQL's own work runs in its server processes, beside it.
+ *
+ *   bench-compliance [--hosts N] [--runs R] [--store URL]
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "server/compliance.h"
@@ -58,10 +67,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, unsigned n)
+static double median(const double *v, unsigned n)
 {
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	double sorted[MAX_RUNS];
+
+	memcpy(sorted, v, n * sizeof(*v));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 
 static int fail(const char *what, int r)
@@ -79,25 +91,185 @@ static json_t *firewall_doc(const json_t *doc, bool on)
 	return d;
 }
 
+/* What one store measured. */
+struct figures {
+	double one[MAX_RUNS], one_cpu[MAX_RUNS], commit[MAX_RUNS], full[MAX_RUNS],
+		full_cpu[MAX_RUNS];
+	double first, first_cpu;
+	/* PostgreSQL: its backends' CPU time for the same recomputes; -1 when unknown */
+	double full_srv[MAX_RUNS], first_srv;
+	size_t visited, written, steady_written;
+};
+
+/*
+ * CPU time of the PostgreSQL backends connected to the database at url (a libpq URL),
+ * from /proc: the server's own share of the work, which this process's CPU time does not
+ * include. -1 when it cannot be read (no url, a server on another machine).
+ */
+static double pg_cpu_s(const char *url)
+{
+	double total = -1;
+#if HAVE_POSTGRES
+	PGconn *pg = url ? PQconnectdb(url) : NULL;
+	PGresult *res = NULL;
+	long tck = sysconf(_SC_CLK_TCK);
+
+	if (pg && PQstatus(pg) == CONNECTION_OK && tck > 0)
+		res = PQexec(pg, "SELECT pid FROM pg_stat_activity"
+				 " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	for (int i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++) {
+		char path[64], line[1024];
+		const char *end;
+		unsigned long ut = 0, stime = 0;
+		FILE *f;
+
+		(void) snprintf(path, sizeof(path), "/proc/%s/stat", PQgetvalue(res, i, 0));
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && (end = strrchr(line, ')')) &&
+		    sscanf(end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			   &stime) == 2)
+			total = (total < 0 ? 0 : total) + (double) (ut + stime) / (double) tck;
+		(void) fclose(f);
+	}
+	PQclear(res);
+	PQfinish(pg);
+#else
+	(void) url;
+#endif
+	return total;
+}
+
+/* The engine over st: the first full recompute, one host at a time, steady recomputes. */
+static int measure(struct store *st, struct compliance *e, const char (*ids)[STORE_ID_MAX],
+		   json_t *const *docs, unsigned hosts, unsigned runs, const char *name,
+		   const char *pg_url, struct figures *f)
+{
+	double t0, c0, s0;
+	int r;
+
+	s0 = pg_cpu_s(pg_url);
+	t0 = now_s();
+	c0 = cpu_s();
+	r = compliance_recompute(e, NOW, &f->visited, &f->written);
+	f->first = now_s() - t0;
+	f->first_cpu = cpu_s() - c0;
+	f->first_srv = s0 < 0 ? -1 : pg_cpu_s(pg_url) - s0;
+	if (r < 0)
+		return fail("the first full recompute", r);
+	printf("%s: first full recompute: %zu hosts, %zu result rows written: %.3f s\n", name,
+	       f->visited, f->written, f->first);
+
+	for (unsigned k = 0; k < runs; k++) {
+		unsigned i = (k * 7919u) % hosts; /* spread over the store */
+		json_t *doc = firewall_doc(docs[i % 3], k % 2 == 0);
+		size_t ch = 0;
+
+		t0 = now_s();
+		r = commit_doc(st, ids[i], doc, NOW);
+		f->commit[k] = now_s() - t0;
+		json_decref(doc);
+		if (r < 0)
+			return fail("committing a changed inventory", r);
+		t0 = now_s();
+		c0 = cpu_s();
+		r = compliance_host_changed(e, ids[i], NOW, &ch);
+		f->one[k] = now_s() - t0;
+		f->one_cpu[k] = cpu_s() - c0;
+		if (r < 0)
+			return fail("re-evaluating one host", r);
+	}
+	/* put the changed hosts back as they were, so the steady recomputes write nothing */
+	r = compliance_recompute(e, NOW, NULL, NULL);
+	for (unsigned k = 0; r >= 0 && k < MIN(runs, 5u); k++) {
+		s0 = pg_cpu_s(pg_url);
+		t0 = now_s();
+		c0 = cpu_s();
+		r = compliance_recompute(e, NOW, &f->visited, &f->steady_written);
+		f->full[k] = now_s() - t0;
+		f->full_cpu[k] = cpu_s() - c0;
+		f->full_srv[k] = s0 < 0 ? -1 : pg_cpu_s(pg_url) - s0;
+	}
+	if (r < 0)
+		return fail("a full recompute", r);
+	return 0;
+}
+
+/* One line of the table: a figure in each store's column. */
+static void row(const char *what, const struct figures *f, size_t n, double scale, const char *unit,
+		const char *goal, double (*get)(const struct figures *, int, unsigned),
+		unsigned runs)
+{
+	printf("%-44s", what);
+	for (size_t i = 0; i < n; i++) {
+		double wall = get(&f[i], 0, runs), cpu = get(&f[i], 1, runs);
+		int prec = scale > 1 ? 2 : 3;
+		char cell[64];
+
+		if (wall < 0)
+			(void) snprintf(cell, sizeof(cell), "-");
+		else if (cpu >= 0)
+			(void) snprintf(cell, sizeof(cell), "%.*f %s (%.*f CPU)", prec,
+					wall * scale, unit, prec, cpu * scale);
+		else
+			(void) snprintf(cell, sizeof(cell), "%.*f %s", prec, wall * scale, unit);
+		printf(" %-26s", cell);
+	}
+	printf(" %s\n", goal);
+}
+
+static double get_one(const struct figures *f, int cpu, unsigned runs)
+{
+	return median(cpu ? f->one_cpu : f->one, runs);
+}
+
+static double get_commit(const struct figures *f, int cpu, unsigned runs)
+{
+	return cpu ? -1 : median(f->commit, runs);
+}
+
+static double get_full(const struct figures *f, int cpu, unsigned runs)
+{
+	return median(cpu ? f->full_cpu : f->full, MIN(runs, 5u));
+}
+
+static double get_first(const struct figures *f, int cpu, unsigned runs)
+{
+	(void) runs;
+	return cpu ? f->first_cpu : f->first;
+}
+
+static double get_full_srv(const struct figures *f, int cpu, unsigned runs)
+{
+	return cpu ? -1 : median(f->full_srv, MIN(runs, 5u));
+}
+
+static double get_first_srv(const struct figures *f, int cpu, unsigned runs)
+{
+	(void) runs;
+	return cpu ? -1 : f->first_srv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"hosts", required_argument, NULL, 'n'},
 		{"runs", required_argument, NULL, 'r'},
+		{"store", required_argument, NULL, 's'},
 		{0},
 	};
 	unsigned hosts = 10000, runs = 31;
-	struct tmpstore t;
-	struct store *st = NULL;
-	struct compliance *e = NULL;
-	struct catalog *cat = NULL;
-	struct diag d;
+	const char *pg_url = NULL;
+	struct tmpstore t, tpg;
+	struct store *st[2] = {NULL, NULL};
+	struct compliance *e[2] = {NULL, NULL};
+	static struct figures fig[2];
+	const char *names[2] = {"SQLite", "PostgreSQL"};
+	size_t n_stores = 1;
 	json_t *docs[3], *events;
 	char(*ids)[STORE_ID_MAX] = NULL, tok[STORE_ID_MAX];
-	double one[MAX_RUNS], one_cpu[MAX_RUNS], commit[MAX_RUNS], full[MAX_RUNS],
-		full_cpu[MAX_RUNS];
-	double t0, c0, first, first_cpu;
-	size_t changed = 0, visited = 0;
+	double t0;
 	struct stat sb;
 	int c, r;
 
@@ -107,7 +279,14 @@ int main(int argc, char **argv)
 		if (c == 'r' && str_to_uint(optarg, 10, &runs) == 0 && runs >= 1 &&
 		    runs <= MAX_RUNS)
 			continue;
-		fprintf(stderr, "usage: bench-compliance [--hosts N>=3] [--runs 1..%d]\n",
+		if (c == 's' && (str_startswith(optarg, "postgres://") ||
+				 str_startswith(optarg, "postgresql://"))) {
+			pg_url = optarg;
+			continue;
+		}
+		fprintf(stderr,
+			"usage: bench-compliance [--hosts N>=3] [--runs 1..%d] "
+			"[--store postgresql://…]\n",
 			MAX_RUNS);
 		return 2;
 	}
@@ -124,6 +303,7 @@ int main(int argc, char **argv)
 	if (!docs[0] || !docs[1] || !docs[2] || !events)
 		return fail("building the fixture documents (run from the source tree)", EIO);
 
+	memset(&t, 0, sizeof(t));
 	(void) snprintf(t.dir, sizeof(t.dir), "%s",
 			stat("/dev/shm", &sb) == 0 ? "/dev/shm/mamori-bench-XXXXXX"
 						   : "/tmp/mamori-bench-XXXXXX");
@@ -131,16 +311,9 @@ int main(int argc, char **argv)
 		return fail("making the store's directory", errno);
 	(void) snprintf(t.path, sizeof(t.path), "%s/store.db", t.dir);
 	(void) snprintf(t.url, sizeof(t.url), "sqlite:%s", t.path);
-	diag_init(&d);
-	r = compliance_catalog_load(NULL, 0, &cat, &d);
-	diag_done(&d);
-	if (r < 0)
-		return fail("loading the catalogue", r);
-	r = store_open(t.url, &st);
+	r = store_open(t.url, &st[0]);
 	if (r >= 0)
-		r = compliance_new(st, cat, &e);
-	if (r >= 0)
-		r = make_token(st, "mtk_bench", NOW - 100, NOW + 86400, hosts, NULL, tok);
+		r = make_token(st[0], "mtk_bench", NOW - 100, NOW + 86400, hosts, NULL, tok);
 	ids = mm_calloc(hosts, sizeof(*ids));
 	if (r < 0 || !ids)
 		return fail("opening the store", r < 0 ? r : ENOMEM);
@@ -153,75 +326,84 @@ int main(int argc, char **argv)
 		char name[32];
 
 		(void) snprintf(name, sizeof(name), "pc-%05u", i);
-		r = enroll_host(st, "mtk_bench", NOW - 86400, name, &log, &res);
+		r = enroll_host(st[0], "mtk_bench", NOW - 86400, name, &log, &res);
 		if (r < 0 || res.verdict != STORE_TOKEN_OK)
 			return fail("enrolling", r < 0 ? r : EPERM);
 		memcpy(ids[i], res.host_id, STORE_ID_MAX);
 		mm_free(res.cert_pem);
-		r = commit_doc(st, ids[i], docs[i % 3], NOW - 3600);
+		r = commit_doc(st[0], ids[i], docs[i % 3], NOW - 3600);
 		if (r >= 0)
-			r = checkin_policy(st, ids[i], NOW - 600, i % 3 == 1 ? 0 : 2);
+			r = checkin_policy(st[0], ids[i], NOW - 600, i % 3 == 1 ? 0 : 2);
 		if (r >= 0 && i % 3 == 0)
-			r = store_compliance_events(st, ids[i], events, NOW - 600);
+			r = store_compliance_events(st[0], ids[i], events, NOW - 600);
 		if (r >= 0 && i % 3 != 1)
-			r = store_host_set_owner(st, ids[i], "owner");
+			r = store_host_set_owner(st[0], ids[i], "owner");
 		if (r < 0)
 			return fail("storing a host", r);
 	}
-	printf("setup: %.1f s\n\n", now_s() - t0);
-
-	t0 = now_s();
-	c0 = cpu_s();
-	r = compliance_recompute(e, NOW, &visited, &changed);
-	first = now_s() - t0;
-	first_cpu = cpu_s() - c0;
-	if (r < 0)
-		return fail("the first full recompute", r);
-	printf("first full recompute: %zu hosts, %zu result rows written: %.3f s\n", visited,
-	       changed, first);
-
-	for (unsigned k = 0; k < runs; k++) {
-		unsigned i = (k * 7919u) % hosts; /* spread over the store */
-		json_t *doc = firewall_doc(docs[i % 3], k % 2 == 0);
-		size_t ch = 0;
+	printf("setup: %.1f s\n", now_s() - t0);
+	if (pg_url) {
+		json_t *report = NULL;
 
 		t0 = now_s();
-		r = commit_doc(st, ids[i], doc, NOW);
-		commit[k] = now_s() - t0;
-		json_decref(doc);
+		r = tmpstore_init_at(&tpg, pg_url, NULL);
+		if (r >= 0)
+			r = store_open(tpg.url, &st[1]);
+		if (r >= 0)
+			r = store_copy(st[0], st[1], false, &report);
 		if (r < 0)
-			return fail("committing a changed inventory", r);
-		t0 = now_s();
-		c0 = cpu_s();
-		r = compliance_host_changed(e, ids[i], NOW, &ch);
-		one[k] = now_s() - t0;
-		one_cpu[k] = cpu_s() - c0;
-		if (r < 0)
-			return fail("re-evaluating one host", r);
+			return fail("copying the hosts into PostgreSQL", r);
+		printf("copied into PostgreSQL (database %s): %lld inventory items, %.1f s\n",
+		       tpg.db,
+		       (long long) json_integer_value(json_object_get(
+			       json_object_get(report, "tables"), "inventory_items")),
+		       now_s() - t0);
+		json_decref(report);
+		n_stores = 2;
 	}
-	/* put the changed hosts back as they were, so the steady recomputes write nothing */
-	r = compliance_recompute(e, NOW, NULL, NULL);
-	for (unsigned k = 0; r >= 0 && k < MIN(runs, 5u); k++) {
-		t0 = now_s();
-		c0 = cpu_s();
-		r = compliance_recompute(e, NOW, &visited, &changed);
-		full[k] = now_s() - t0;
-		full_cpu[k] = cpu_s() - c0;
-	}
-	if (r < 0)
-		return fail("a full recompute", r);
+	printf("\n");
 
-	printf("hosts stored: %u; figures are medians, wall clock (CPU time of this process)\n",
+	for (size_t i = 0; i < n_stores; i++) {
+		struct catalog *cat = NULL;
+		struct diag d;
+
+		diag_init(&d);
+		r = compliance_catalog_load(NULL, 0, &cat, &d);
+		diag_done(&d);
+		if (r < 0)
+			return fail("loading the catalogue", r);
+		r = compliance_new(st[i], cat, &e[i]);
+		if (r < 0)
+			return fail("starting the engine", r);
+		if (measure(st[i], e[i], (const char(*)[STORE_ID_MAX]) ids, docs, hosts, runs,
+			    names[i], i ? tpg.rawurl : NULL, &fig[i]) != 0)
+			return 1;
+	}
+
+	printf("\nhosts stored: %u; figures are medians, wall clock (CPU time of this process)\n",
 	       hosts);
-	printf("one host changes, engine re-evaluation:      %8.2f ms (%.2f ms CPU)  goal < 10 "
-	       "ms\n",
-	       median(one, runs) * 1e3, median(one_cpu, runs) * 1e3);
-	printf("  beside it, that host's inventory commit:   %8.2f ms (the store's part)\n",
-	       median(commit, runs) * 1e3);
-	printf("full recompute, nothing to write (%zu rows): %8.3f s  (%.3f s CPU)   goal < 2 s\n",
-	       changed, median(full, MIN(runs, 5u)), median(full_cpu, MIN(runs, 5u)));
-	printf("full recompute, every row written (once):   %8.3f s  (%.3f s CPU)   goal < 2 s\n",
-	       first, first_cpu);
+	printf("%-44s", "");
+	for (size_t i = 0; i < n_stores; i++)
+		printf(" %-26s", names[i]);
+	printf("\n");
+	row("one host changes, engine re-evaluation:", fig, n_stores, 1e3, "ms", "goal < 10 ms",
+	    get_one, runs);
+	row("  beside it, that host's inventory commit:", fig, n_stores, 1e3, "ms",
+	    "(the store's part)", get_commit, runs);
+	row("full recompute, nothing to write:", fig, n_stores, 1, "s", "goal < 2 s", get_full,
+	    runs);
+	if (n_stores > 1)
+		row("  PostgreSQL's own CPU for it (backends):", fig, n_stores, 1, "s", "",
+		    get_full_srv, runs);
+	row("full recompute, every row written (once):", fig, n_stores, 1, "s", "goal < 2 s",
+	    get_first, runs);
+	if (n_stores > 1)
+		row("  PostgreSQL's own CPU for it (backends):", fig, n_stores, 1, "s", "",
+		    get_first_srv, runs);
+	printf("rows written by the first recompute:        ");
+	for (size_t i = 0; i < n_stores; i++)
+		printf(" %-26zu", fig[i].written);
+	printf("\n");
 	{
 		double load[3];
 
@@ -231,9 +413,13 @@ int main(int argc, char **argv)
 			       load[0]);
 	}
 
-	compliance_free(e);
-	store_free(st);
+	for (size_t i = 0; i < n_stores; i++) {
+		compliance_free(e[i]);
+		store_free(st[i]);
+	}
 	tmpstore_remove(&t);
+	if (pg_url)
+		tmpstore_remove(&tpg);
 	mm_free(ids);
 	for (int i = 0; i < 3; i++)
 		json_decref(docs[i]);

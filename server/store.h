@@ -407,7 +407,8 @@ struct store_compliance_result {
  * row dropped with its measure) is appended to the history at `now`; when anything
  * changed, the snapshot of the roll-ups for the day of `now` (UTC) is refreshed. Hosts
  * that are unknown, deleted or revoked are skipped. *ret_changed (optional) counts the
- * rows written or deleted. -EINVAL for a row that is not well-formed; nothing is stored.
+ * rows written or deleted. -EINVAL for a row that is not well-formed or a measure given twice
+ * for one host; nothing is stored.
  */
 int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
 			   int64_t now, size_t *ret_changed) _wur_;

@@ -158,6 +158,12 @@ enum store_table {
 	STORE_T_EVENT_GAPS,
 	STORE_T_CHAIN_EVIDENCE,
 	STORE_T_AUDIT,
+	STORE_T_COMPLIANCE_FACTS,
+	STORE_T_COMPLIANCE_RESULTS,
+	STORE_T_COMPLIANCE_CHANGES,
+	STORE_T_COMPLIANCE_ROLLUP,
+	STORE_T_COMPLIANCE_DAILY,
+	STORE_T_ATTESTATIONS,
 	STORE_T_COUNT,
 };
 
@@ -254,3 +260,44 @@ struct store_item_entries {
  */
 int store_prep_delta(const json_t *delta, struct store_item_entries *es) _wur_;
 void store_prep_delta_done(struct store_item_entries *es);
+
+/* ---- the scorecard (store_*_compliance.c) ---- */
+
+/* One result's evidence, as compact JSON text: longer is refused (-EINVAL). */
+#define STORE_EVIDENCE_MAX ((size_t) 256 * 1024)
+
+/*
+ * How one roll-up row's counts move. The kinds are indices into store_rollup_kinds
+ * ("organisation" with id "", "category", "role", "measure"), in the order the roll-ups
+ * list them.
+ */
+#define STORE_ROLLUP_KINDS 4
+extern const char *const store_rollup_kinds[STORE_ROLLUP_KINDS];
+
+struct store_rollup_delta {
+	int kind;
+	char *id;
+	int64_t d[CHECKS_STATUS_MAX];
+};
+
+struct store_rollup_deltas {
+	struct store_rollup_delta *v;
+	size_t n;
+};
+
+/*
+ * Counts (by = +1) or uncounts (-1) one result of `measure` (with its category and role)
+ * in status `status` (enum checks_status) in all four roll-ups. -ENOMEM, -EINVAL.
+ */
+int store_prep_rollup_move(struct store_rollup_deltas *ds, const char *measure,
+			   const char *category, const char *role, int status, int by) _wur_;
+/* Whether a delta moves nothing (a result rewritten in the same status). */
+bool store_prep_rollup_zero(const struct store_rollup_delta *d);
+void store_prep_rollup_done(struct store_rollup_deltas *ds);
+
+/* Whether a result row is well-formed (store_compliance_apply() refuses it otherwise). */
+bool store_prep_compliance_row_ok(const struct store_compliance_row *w);
+/* Whether one host's results are well-formed: every row, and no measure twice. */
+bool store_prep_compliance_result_ok(const struct store_compliance_result *h);
+/* Whether an attestation is well-formed (store_attestation_add() refuses it otherwise). */
+bool store_prep_attestation_ok(const struct store_attestation *a);

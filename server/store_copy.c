@@ -56,6 +56,7 @@ static const char *const hosts_cols[] = {
 	"serial_number",
 	"chassis",
 	"max_seq",
+	"owner",
 	NULL,
 };
 static const char *const token_uses_cols[] = {
@@ -87,12 +88,29 @@ static const char *const evidence_cols[] = {
 static const char *const audit_cols[] = {
 	"id", "time", "actor", "action", "target", "details", "remote", "prev_hash", "hash", NULL,
 };
+static const char *const compliance_facts_cols[] = {"host_id", "events", NULL};
+static const char *const compliance_results_cols[] = {
+	"host_id", "measure", "category", "role", "status", "evidence", "since", NULL,
+};
+static const char *const compliance_changes_cols[] = {
+	"host_id", "id", "measure", "time", "old_status", "new_status", NULL,
+};
+static const char *const compliance_rollup_cols[] = {
+	"kind", "id", "met", "not_met", "unknown", "not_applicable", NULL,
+};
+static const char *const compliance_daily_cols[] = {
+	"day", "kind", "id", "met", "not_met", "unknown", "not_applicable", NULL,
+};
+static const char *const attestations_cols[] = {
+	"id",   "measure",     "status",  "evidence",   "link", "owner",
+	"date", "review_days", "created", "created_by", NULL,
+};
 
 const struct store_table_desc store_tables[STORE_T_COUNT] = {
 	[STORE_T_API_TOKENS] = {"api_tokens", "thttiiii", api_tokens_cols, false},
 	[STORE_T_ENROLL_TOKENS] = {"enroll_tokens", "thttiiiiit", enroll_tokens_cols, false},
 	[STORE_T_CA_SERIALS] = {"ca_serials", "iti", ca_serials_cols, false},
-	[STORE_T_HOSTS] = {"hosts", "tttttttitittiiittitti", hosts_cols, true},
+	[STORE_T_HOSTS] = {"hosts", "tttttttitittiiittittit", hosts_cols, true},
 	[STORE_T_TOKEN_USES] = {"token_uses", "titit", token_uses_cols, true},
 	[STORE_T_INVENTORY_ITEMS] = {"inventory_items", "ttttti", items_cols, true},
 	[STORE_T_INVENTORY_CHANGES] = {"inventory_changes", "tiitttttt", changes_cols, true},
@@ -101,6 +119,15 @@ const struct store_table_desc store_tables[STORE_T_COUNT] = {
 	[STORE_T_EVENT_GAPS] = {"event_gaps", "tiititti", gaps_cols, true},
 	[STORE_T_CHAIN_EVIDENCE] = {"chain_evidence", "titiiit", evidence_cols, true},
 	[STORE_T_AUDIT] = {"audit", "iittttttt", audit_cols, false},
+	[STORE_T_COMPLIANCE_FACTS] = {"compliance_facts", "tt", compliance_facts_cols, true},
+	[STORE_T_COMPLIANCE_RESULTS] = {"compliance_results", "tttttti", compliance_results_cols,
+					true},
+	[STORE_T_COMPLIANCE_CHANGES] = {"compliance_changes", "tititt", compliance_changes_cols,
+					true},
+	[STORE_T_COMPLIANCE_ROLLUP] = {"compliance_rollup", "ttiiii", compliance_rollup_cols,
+				       false},
+	[STORE_T_COMPLIANCE_DAILY] = {"compliance_daily", "ittiiii", compliance_daily_cols, false},
+	[STORE_T_ATTESTATIONS] = {"attestations", "ttttttiiit", attestations_cols, false},
 };
 
 /* What one side of the copy saw: rows per table, and per host a digest per table. */

@@ -53,12 +53,17 @@ enum store_pg_tx {
 	STORE_PG_WRITE_ASYNC, /* the same, synchronous_commit off: survives a server crash,
 			       * a power cut may undo it (check-ins, inventory) */
 	STORE_PG_SEARCH,      /* STORE_PG_READ, planned for each query's values (searches) */
+	STORE_PG_ONE,         /* no transaction: for a read that is one statement, its own
+			       * snapshot, spared the BEGIN and COMMIT round trips. A dead idle
+			       * session is only noticed by the statement: retry once when the
+			       * connection is then marked broken */
 };
 
 /*
  * Takes a connection from the pool (waiting for one), repairs it if it broke, and starts a
- * transaction. store_pg_end() commits when r >= 0 (and the commit must succeed), rolls
- * back otherwise, returns the connection and gives r, or the commit's error.
+ * transaction (none for STORE_PG_ONE). store_pg_end() commits when r >= 0 (and the commit
+ * must succeed), rolls back otherwise, returns the connection and gives r, or the commit's
+ * error.
  */
 int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_conn **ret) _wur_;
 int store_pg_end(struct store_pg *s, struct store_pg_conn *c, int r) _wur_;
@@ -212,3 +217,30 @@ int store_pg_bulk_read(struct store *st, void *session, int t, store_row_fn fn, 
 int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows) _wur_;
 int store_pg_bulk_clear(struct store *st, void *session) _wur_;
 int store_pg_bulk_end(struct store *st, void *session, int r) _wur_;
+
+/* Operations in store_pg_compliance.c. */
+int store_pg_compliance_set_owner(struct store *st, const char *host_id, const char *owner) _wur_;
+int store_pg_compliance_host_get(struct store *st, const char *host_id,
+				 const struct checks_item *items, struct store_compliance_host *ret)
+	_wur_;
+int store_pg_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			     size_t limit, store_compliance_scan_fn fn, void *userdata,
+			     size_t *ret_count) _wur_;
+int store_pg_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
+			      size_t n, int64_t now, size_t *ret_changed) _wur_;
+int store_pg_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			       int64_t now) _wur_;
+int store_pg_compliance_results(struct store *st, const struct store_compliance_query *q,
+				json_t **ret) _wur_;
+int store_pg_compliance_rollups(struct store *st, json_t **ret) _wur_;
+int store_pg_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+int store_pg_attestation_add(struct store *st, const struct store_attestation *a,
+			     char ret_id[STORE_ID_MAX]) _wur_;
+int store_pg_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;
+/*
+ * Takes host (a row number, its row locked by the caller) off the scorecard inside c's
+ * transaction: its results leave the roll-ups (today's snapshot follows), its event
+ * summary goes, and with `history` its status changes too. For revocation and deletion.
+ */
+int store_pg_compliance_forget(struct store_pg_conn *c, int64_t host, int64_t now, bool history)
+	_wur_;

@@ -36,7 +36,7 @@ static const char *const selects[STORE_T_COUNT] = {
 		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts, enrolled,"
 		"   enroll_token, last_seen, last_remote, last_state, revoked_at, deleted,"
 		"   cert_serial, cert_pem, inventory_digest, inventory_time, serial_number,"
-		"   chassis, max_seq"
+		"   chassis, max_seq, owner"
 		" FROM hosts ORDER BY id",
 	[STORE_T_TOKEN_USES] =
 		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
@@ -63,6 +63,23 @@ static const char *const selects[STORE_T_COUNT] = {
 		" FROM chain_evidence v JOIN hosts h ON h.num = v.host ORDER BY h.id, v.id",
 	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
 			  " FROM audit ORDER BY id",
+	[STORE_T_COMPLIANCE_FACTS] = "SELECT h.id, f.events"
+				     " FROM compliance_facts f JOIN hosts h ON h.num = f.host"
+				     " ORDER BY h.id",
+	[STORE_T_COMPLIANCE_RESULTS] =
+		"SELECT h.id, r.measure, r.category, r.role, r.status, r.evidence, r.since"
+		" FROM compliance_results r JOIN hosts h ON h.num = r.host"
+		" ORDER BY h.id, r.measure",
+	[STORE_T_COMPLIANCE_CHANGES] =
+		"SELECT h.id, c.id, c.measure, c.time, c.old_status, c.new_status"
+		" FROM compliance_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_COMPLIANCE_ROLLUP] = "SELECT kind, id, met, not_met, unknown, not_applicable"
+				      " FROM compliance_rollup ORDER BY kind, id",
+	[STORE_T_COMPLIANCE_DAILY] = "SELECT day, kind, id, met, not_met, unknown, not_applicable"
+				     " FROM compliance_daily ORDER BY day, kind, id",
+	[STORE_T_ATTESTATIONS] =
+		"SELECT id, measure, status, evidence, link, owner, date, review_days, created,"
+		"   created_by FROM attestations ORDER BY id",
 };
 
 /* … the INSERT of a chunk ($1… are the columns as arrays) … */
@@ -86,11 +103,12 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"INSERT INTO hosts (id, hostname, machine_id, os, agent_version, group_name, facts,"
 		"   enrolled, enroll_token, last_seen, last_remote, last_state, revoked_at,"
 		"   deleted, cert_serial, cert_pem, inventory_digest, inventory_time,"
-		"   serial_number, chassis, max_seq)"
+		"   serial_number, chassis, max_seq, owner)"
 		" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], $11::text[],"
 		"   $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[],"
-		"   $17::text[], $18::bigint[], $19::text[], $20::text[], $21::bigint[])",
+		"   $17::text[], $18::bigint[], $19::text[], $20::text[], $21::bigint[],"
+		"   $22::text[])",
 	[STORE_T_TOKEN_USES] =
 		"INSERT INTO token_uses (host, id, token_id, time, remote)"
 		" SELECT h.num, u.id, u.token_id, u.time, u.remote"
@@ -160,6 +178,37 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"   hash)"
 		" SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],"
 		"   $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
+	[STORE_T_COMPLIANCE_FACTS] = "INSERT INTO compliance_facts (host, events)"
+				     " SELECT h.num, u.events"
+				     " FROM unnest($1::text[], $2::text[]) AS u(host_id, events)"
+				     " JOIN hosts h ON h.id = u.host_id",
+	[STORE_T_COMPLIANCE_RESULTS] =
+		"INSERT INTO compliance_results"
+		"   (host, measure, category, role, status, evidence, since)"
+		" SELECT h.num, u.m, u.c, u.r, u.s, u.e, u.since"
+		" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+		"   $6::text[], $7::bigint[]) AS u(host_id, m, c, r, s, e, since)"
+		" JOIN hosts h ON h.id = u.host_id",
+	[STORE_T_COMPLIANCE_CHANGES] =
+		"INSERT INTO compliance_changes (host, id, measure, time, old_status, new_status)"
+		" SELECT h.num, u.id, u.m, u.t, u.o, u.n"
+		" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],"
+		"   $6::text[]) AS u(host_id, id, m, t, o, n)"
+		" JOIN hosts h ON h.id = u.host_id",
+	[STORE_T_COMPLIANCE_ROLLUP] =
+		"INSERT INTO compliance_rollup (kind, id, met, not_met, unknown, not_applicable)"
+		" SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],"
+		"   $5::bigint[], $6::bigint[])",
+	[STORE_T_COMPLIANCE_DAILY] =
+		"INSERT INTO compliance_daily"
+		"   (day, kind, id, met, not_met, unknown, not_applicable)"
+		" SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],"
+		"   $5::bigint[], $6::bigint[], $7::bigint[])",
+	[STORE_T_ATTESTATIONS] =
+		"INSERT INTO attestations (id, measure, status, evidence, link, owner, date,"
+		"   review_days, created, created_by)"
+		" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+		"   $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])",
 };
 
 /* … and what runs after each INSERT, if anything. */
@@ -174,6 +223,9 @@ static const char *const afters[STORE_T_COUNT] = {
 		" WHERE name = 'events_rx'",
 	[STORE_T_CHAIN_EVIDENCE] = "SELECT setval(pg_get_serial_sequence('chain_evidence', 'id'),"
 				   "   greatest((SELECT max(id) FROM chain_evidence), 1))",
+	[STORE_T_COMPLIANCE_CHANGES] =
+		"SELECT setval(pg_get_serial_sequence('compliance_changes', 'id'),"
+		"   greatest((SELECT max(id) FROM compliance_changes), 1))",
 };
 
 int store_pg_bulk_begin(struct store *st, bool write, void **ret)
@@ -384,7 +436,9 @@ int store_pg_bulk_clear(struct store *st, void *session)
 		"ALTER TABLE audit DISABLE TRIGGER USER;"
 		"TRUNCATE audit, events, event_seqs, event_gaps, chain_evidence,"
 		"  cursors, software, inventory_changes, inventory_items, token_uses,"
-		"  hosts, ca_serials, enroll_tokens, api_tokens;"
+		"  hosts, ca_serials, enroll_tokens, api_tokens, compliance_facts,"
+		"  compliance_results, compliance_changes, compliance_rollup,"
+		"  compliance_daily, attestations;"
 		"UPDATE counters SET value = 0;"
 		"ALTER TABLE audit ENABLE TRIGGER USER",
 		"emptying the store");

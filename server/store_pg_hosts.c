@@ -6,7 +6,8 @@
  * Search is ILIKE where SQLite has LIKE: SQLite's LIKE ignores ASCII case, and so does
  * ILIKE on the "C"-collated columns searched here (and only ASCII case, as in SQLite).
  * Deleting a host also deletes its event_seqs, the idempotency keys of its events, and the
- * event chain's gaps and evidence.
+ * event chain's gaps and evidence. Revoking or deleting a host takes it off the scorecard in
+ * the same transaction (store_pg_compliance_forget()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -192,28 +193,36 @@ int store_pg_hosts_get(struct store *st, const char *host_id, json_t **ret)
 	return 0;
 }
 
+static int host_revoke(struct store_pg_conn *c, const char *host_id, int64_t now)
+{
+	struct store_pg_params p = {.n = 0};
+	_cleanup_(store_pg_clearp) PGresult *res = NULL;
+	int r;
+
+	store_pg_text(&p, host_id);
+	store_pg_int(&p, now);
+	r = store_pg_exec(c,
+			  "UPDATE hosts SET revoked_at = coalesce(revoked_at, $2)"
+			  " WHERE id = $1 AND deleted IS NULL RETURNING num",
+			  &p, "revoking a host", &res);
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	/* a revoked host is no longer managed: it leaves the scorecard (its row is locked) */
+	return store_pg_compliance_forget(c, store_pg_get_int(res, 0, 0), now, false);
+}
+
 int store_pg_hosts_revoke(struct store *st, const char *host_id, int64_t now)
 {
 	struct store_pg *s = store_pg_of(st);
-	struct store_pg_params p = {.n = 0};
 	struct store_pg_conn *c;
 	int r;
 
 	if (!host_id)
 		return -EINVAL;
-	store_pg_text(&p, host_id);
-	store_pg_int(&p, now);
 	r = store_pg_begin(s, STORE_PG_WRITE, &c);
 	if (r < 0)
 		return r;
-	r = store_pg_exec(c,
-			  "UPDATE hosts SET revoked_at = coalesce(revoked_at, $2)"
-			  " WHERE id = $1 AND deleted IS NULL",
-			  &p, "revoking a host", NULL);
-	if (r == 0)
-		r = -ENOENT;
-	r = store_pg_end(s, c, r);
-	return r < 0 ? r : 0;
+	return store_pg_end(s, c, host_revoke(c, host_id, now));
 }
 
 /* Every table holding rows of one host, by its number: what deleting a host empties. */
@@ -233,6 +242,9 @@ static int host_delete(struct store_pg_conn *c, const char *host_id, int64_t now
 	int64_t host;
 	int r = store_pg_host_num(c, host_id, true, &host);
 
+	if (r < 0)
+		return r;
+	r = store_pg_compliance_forget(c, host, now, true);
 	if (r < 0)
 		return r;
 	store_pg_int(&p, host);

@@ -254,3 +254,89 @@ int store_prep_delta(const json_t *delta, struct store_item_entries *es)
 		}
 	return 0;
 }
+
+/* ---- the scorecard ---- */
+
+const char *const store_rollup_kinds[STORE_ROLLUP_KINDS] = {"organisation", "category", "role",
+							    "measure"};
+
+void store_prep_rollup_done(struct store_rollup_deltas *ds)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		mm_free(ds->v[i].id);
+	mm_free(ds->v);
+	*ds = (struct store_rollup_deltas){0};
+}
+
+static int rollup_one(struct store_rollup_deltas *ds, int kind, const char *id, int status, int by)
+{
+	struct store_rollup_delta *grown;
+
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->v[i].kind == kind && streq(ds->v[i].id, id)) {
+			ds->v[i].d[status] += by;
+			return 0;
+		}
+	grown = mm_reallocarray(ds->v, ds->n + 1, sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	ds->v = grown;
+	ds->v[ds->n] = (struct store_rollup_delta){.kind = kind, .id = mm_strdup(id)};
+	if (!ds->v[ds->n].id)
+		return -ENOMEM;
+	ds->v[ds->n++].d[status] = by;
+	return 0;
+}
+
+int store_prep_rollup_move(struct store_rollup_deltas *ds, const char *measure,
+			   const char *category, const char *role, int status, int by)
+{
+	const char *ids[STORE_ROLLUP_KINDS] = {"", category, role, measure};
+	int r = 0;
+
+	if (status < 0 || status >= CHECKS_STATUS_MAX)
+		return -EINVAL;
+	for (int k = 0; r >= 0 && k < STORE_ROLLUP_KINDS; k++)
+		r = rollup_one(ds, k, ids[k], status, by);
+	return r;
+}
+
+bool store_prep_rollup_zero(const struct store_rollup_delta *d)
+{
+	for (int k = 0; k < CHECKS_STATUS_MAX; k++)
+		if (d->d[k])
+			return false;
+	return true;
+}
+
+bool store_prep_compliance_row_ok(const struct store_compliance_row *w)
+{
+	enum checks_status st;
+
+	return w->measure && *w->measure && w->category && w->role && w->evidence &&
+	       checks_status_from_name(w->status, &st) == 0 &&
+	       strlen(w->evidence) < STORE_EVIDENCE_MAX;
+}
+
+bool store_prep_attestation_ok(const struct store_attestation *a)
+{
+	return a && a->measure && *a->measure && a->status &&
+	       (streq(a->status, "met") || streq(a->status, "not_met") ||
+		streq(a->status, "not_applicable")) &&
+	       a->evidence && a->owner && *a->owner && a->created_by && a->review_days >= 1;
+}
+
+bool store_prep_compliance_result_ok(const struct store_compliance_result *h)
+{
+	if (!h->host_id || (h->n && !h->rows))
+		return false;
+	for (size_t i = 0; i < h->n; i++) {
+		if (!store_prep_compliance_row_ok(&h->rows[i]))
+			return false;
+		/* a measure twice would leave the roll-ups counting the first one forever */
+		for (size_t k = 0; k < i; k++)
+			if (streq(h->rows[k].measure, h->rows[i].measure))
+				return false;
+	}
+	return true;
+}

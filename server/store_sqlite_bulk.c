@@ -29,7 +29,7 @@ static const char *const selects[STORE_T_COUNT] = {
 		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts, enrolled,"
 		"   enroll_token, last_seen, last_remote, last_state, revoked_at, deleted,"
 		"   cert_serial, cert_pem, inventory_digest, inventory_time, serial_number,"
-		"   chassis, max_seq"
+		"   chassis, max_seq, owner"
 		" FROM hosts ORDER BY id",
 	[STORE_T_TOKEN_USES] =
 		"SELECT h.id, u.id, u.token_id, u.time, u.remote"
@@ -56,6 +56,23 @@ static const char *const selects[STORE_T_COUNT] = {
 		" FROM chain_evidence v JOIN hosts h ON h.num = v.host ORDER BY h.id, v.id",
 	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
 			  " FROM audit ORDER BY id",
+	[STORE_T_COMPLIANCE_FACTS] = "SELECT h.id, f.events"
+				     " FROM compliance_facts f JOIN hosts h ON h.num = f.host"
+				     " ORDER BY h.id",
+	[STORE_T_COMPLIANCE_RESULTS] =
+		"SELECT h.id, r.measure, r.category, r.role, r.status, r.evidence, r.since"
+		" FROM compliance_results r JOIN hosts h ON h.num = r.host"
+		" ORDER BY h.id, r.measure",
+	[STORE_T_COMPLIANCE_CHANGES] =
+		"SELECT h.id, c.id, c.measure, c.time, c.old_status, c.new_status"
+		" FROM compliance_changes c JOIN hosts h ON h.num = c.host ORDER BY h.id, c.id",
+	[STORE_T_COMPLIANCE_ROLLUP] = "SELECT kind, id, met, not_met, unknown, not_applicable"
+				      " FROM compliance_rollup ORDER BY kind, id",
+	[STORE_T_COMPLIANCE_DAILY] = "SELECT day, kind, id, met, not_met, unknown, not_applicable"
+				     " FROM compliance_daily ORDER BY day, kind, id",
+	[STORE_T_ATTESTATIONS] =
+		"SELECT id, measure, status, evidence, link, owner, date, review_days, created,"
+		"   created_by FROM attestations ORDER BY id",
 };
 
 /* … and the INSERT of one row. */
@@ -73,9 +90,9 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"INSERT INTO hosts (id, hostname, machine_id, os, agent_version, group_name, facts,"
 		"   enrolled, enroll_token, last_seen, last_remote, last_state, revoked_at,"
 		"   deleted, cert_serial, cert_pem, inventory_digest, inventory_time,"
-		"   serial_number, chassis, max_seq)"
+		"   serial_number, chassis, max_seq, owner)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-		"   ?17, ?18, ?19, ?20, ?21)",
+		"   ?17, ?18, ?19, ?20, ?21, ?22)",
 	[STORE_T_TOKEN_USES] = "INSERT INTO token_uses (host, id, token_id, time, remote)"
 			       " VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5)",
 	[STORE_T_INVENTORY_ITEMS] =
@@ -109,6 +126,25 @@ static const char *const inserts[STORE_T_COUNT] = {
 	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[STORE_T_COMPLIANCE_FACTS] = "INSERT INTO compliance_facts (host, events)"
+				     " VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2)",
+	[STORE_T_COMPLIANCE_RESULTS] =
+		"INSERT INTO compliance_results"
+		"   (host, measure, category, role, status, evidence, since)"
+		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STORE_T_COMPLIANCE_CHANGES] =
+		"INSERT INTO compliance_changes (host, id, measure, time, old_status, new_status)"
+		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6)",
+	[STORE_T_COMPLIANCE_ROLLUP] =
+		"INSERT INTO compliance_rollup (kind, id, met, not_met, unknown, not_applicable)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[STORE_T_COMPLIANCE_DAILY] = "INSERT INTO compliance_daily"
+				     "   (day, kind, id, met, not_met, unknown, not_applicable)"
+				     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STORE_T_ATTESTATIONS] =
+		"INSERT INTO attestations (id, measure, status, evidence, link, owner, date,"
+		"   review_days, created, created_by)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 int store_sqlite_bulk_begin(struct store *st, bool write, void **ret)
@@ -325,6 +361,9 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 	static const char *const clear =
 		"DROP TRIGGER audit_no_delete;"
 		"DELETE FROM audit; DELETE FROM events; DELETE FROM event_gaps;"
+		"DELETE FROM compliance_facts; DELETE FROM compliance_results;"
+		"DELETE FROM compliance_changes; DELETE FROM compliance_rollup;"
+		"DELETE FROM compliance_daily; DELETE FROM attestations;"
 		"DELETE FROM chain_evidence; DELETE FROM cursors; DELETE FROM software;"
 		"DELETE FROM inventory_changes; DELETE FROM inventory_items;"
 		"DELETE FROM token_uses; DELETE FROM hosts; DELETE FROM ca_serials;"

@@ -30,10 +30,9 @@
 #include "lib/str.h"
 #include "server/store_sqlite.h"
 
-#define DAY          86400
-#define MAX_ITEMS    32
-#define RESULTS_MAX  10000
-#define ROW_TEXT_MAX ((size_t) 256 * 1024) /* one result's evidence */
+#define DAY         86400
+#define MAX_ITEMS   32
+#define RESULTS_MAX 10000
 
 static const char *const status_columns[CHECKS_STATUS_MAX] = {"met", "not_met", "unknown",
 							      "not_applicable"};
@@ -71,7 +70,9 @@ static int add_value(json_t *doc, const char *section, const char *list, json_t 
 		}
 	}
 	if (!*list) {
-		int r = json_is_object(value) && json_object_update(sec, value) == 0 ? 0 : -EIO;
+		int r = !json_is_object(value)               ? -EIO
+			: json_object_update(sec, value) < 0 ? -ENOMEM
+							     : 0;
 
 		json_decref(value);
 		return r;
@@ -278,65 +279,7 @@ int store_sqlite_compliance_scan(struct store *st, const struct checks_item *ite
 
 /* ---- roll-up deltas ---- */
 
-struct delta {
-	const char *kind;
-	char *id;
-	int64_t d[CHECKS_STATUS_MAX];
-};
-
-struct deltas {
-	struct delta *v;
-	size_t n;
-};
-
-static void deltas_done(struct deltas *ds)
-{
-	for (size_t i = 0; i < ds->n; i++)
-		mm_free(ds->v[i].id);
-	mm_free(ds->v);
-	*ds = (struct deltas){0};
-}
-
-static int delta_one(struct deltas *ds, const char *kind, const char *id, int status, int by)
-{
-	struct delta *grown;
-
-	for (size_t i = 0; i < ds->n; i++)
-		if (ds->v[i].kind == kind && streq(ds->v[i].id, id)) {
-			ds->v[i].d[status] += by;
-			return 0;
-		}
-	grown = mm_reallocarray(ds->v, ds->n + 1, sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	ds->v = grown;
-	ds->v[ds->n] = (struct delta){.kind = kind, .id = mm_strdup(id)};
-	if (!ds->v[ds->n].id)
-		return -ENOMEM;
-	ds->v[ds->n++].d[status] = by;
-	return 0;
-}
-
-/* Counts (by = +1) or uncounts (-1) one result in all four roll-ups. The kinds are
- * these literals, so they compare by address. */
-static const char KIND_ORG[] = "organisation", KIND_CAT[] = "category", KIND_ROLE[] = "role",
-		  KIND_MEASURE[] = "measure";
-
-static int delta_result(struct deltas *ds, const char *measure, const char *category,
-			const char *role, int status, int by)
-{
-	int r = delta_one(ds, KIND_ORG, "", status, by);
-
-	if (r >= 0)
-		r = delta_one(ds, KIND_CAT, category, status, by);
-	if (r >= 0)
-		r = delta_one(ds, KIND_ROLE, role, status, by);
-	if (r >= 0)
-		r = delta_one(ds, KIND_MEASURE, measure, status, by);
-	return r;
-}
-
-static int deltas_write(struct store_sqlite_conn *c, const struct deltas *ds)
+static int deltas_write(struct store_sqlite_conn *c, const struct store_rollup_deltas *ds)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r = store_sqlite_stmt(
@@ -351,14 +294,10 @@ static int deltas_write(struct store_sqlite_conn *c, const struct deltas *ds)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ds->n; i++) {
-		bool zero = true;
-
-		for (int k = 0; k < CHECKS_STATUS_MAX; k++)
-			zero = zero && ds->v[i].d[k] == 0;
-		if (zero)
+		if (store_prep_rollup_zero(&ds->v[i]))
 			continue;
 		(void) sqlite3_reset(q);
-		(void) store_sqlite_bind_text(q, 1, ds->v[i].kind);
+		(void) store_sqlite_bind_text(q, 1, store_rollup_kinds[ds->v[i].kind]);
 		(void) store_sqlite_bind_text(q, 2, ds->v[i].id);
 		for (int k = 0; k < CHECKS_STATUS_MAX; k++)
 			(void) sqlite3_bind_int64(q, 3 + k, ds->v[i].d[k]);
@@ -544,7 +483,7 @@ static int delete_row(struct store_sqlite_conn *c, int64_t host, const char *mea
 }
 
 static int apply_host(struct store_sqlite_conn *c, const struct store_compliance_result *h,
-		      int64_t now, struct deltas *ds, size_t *changed)
+		      int64_t now, struct store_rollup_deltas *ds, size_t *changed)
 {
 	_cleanup_(freep) bool *same = mm_calloc(h->n ? h->n : 1, sizeof(bool));
 	struct old_row *old = NULL;
@@ -575,9 +514,11 @@ static int apply_host(struct store_sqlite_conn *c, const struct store_compliance
 			if (old[k].now == w)
 				o = &old[k];
 		if (o)
-			r = delta_result(ds, o->measure, o->category, o->role, o->status, -1);
+			r = store_prep_rollup_move(ds, o->measure, o->category, o->role, o->status,
+						   -1);
 		if (r >= 0)
-			r = delta_result(ds, w->measure, w->category, w->role, (int) st, +1);
+			r = store_prep_rollup_move(ds, w->measure, w->category, w->role, (int) st,
+						   +1);
 		if (r >= 0)
 			r = write_row(c, host, w, now);
 		/* a first evaluation is not a change: history holds transitions only */
@@ -590,8 +531,8 @@ static int apply_host(struct store_sqlite_conn *c, const struct store_compliance
 	for (size_t k = 0; r >= 0 && k < n_old; k++) {
 		if (old[k].now)
 			continue;
-		r = delta_result(ds, old[k].measure, old[k].category, old[k].role, old[k].status,
-				 -1);
+		r = store_prep_rollup_move(ds, old[k].measure, old[k].category, old[k].role,
+					   old[k].status, -1);
 		if (r >= 0)
 			r = delete_row(c, host, old[k].measure);
 		(*changed)++;
@@ -600,30 +541,18 @@ static int apply_host(struct store_sqlite_conn *c, const struct store_compliance
 	return r;
 }
 
-static bool row_valid(const struct store_compliance_row *w)
-{
-	enum checks_status st;
-
-	return w->measure && *w->measure && w->category && w->role && w->evidence &&
-	       checks_status_from_name(w->status, &st) == 0 && strlen(w->evidence) < ROW_TEXT_MAX;
-}
-
 int store_sqlite_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
 				  size_t n, int64_t now, size_t *ret_changed)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
-	struct deltas ds = {0};
+	struct store_rollup_deltas ds = {0};
 	struct store_sqlite_conn *c;
 	size_t changed = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (!hosts[i].host_id || (hosts[i].n && !hosts[i].rows))
+	for (size_t i = 0; i < n; i++)
+		if (!store_prep_compliance_result_ok(&hosts[i]))
 			return -EINVAL;
-		for (size_t k = 0; k < hosts[i].n; k++)
-			if (!row_valid(&hosts[i].rows[k]))
-				return -EINVAL;
-	}
 	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
 	if (r < 0)
 		return r;
@@ -633,7 +562,7 @@ int store_sqlite_compliance_apply(struct store *st, const struct store_complianc
 		r = deltas_write(c, &ds);
 	if (r >= 0 && changed)
 		r = snapshot(c, now);
-	deltas_done(&ds);
+	store_prep_rollup_done(&ds);
 	r = store_sqlite_end(s, c, r);
 	if (r >= 0 && ret_changed)
 		*ret_changed = changed;
@@ -649,15 +578,15 @@ int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, in
 		"DELETE FROM compliance_changes WHERE host = ?1",
 	};
 	struct old_row *old = NULL;
-	struct deltas ds = {0};
+	struct store_rollup_deltas ds = {0};
 	size_t n_old = 0;
 	int r = load_rows(c, host, NULL, 0, NULL, &old, &n_old);
 
 	if (r < 0)
 		return r;
 	for (size_t k = 0; r >= 0 && k < n_old; k++)
-		r = delta_result(&ds, old[k].measure, old[k].category, old[k].role, old[k].status,
-				 -1);
+		r = store_prep_rollup_move(&ds, old[k].measure, old[k].category, old[k].role,
+					   old[k].status, -1);
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sql) - (history ? 0 : 1); i++) {
 		_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 
@@ -671,7 +600,7 @@ int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, in
 		r = deltas_write(c, &ds);
 	if (r >= 0 && n_old)
 		r = snapshot(c, now);
-	deltas_done(&ds);
+	store_prep_rollup_done(&ds);
 	old_rows_free(old, n_old);
 	return r;
 }
@@ -906,7 +835,7 @@ static int file_rollup(json_t *into, sqlite3_stmt *q, int first)
 		json_decref(counts);
 		return counts ? -EIO : -ENOMEM;
 	}
-	if (streq(kind, KIND_ORG))
+	if (streq(kind, store_rollup_kinds[0]))
 		return jsonw_set(into, "organisation", counts);
 	group = json_object_get(into, kind);
 	if (!group) {
@@ -1040,14 +969,6 @@ int store_sqlite_compliance_history(struct store *st, int64_t since_day, json_t 
 
 /* ---- attestations ---- */
 
-static bool attestation_valid(const struct store_attestation *a)
-{
-	return a && a->measure && *a->measure && a->status &&
-	       (streq(a->status, "met") || streq(a->status, "not_met") ||
-		streq(a->status, "not_applicable")) &&
-	       a->evidence && a->owner && *a->owner && a->created_by && a->review_days >= 1;
-}
-
 int store_sqlite_attestation_add(struct store *st, const struct store_attestation *a,
 				 char ret_id[STORE_ID_MAX])
 {
@@ -1058,7 +979,7 @@ int store_sqlite_attestation_add(struct store *st, const struct store_attestatio
 	char hex[17], id[STORE_ID_MAX];
 	int r;
 
-	if (!attestation_valid(a) || !ret_id)
+	if (!store_prep_attestation_ok(a) || !ret_id)
 		return -EINVAL;
 	if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd)) < 0) {
 		log_error("(M4013) store: the random generator failed");

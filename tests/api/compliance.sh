@@ -23,20 +23,6 @@ start_server --catalog "$T/org.txt" || {
 	ok 1 "server starts"
 	finish
 }
-# The scorecard on PostgreSQL is store_pg_compliance.c, written on a branch of its own:
-# while the store has no compliance operations this test has nothing to run there. The
-# skip comes before any TAP line (a plan of 0) and exits 0, which meson's TAP reader
-# counts as a skip (it takes a non-zero exit, 77 included, for an error); in CI
-# (MAMORI_REQUIRE_ALL) it fails.
-if [ ${#STORE_ARGS[@]} -gt 0 ]; then
-	api GET /api/v1/compliance/summary
-	if [ "$STATUS" = 500 ] && grep -q "summary failed: Operation not supported" "$T/server.log"; then
-		why="the PostgreSQL store has no compliance operations yet (store_pg_compliance.c)"
-		[ -z "${MAMORI_REQUIRE_ALL:-}" ] || skip_all "$why"
-		echo "1..0 # SKIP $why"
-		exit 0
-	fi
-fi
 ok 0 "the server starts with a catalogue override"
 new_agent pc
 enroll pc "$(new_token)" || diag "enrolment failed: $BODY"

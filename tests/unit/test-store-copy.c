@@ -1,15 +1,20 @@
 /*
  * store_copy(): a populated SQLite store (tokens, enrolments, revoked and deleted hosts,
- * inventories with history, events, the audit chain) copied into an empty store of the
- * backend under test — SQLite by default, PostgreSQL when MAMORI_STORE_URL names one —
- * and compared row for row through the store API: every listing, host, inventory,
- * software page, history, event and audit record reads the same from both. Then: a
- * non-empty target is refused unless forced, a copy that fails half-way leaves the target
- * empty, and the copy works as a store afterwards (serials, ids and event seqs carry on).
+ * inventories with history, events, the audit chain, the scorecard: owners, event
+ * summaries, results over two days with their status changes, roll-ups, daily snapshots,
+ * attestations) copied into an empty store of the backend under test — SQLite by default,
+ * PostgreSQL when MAMORI_STORE_URL names one — and compared row for row through the store
+ * API: every listing, host, inventory, software page, history, event, audit record and
+ * every read of the scorecard reads the same from both. Then: a non-empty target is
+ * refused unless forced, a copy that fails half-way leaves the target empty, and the copy
+ * works as a store afterwards (serials, ids, event seqs and status-change ids carry on).
+ * With PostgreSQL as the target, the copy is copied back into a new SQLite store and
+ * compared with the source again: both directions.
  */
 #include <errno.h>
 
 #include "lib/evchain.h"
+#include "lib/checks.h"
 #include "lib/invdiff.h"
 #include "lib/log.h"
 #include "lib/mm.h"
@@ -84,6 +89,68 @@ static json_t *chained(const char *host, char head[EVCHAIN_HEX])
  * last one's events also chained, with a gap and an altered event. */
 static char head[EVCHAIN_HEX]; /* the last host's chain head */
 
+/* Host i's results: four measures; the second time, two change status and m-4 is gone. */
+static int score(struct store *st, const char *id, int i, bool later, int64_t now)
+{
+	char ev[4][32];
+	struct store_compliance_row rows[4];
+	const char *const status[2][4] = {{"met", "not_met", "unknown", "met"},
+					  {"met", "met", "not_met", "met"}};
+	struct store_compliance_result res = {.host_id = id, .rows = rows, .n = later ? 3 : 4};
+
+	for (int k = 0; k < 4; k++) {
+		(void) snprintf(ev[k], sizeof(ev[k]), "{\"n\":%d,\"k\":%d}", i, later ? k : -k);
+		rows[k] = (struct store_compliance_row){
+			.measure = (const char *[]){"m-1", "m-2", "m-3", "m-4"}[k],
+			.category = k < 2 ? "A" : "B",
+			.role = k % 2 ? "teleworker" : "admin",
+			.status = status[later][(k + i) % 4],
+			.evidence = ev[k],
+		};
+	}
+	return store_compliance_apply(st, &res, 1, now, NULL);
+}
+
+/* The scorecard of the hosts: owners, event summaries, results on two days, attestations. */
+static int populate_scorecard(struct store *st, char ids[HOSTS][STORE_ID_MAX])
+{
+	struct store_attestation a = {
+		.measure = "mm-E-A3",
+		.status = "met",
+		.evidence = "nightly backups, restore tested",
+		.link = "https://wiki.example.jp/b",
+		.owner = "佐藤",
+		.date = NOW - 86400,
+		.review_days = 30,
+		.created = NOW,
+		.created_by = "token:ops",
+	};
+	char aid[STORE_ID_MAX];
+	int r = 0;
+
+	for (int i = 0; i < HOSTS && r == 0; i++) {
+		_cleanup_(json_decrefp) json_t *ev = batch(1, 3);
+
+		if (i % 2 == 0)
+			r = store_host_set_owner(st, ids[i], i ? "田中 太郎" : "ops");
+		if (r == 0 && i != 3)
+			r = store_compliance_events(st, ids[i], ev, NOW + 35);
+		if (r == 0)
+			r = score(st, ids[i], i, false, NOW + 45);
+		if (r == 0 && i != 4)
+			r = score(st, ids[i], i, true, NOW + 86400);
+	}
+	if (r == 0)
+		r = store_attestation_add(st, &a, aid);
+	a.measure = "mm-B-A4";
+	a.status = "not_met";
+	a.link = NULL;
+	if (r == 0)
+		r = store_attestation_add(st, &a, aid);
+	return r;
+}
+
+/* Fills st: 6 hosts with inventories, history and events; one revoked, one deleted. */
 static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 {
 	struct sign_log log = {0};
@@ -138,6 +205,8 @@ static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 					       "::1");
 	}
 	if (r == 0)
+		r = populate_scorecard(st, ids);
+	if (r == 0)
 		r = store_host_revoke(st, ids[1], NOW + 50);
 	if (r == 0)
 		r = store_host_delete(st, ids[2], NOW + 51);
@@ -190,6 +259,26 @@ static bool same(json_t *a, json_t *b, const char *what)
 	return eq;
 }
 
+/* What the compliance engine reads of a host: owner, times, event summary, items. */
+static int compare_facts(struct store *a, struct store *b, const char *id)
+{
+	struct store_compliance_host ha = {.doc = NULL}, hb = {.doc = NULL};
+	int ra = store_compliance_host_get(a, id, checks_inventory_items, &ha);
+	int rb = store_compliance_host_get(b, id, checks_inventory_items, &hb);
+	int diffs = ra != rb;
+
+	if (ra == 0 && rb == 0) {
+		diffs += !streq(ha.owner ? ha.owner : "-", hb.owner ? hb.owner : "-");
+		diffs += ha.last_inventory != hb.last_inventory;
+		diffs += ha.policy_version != hb.policy_version;
+		diffs += !same(json_incref(ha.events), json_incref(hb.events), "an event summary");
+		diffs += !same(json_incref(ha.doc), json_incref(hb.doc), "the checks' items");
+	}
+	store_compliance_host_done(&ha);
+	store_compliance_host_done(&hb);
+	return diffs;
+}
+
 /* Everything the store API shows, read from both stores, compared; the number of
  * differences. */
 static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STORE_ID_MAX])
@@ -212,6 +301,22 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 	diffs += !same(x, y, "the audit trail");
 	diffs += (store_api_token_count(a, &na) < 0) + (store_api_token_count(b, &nb) < 0) +
 		 (na != nb);
+	{
+		struct store_compliance_query cq = {.limit = 10000};
+
+		diffs += (store_compliance_results(a, &cq, &x) < 0) +
+			 (store_compliance_results(b, &cq, &y) < 0);
+		diffs += !same(x, y, "the compliance results");
+		diffs += (store_compliance_rollups(a, &x) < 0) +
+			 (store_compliance_rollups(b, &y) < 0);
+		diffs += !same(x, y, "the roll-ups");
+		diffs += (store_compliance_history(a, 0, &x) < 0) +
+			 (store_compliance_history(b, 0, &y) < 0);
+		diffs += !same(x, y, "the compliance history");
+		diffs += (store_attestation_list(a, NULL, &x) < 0) +
+			 (store_attestation_list(b, NULL, &y) < 0);
+		diffs += !same(x, y, "the attestations");
+	}
 	for (int i = 0; i < HOSTS; i++) {
 		char da[STORE_DIGEST_HEX] = "", db[STORE_DIGEST_HEX] = "-";
 		int ra = store_host_get(a, ids[i], &x), rb = store_host_get(b, ids[i], &y);
@@ -239,6 +344,7 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 		diffs += (store_host_evidence(a, ids[i], 1000, &x) < 0) +
 			 (store_host_evidence(b, ids[i], 1000, &y) < 0);
 		diffs += !same(x, y, "the event chain's evidence");
+		diffs += compare_facts(a, b, ids[i]);
 	}
 	{
 		struct store_event_query eq = {.limit = 1000, .text = "経理部"};
@@ -322,26 +428,18 @@ int main(void)
 	CHECK_INT(json_integer_value(
 			  json_object_get(json_object_get(report, "tables"), "chain_evidence")),
 		  6, "and its evidence (a row per host's unchained run, the altered event)");
+	CHECK_INT(json_integer_value(
+			  json_object_get(json_object_get(report, "tables"), "compliance_results")),
+		  13, "and the results (none of the revoked or deleted hosts')");
+	CHECK_INT(json_integer_value(
+			  json_object_get(json_object_get(report, "tables"), "compliance_changes")),
+		  7, "and the status changes (the revoked host's too, not the deleted one's)");
 	CHECK_INT(json_object_size(json_object_get(report, "hosts")), HOSTS,
 		  "and has a digest for every host, the tombstone too");
 	json_decref(report);
 	CHECK_INT(compare_stores(src, dst, ids), 0,
-		  "every listing, host, inventory, history and event reads the same from both");
-
-	/* and back: the copy copied into a new SQLite store reads the same as the source */
-	{
-		struct tmpstore tb;
-		struct store *back = NULL;
-
-		if (tmpstore_init_at(&tb, NULL, NULL) == 0 &&
-		    CHECK_INT(store_open(tb.url, &back), 0, "a third store (SQLite) opens")) {
-			CHECK_INT(store_copy(dst, back, false, NULL), 0, "the copy is copied back");
-			CHECK_INT(compare_stores(src, back, ids), 0,
-				  "and reads the same as the source: events, chain and evidence");
-		}
-		store_free(back);
-		tmpstore_remove(&tb);
-	}
+		  "every listing, host, inventory, history, event and scorecard read is the same "
+		  "on both");
 
 	CHECK_INT(store_copy(src, dst, false, NULL), -ENOTEMPTY, "a non-empty target is refused");
 	CHECK_INT(compare_stores(src, dst, ids), 0, "and left as it was");
@@ -414,10 +512,41 @@ int main(void)
 		CHECK_INT(store_audit_list(dst, 1, 0, &h), 0, "and verifies");
 		CHECK(json_is_true(json_object_get(h, "chain_ok")), "chain_ok");
 		json_decref(h);
+		CHECK_INT(score(dst, ids[0], 1, false, NOW + 2 * 86400), 0,
+			  "results change on the copy: status-change ids carry on");
+		CHECK_INT(store_compliance_history(dst, 0, &h), 0, "the history");
+		CHECK_INT(json_array_size(json_object_get(h, "days")), 3,
+			  "has the copied days and today's");
+		json_decref(h);
 		json_decref(ev);
 		json_decref(d);
 		json_decref(old);
 		json_decref(delta);
+	}
+	/* and back: from PostgreSQL into SQLite */
+	if (tmpstore_is_pg(&tt)) {
+		struct tmpstore tb;
+		struct store *back = NULL, *again = NULL;
+
+		store_free(dst);
+		dst = NULL;
+		if (tmpstore_init_at(&tt, getenv("MAMORI_STORE_URL"), NULL) == 0 &&
+		    tmpstore_init_at(&tb, NULL, NULL) == 0) {
+			CHECK_INT(store_open(tt.url, &again), 0, "a second PostgreSQL store");
+			CHECK_INT(store_copy(src, again, false, NULL), 0, "SQLite into it");
+			CHECK_INT(store_open(tb.url, &back), 0, "a new SQLite store");
+			CHECK_INT(store_copy(again, back, false, &report), 0,
+				  "PostgreSQL copied into SQLite");
+			CHECK_INT(json_integer_value(json_object_get(
+					  json_object_get(report, "tables"), "attestations")),
+				  2, "with the attestations");
+			json_decref(report);
+			CHECK_INT(compare_stores(src, back, ids), 0,
+				  "it reads the same as the original source");
+			store_free(again);
+			store_free(back);
+			tmpstore_remove(&tb);
+		}
 	}
 	store_free(src);
 	store_free(dst);
