@@ -681,14 +681,15 @@ static void release(struct store_pg *s, struct store_pg_conn *c)
 
 int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_conn **ret)
 {
+	/* a search statement's filters fold away when it is planned with their values; a
+	 * generic plan would keep "$1 IS NULL OR host = $1" and use no index */
+	static const char begin_search[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+					   " SET LOCAL plan_cache_mode = force_custom_plan";
 	static const char *const begin[] = {
 		[STORE_PG_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 		[STORE_PG_WRITE] = "BEGIN",
 		[STORE_PG_WRITE_ASYNC] = "BEGIN; SET LOCAL synchronous_commit = off",
-		/* a search statement's filters fold away when it is planned with their values;
-		 * a generic plan would keep "$1 IS NULL OR host = $1" and use no index */
-		[STORE_PG_SEARCH] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-				    " SET LOCAL plan_cache_mode = force_custom_plan",
+		[STORE_PG_SEARCH] = begin_search,
 		[STORE_PG_ONE] = NULL,
 	};
 	struct store_pg_conn *c;
