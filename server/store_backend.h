@@ -49,14 +49,29 @@ struct store_ops {
 			     size_t limit, size_t offset, json_t **ret);
 	int (*host_history)(struct store *st, const char *host_id, int64_t since, size_t limit,
 			    size_t offset, json_t **ret);
-	int (*host_events)(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			   json_t **ret);
+	int (*host_events)(struct store *st, const char *host_id, uint64_t after, const char *type,
+			   size_t limit, json_t **ret);
 	int (*host_revoke)(struct store *st, const char *host_id, int64_t now);
 	int (*host_delete)(struct store *st, const char *host_id, int64_t now);
 
 	int (*audit_append)(struct store *st, int64_t now, const char *actor, const char *action,
 			    const char *target, json_t *details, const char *remote);
 	int (*audit_list)(struct store *st, size_t limit, size_t offset, json_t **ret);
+
+	int (*policy_create)(struct store *st, const struct store_policy *p, int64_t *ret_version);
+	int (*policy_list)(struct store *st, const char *scope, size_t limit, size_t offset,
+			   json_t **ret);
+	int (*policy_get)(struct store *st, int64_t version, json_t **ret);
+	int (*policy_inputs)(struct store *st, const char *host_id, int64_t now, json_t **ret);
+	int (*devices_put)(struct store *st, const struct store_device *devs, size_t n, int64_t now,
+			   const char *actor, size_t *ret_created, size_t *ret_updated);
+	int (*device_delete)(struct store *st, const char *serial);
+	int (*devices_list)(struct store *st, const struct store_device_query *q, json_t **ret);
+	int (*grant_create)(struct store *st, const struct store_grant *g,
+			    char ret_id[STORE_ID_MAX]);
+	int (*grants_list)(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
+			   json_t **ret);
+	int (*grant_revoke)(struct store *st, const char *id, int64_t now, const char *actor);
 };
 
 /* The head of every backend's handle. */

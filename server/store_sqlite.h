@@ -118,8 +118,8 @@ int store_sqlite_inventory_history(struct store *st, const char *host_id, int64_
 /* Operations in store_sqlite_events.c. */
 int store_sqlite_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
 			       uint64_t *ret_acked, size_t *ret_stored) _wur_;
-int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			     json_t **ret) _wur_;
+int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after,
+			     const char *type, size_t limit, json_t **ret) _wur_;
 
 /* Operations in store_sqlite_hosts.c. */
 int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
@@ -131,3 +131,26 @@ int store_sqlite_hosts_delete(struct store *st, const char *host_id, int64_t now
 int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
 			      const char *target, json_t *details, const char *remote) _wur_;
 int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_policy.c. */
+int store_sqlite_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version)
+	_wur_;
+int store_sqlite_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			     json_t **ret) _wur_;
+int store_sqlite_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
+int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret)
+	_wur_;
+int store_sqlite_policy_devices_put(struct store *st, const struct store_device *devs, size_t n,
+				    int64_t now, const char *actor, size_t *ret_created,
+				    size_t *ret_updated) _wur_;
+int store_sqlite_policy_device_delete(struct store *st, const char *serial) _wur_;
+int store_sqlite_policy_devices_list(struct store *st, const struct store_device_query *q,
+				     json_t **ret) _wur_;
+int store_sqlite_policy_grant_create(struct store *st, const struct store_grant *g,
+				     char ret_id[STORE_ID_MAX]) _wur_;
+int store_sqlite_policy_grants_list(struct store *st, int64_t now, bool all, size_t limit,
+				    size_t offset, json_t **ret) _wur_;
+int store_sqlite_policy_grant_revoke(struct store *st, const char *id, int64_t now,
+				     const char *actor) _wur_;
+/* A short random id: prefix and 16 hex digits (64 bits). */
+int store_sqlite_random_id(const char *prefix, char ret[STORE_ID_MAX]) _wur_;

@@ -160,8 +160,8 @@ out:
 	return r;
 }
 
-static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after, size_t limit,
-		json_t **ret)
+static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after, const char *type,
+		size_t limit, json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL, *h = NULL;
 	_cleanup_(json_decrefp) json_t *events = json_array();
@@ -179,13 +179,15 @@ static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after
 		return r < 0 ? r : -ENOENT;
 	r = store_sqlite_stmt(c,
 			      "SELECT seq, time_ms, type, data, extra, received FROM events"
-			      " WHERE host = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+			      " WHERE host = ?1 AND seq > ?2 AND (?4 IS NULL OR type = ?4)"
+			      " ORDER BY seq LIMIT ?3",
 			      &q);
 	if (r < 0)
 		return r;
 	(void) sqlite3_bind_int64(q, 1, sqlite3_column_int64(h, 0));
 	(void) sqlite3_bind_int64(q, 2, after > INT64_MAX ? INT64_MAX : (int64_t) after);
 	(void) sqlite3_bind_int64(q, 3, (int64_t) limit);
+	(void) store_sqlite_bind_text(q, 4, type);
 	while ((r = store_sqlite_step(c, q, "listing events")) > 0) {
 		json_t *e = sqlite3_column_type(q, 4) == SQLITE_NULL
 				    ? json_object()
@@ -206,8 +208,8 @@ static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after
 	return *ret ? 0 : -ENOMEM;
 }
 
-int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			     json_t **ret)
+int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after,
+			     const char *type, size_t limit, json_t **ret)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_sqlite_conn *c;
@@ -219,7 +221,7 @@ int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t aft
 	r = store_sqlite_begin_read(s, &c);
 	if (r < 0)
 		return r;
-	r = store_sqlite_end(s, c, list(c, host_id, after, limit, &v));
+	r = store_sqlite_end(s, c, list(c, host_id, after, type, limit, &v));
 	if (r < 0) {
 		json_decref(v);
 		return r;

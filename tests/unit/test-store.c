@@ -35,17 +35,17 @@ static void test_open(void)
 
 	CHECK_INT(store_open(tmp.url, &st), 0, "a new store opens");
 	CHECK_INT(store_schema_version(st, &v), 0, "schema version readable");
-	CHECK_INT(v, 1, "and at version 1");
+	CHECK_INT(v, 2, "and at the latest version, 2");
 	st = store_free(st);
 	CHECK_INT(store_open(tmp.url, &st), 0, "the store reopens");
 	CHECK_INT(store_schema_version(st, &v), 0, "schema version readable again");
-	CHECK_INT(v, 1, "still version 1");
+	CHECK_INT(v, 2, "still version 2");
 	st = store_free(st);
 
 	raw = raw_open(tmp.path);
 	CHECK(raw != NULL, "a raw connection opens the file");
-	CHECK_INT(raw_int(raw, "SELECT count(*) FROM schema_version"), 1,
-		  "migrations ran once: reopening applies nothing");
+	CHECK_INT(raw_int(raw, "SELECT count(*) FROM schema_version"), 2,
+		  "migrations ran once each: reopening applies nothing");
 	{
 		char mode[16];
 
@@ -75,7 +75,7 @@ static void test_open(void)
 		(void) snprintf(url, sizeof(url), "%s?readers=0", tmp.url);
 		CHECK_INT(store_open(url, &st), 0, "readers=0: everything on the writer");
 		CHECK_INT(store_schema_version(st, &v), 0, "reads go through the writer");
-		CHECK_INT(v, 1, "and see the schema");
+		CHECK_INT(v, 2, "and see the schema");
 		st = store_free(st);
 	}
 }
@@ -499,17 +499,24 @@ static void test_events(struct store *st, const char *host)
 	CHECK_INT(store_checkin(st, host, NOW, "x", NULL, &cr), 0, "check-in");
 	CHECK_INT(cr.acked_seq, 20, "reports the acknowledgement");
 
-	CHECK_INT(store_host_events(st, host, 12, 3, &list), 0, "events after 12");
+	CHECK_INT(store_host_events(st, host, 12, NULL, 3, &list), 0, "events after 12");
 	CHECK_INT(json_array_size(json_object_get(list, "events")), 3, "3 of them");
 	CHECK_INT(json_integer_value(json_object_get(
 			  json_array_get(json_object_get(list, "events"), 0), "seq")),
 		  13, "from 13, in order");
 	CHECK_INT(json_integer_value(json_object_get(list, "acked_seq")), 20, "acked_seq 20");
 	json_decref(list);
-	CHECK_INT(store_host_events(st, host, 19, 10, &list), 0, "events after 19");
+	CHECK_INT(store_host_events(st, host, 19, NULL, 10, &list), 0, "events after 19");
 	CHECK_STR(json_string_value(json_object_get(
 			  json_array_get(json_object_get(list, "events"), 0), "user")),
 		  "alice", "members beyond seq/time/type/data are kept");
+	json_decref(list);
+	CHECK_INT(store_host_events(st, host, 0, "agent.spool_evicted", 10, &list), 0,
+		  "events of one type");
+	CHECK_INT(json_array_size(json_object_get(list, "events")), 1, "only the one of that type");
+	CHECK_INT(json_integer_value(json_object_get(
+			  json_array_get(json_object_get(list, "events"), 0), "seq")),
+		  20, "seq 20");
 	json_decref(list);
 	b = batch(1, 1);
 	CHECK_INT(store_events_append(st, "no-such-host", b, NOW, &acked, &stored), -ENOENT,
