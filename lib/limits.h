@@ -42,3 +42,13 @@
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* The server's USB control: what it sends to agents (their own limits, docs/usb-control.md)
+ * and the device registry it accepts (docs/api.md). */
+#define LIMIT_POLICY_DOC_SENT ((size_t) 4 * 1024 * 1024) /* one policy document, as JSON */
+#define LIMIT_POLICY_REGISTRY 100000u /* registered devices in one policy document */
+#define LIMIT_POLICY_GRANTS   10000u  /* grants in one policy document */
+#define LIMIT_CSV_ROWS        100000u /* devices in one CSV import */
+#define LIMIT_CSV_FIELD       1024u   /* bytes of one CSV field */
+#define LIMIT_CSV_ERRORS      1000u   /* errors reported of one CSV import (the rest counted) */
+#define LIMIT_CSV_EXPORT      ((size_t) 256 * 1024 * 1024) /* the registry as CSV */
