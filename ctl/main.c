@@ -30,12 +30,25 @@ static void print_help(void)
 	       "  hosts inventory ID [--section NAME]\n"
 	       "  hosts software ID [--search S] [--limit N] [--offset N]\n"
 	       "  hosts history ID [--limit N]\n"
-	       "  hosts events ID [--after SEQ] [--limit N]\n"
+	       "  hosts events ID [--type TYPE] [--after SEQ] [--limit N]\n"
 	       "  hosts revoke ID\n"
 	       "  hosts delete ID\n"
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
+	       "  policy check FILE              (offline: every error with line and column)\n"
+	       "  policy set --scope all|group:G|host:ID FILE [--comment C]\n"
+	       "  policy show [--scope all|group:G|host:ID | --host ID]\n"
+	       "  policy history [--scope S] [--limit N] [--offset N]\n"
+	       "  devices list [--tag T] [--search S] [--serial S] [--limit N] [--offset N]\n"
+	       "  devices add --serial S [--vendor VVVV --product PPPP] --owner O [--tag T]...\n"
+	       "              [--note N]\n"
+	       "  devices remove SERIAL\n"
+	       "  devices import FILE.csv        (all or nothing)\n"
+	       "  devices export [--bom]         (CSV on stdout)\n"
+	       "  grants create --serial S (--host ID | --user U) --hours N --reason R\n"
+	       "  grants list [--all]\n"
+	       "  grants revoke ID\n"
 	       "\n"
 	       "The server, token and CA also come from MAMORI_SERVER, MAMORI_TOKEN and "
 	       "MAMORI_CA,\n"
@@ -100,15 +113,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts or tokens (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, tokens, policy, devices or "
+				"grants (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
-	if (!streq(cmd, "hosts") && !streq(cmd, "tokens")) {
+	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "policy") &&
+	    !streq(cmd, "devices") && !streq(cmd, "grants")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
+	}
+	/* checking a policy file needs no server, no token and no configuration */
+	if (streq(cmd, "policy") && optind + 1 < argc && streq(argv[optind + 1], "check")) {
+		r = ctl_cmd_policy_check(argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
 	}
 	if (ctl_config_load(&c) < 0) {
 		ctl_done(&c);
@@ -120,8 +141,14 @@ int main(int argc, char **argv)
 	}
 	if (streq(cmd, "hosts"))
 		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
-	else
+	else if (streq(cmd, "tokens"))
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "policy"))
+		r = ctl_cmd_policy(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "devices"))
+		r = ctl_cmd_devices(&c, argc - optind, argv + optind);
+	else
+		r = ctl_cmd_grants(&c, argc - optind, argv + optind);
 	curl_global_cleanup();
 	ctl_done(&c);
 	return r;
