@@ -405,11 +405,12 @@ static int handle_enroll(struct http_request *req)
 }
 
 /*
- * The USB policy part of a check-in answer: "policy_version" is the version of the
- * document the host should hold (null when no policy applies), and "policy" the document
- * itself when the agent reported another version. A document that cannot be built (the
- * store failed, or it is over the agent's limits) is left out and logged: the check-in
- * itself still succeeds, and the agent keeps the policy it has.
+ * The policy part of a check-in answer: "policy_version" is the version the host should
+ * hold (null when no policy applies), and "policy" the policy itself when the agent
+ * reported another version: {"version", "usb": the USB policy document}, each monitor of
+ * the agent taking its own member (docs/usb-control.md). A policy that cannot be built
+ * (the store failed, or it is over the agent's limits) is left out and logged: the
+ * check-in itself still succeeds, and the agent keeps the policy it has.
  */
 static int checkin_policy(struct http_request *req, const char *held, json_t *answer)
 {
@@ -433,7 +434,8 @@ static int checkin_policy(struct http_request *req, const char *held, json_t *an
 		return 0;
 	log_info("(M4302) host %s holds USB policy '%s': sending %s", req->host_id,
 		 *held ? held : "none", version);
-	if (jsonw_set(answer, "policy", TAKE_PTR(doc)) < 0)
+	if (jsonw_set(answer, "policy", json_pack("{s:s, s:O}", "version", version, "usb", doc)) <
+	    0)
 		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
 	return 0;
 }

@@ -127,15 +127,15 @@ enroll pc "$(new_token)"
 ok $? "an agent enrols"
 api POST /api/v1/policies '{"scope": "all", "rules": "default block\nread-only class mass-storage tag company-issued\n"}'
 agent pc POST /agent/v1/checkin '{"agent_version": "0.1.0", "time": 1}'
-reg=$(jget "$(jget "$BODY" .policy)" .registry)
+reg=$(jget "$(jget "$BODY" .policy.usb)" .registry)
 [ "$(python3 -c 'import json,sys; print(sorted(e["serial"] for e in json.loads(sys.argv[1])))' "$reg")" = "['4C530001230512114295', 'AA-01']" ]
 ok $? "the document carries the devices with the tag its rules name"
 ! grep -q 'Hanako\|backup\|encrypted\|red' <<<"$reg" && grep -q '"tags": \["company-issued"\]\|"tags":\["company-issued"\]' <<<"$reg"
 ok $? "with that tag only: no owners, notes or other tags"
-v1=$(jget "$(jget "$BODY" .policy)" .version)
+v1=$(jget "$(jget "$BODY" .policy.usb)" .version)
 api POST /api/v1/devices '{"serial": "NEW-1", "owner": "o", "tags": ["company-issued"]}'
 agent pc POST /agent/v1/checkin "{\"agent_version\": \"0.1.0\", \"time\": 2, \"policy_version\": \"$v1\"}"
-v2=$(jget "$(jget "$BODY" .policy)" .version)
+v2=$(jget "$(jget "$BODY" .policy.usb)" .version)
 [ -n "$v2" ] && [ "$v2" != "$v1" ] && [[ $v2 == 1-* ]]
 ok $? "a device registered with that tag sends a new document ($v1 → $v2)"
 agent pc POST /agent/v1/checkin "{\"agent_version\": \"0.1.0\", \"time\": 3, \"policy_version\": \"$v2\"}"

@@ -20,7 +20,7 @@ expect_status 201 "a policy for all"
 
 checkin() { # NAME HELD → the document sent (or "")
 	agent "$1" POST /agent/v1/checkin "{\"agent_version\": \"0.1.0\", \"time\": 1, \"policy_version\": \"$2\"}"
-	jget "$BODY" .policy
+	jget "$BODY" .policy.usb
 }
 grants_of() { # DOC → "serial:host|user ..." sorted
 	python3 -c '

@@ -127,7 +127,9 @@ expect_status 404 "an unknown version"
 # ---- distribution at check-in ----
 agent s2 POST /agent/v1/checkin '{"agent_version": "0.1.0", "time": 1, "policy_version": 0}'
 expect_status 200 "s2 checks in holding no policy"
-doc=$(jget "$BODY" .policy)
+doc=$(jget "$BODY" .policy.usb)
+[ "$(jget "$BODY" .policy.version)" = "$(jget "$doc" .version)" ]
+ok $? "the policy carries its version and the USB document as its usb member"
 v=$(jget "$doc" .version)
 [[ $v == 2-* ]] && [ "$(jget "$BODY" .policy_version)" = "$v" ]
 ok $? "the answer carries the policy document, version $v"
@@ -154,8 +156,8 @@ api GET "/api/v1/hosts/$S2"
 [ "$(jget "$BODY" .policy.current)" = false ] && [ "$(jget "$BODY" .policy.in_force)" = "$v" ]
 ok $? "a new group version: the host is no longer current"
 agent s2 POST /agent/v1/checkin "{\"agent_version\": \"0.1.0\", \"time\": 3, \"policy_version\": \"$v\"}"
-v2=$(jget "$(jget "$BODY" .policy)" .version)
-[[ $v2 == 5-* ]] && [ "$(jget "$(jget "$BODY" .policy)" .rules_text)" = "$(cat "$T/sales2.rules")" ]
+v2=$(jget "$(jget "$BODY" .policy.usb)" .version)
+[[ $v2 == 5-* ]] && [ "$(jget "$(jget "$BODY" .policy.usb)" .rules_text)" = "$(cat "$T/sales2.rules")" ]
 ok $? "its next check-in brings version $v2"
 agent s2 POST /agent/v1/checkin "{\"agent_version\": \"0.1.0\", \"time\": 4, \"policy_version\": \"$v2\"}"
 api GET "/api/v1/hosts/$S2"
