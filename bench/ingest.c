@@ -11,7 +11,13 @@
  * lookups (store_host_by_serial, which every agent request makes) from another thread,
  * with reader connections (readers=4) and with everything on the writer (readers=0).
  *
- *   bench-ingest [--hosts N] [--batches B] [--batch S] [--runs R]
+ * With --store postgresql://… the same is measured on PostgreSQL: the store (pool=4, a
+ * fresh database per run made through that URL) against a raw COPY of the same rows into
+ * a plain table with PRIMARY KEY (host, seq), one COPY and one commit per batch on one
+ * connection, in the same run. Start a durable throw-away server for it with
+ * `eval "$(tests/pg-cluster.sh start --durable)"` (fsync on, as in production).
+ *
+ *   bench-ingest [--hosts N] [--batches B] [--batch S] [--runs R] [--store URL]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,7 +26,9 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "lib/buf.h"
 #include "lib/jsonw.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
@@ -32,6 +40,7 @@
 
 struct config {
 	unsigned hosts, batches, batch, runs;
+	const char *store; /* a postgres URL, or NULL for SQLite */
 };
 
 static double now_s(void)
@@ -103,19 +112,20 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 				json_decref(d);
 			}
 	if (sqlite3_open(tmp.path, &db) != SQLITE_OK ||
-	    raw_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-			 "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
-			 "PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000") != SQLITE_OK ||
-	    raw_exec(db, without_rowid ? "CREATE TABLE ev (host INTEGER NOT NULL,"
-					 " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
-					 " type TEXT NOT NULL, data TEXT NOT NULL,"
-					 " received INTEGER NOT NULL,"
-					 " PRIMARY KEY (host, seq)) STRICT, WITHOUT ROWID"
-				       : "CREATE TABLE ev (host INTEGER NOT NULL,"
-					 " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
-					 " type TEXT NOT NULL, data TEXT NOT NULL,"
-					 " received INTEGER NOT NULL,"
-					 " PRIMARY KEY (host, seq)) STRICT") != SQLITE_OK ||
+	    sqlite_exec(db,
+			"PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			"PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+			"PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000") != SQLITE_OK ||
+	    sqlite_exec(db, without_rowid ? "CREATE TABLE ev (host INTEGER NOT NULL,"
+					    " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+					    " type TEXT NOT NULL, data TEXT NOT NULL,"
+					    " received INTEGER NOT NULL,"
+					    " PRIMARY KEY (host, seq)) STRICT, WITHOUT ROWID"
+					  : "CREATE TABLE ev (host INTEGER NOT NULL,"
+					    " seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+					    " type TEXT NOT NULL, data TEXT NOT NULL,"
+					    " received INTEGER NOT NULL,"
+					    " PRIMARY KEY (host, seq)) STRICT") != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT INTO ev VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 			       " ON CONFLICT DO NOTHING",
@@ -125,7 +135,7 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 	t0 = now_s();
 	for (unsigned b = 0; b < cfg->batches; b++)
 		for (unsigned h = 0; h < cfg->hosts; h++) {
-			(void) raw_exec(db, "BEGIN IMMEDIATE");
+			(void) sqlite_exec(db, "BEGIN IMMEDIATE");
 			for (unsigned i = 0; i < cfg->batch; i++, k++) {
 				unsigned seq = b * cfg->batch + i + 1;
 
@@ -139,7 +149,7 @@ static double run_raw(const struct config *cfg, bool without_rowid)
 					goto out;
 				sqlite3_reset(q);
 			}
-			if (raw_exec(db, "COMMIT") != SQLITE_OK)
+			if (sqlite_exec(db, "COMMIT") != SQLITE_OK)
 				goto out;
 		}
 	t1 = now_s() - t0;
@@ -224,8 +234,8 @@ static int run_store(const struct config *cfg, unsigned readers, bool lookups,
 	int failures = 0, r = -ENOMEM;
 	double t0, elapsed;
 
-	(void) snprintf(params, sizeof(params), "readers=%u", readers);
-	if (!h || !t || tmpstore_init(&tmp, params) < 0)
+	(void) snprintf(params, sizeof(params), cfg->store ? "pool=%u" : "readers=%u", readers);
+	if (!h || !t || tmpstore_init_at(&tmp, cfg->store, params) < 0)
 		goto out_free;
 	r = store_open(tmp.url, &st);
 	if (r < 0)
@@ -294,6 +304,166 @@ out_free:
 	return r;
 }
 
+/* ---- PostgreSQL ---- */
+
+#if HAVE_POSTGRES
+/* Appends s to b for COPY's text format: \\, tab, newline and CR escaped. */
+static int copy_field(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		int r = *s == '\\'   ? buf_adds(b, "\\\\")
+			: *s == '\t' ? buf_adds(b, "\\t")
+			: *s == '\n' ? buf_adds(b, "\\n")
+			: *s == '\r' ? buf_adds(b, "\\r")
+				     : buf_addc(b, *s);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool pg_ok(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg, sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		fprintf(stderr, "bench-ingest: %s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * The same rows with COPY, one batch per transaction, on one connection, into a table
+ * with PRIMARY KEY (host, seq) and, when `searchable`, the trigram index the store's
+ * events have: the cost of the rows themselves, and of the rows made searchable.
+ */
+static double run_raw_pg(const struct config *cfg, bool searchable)
+{
+	struct tmpstore tmp;
+	struct buf *data;
+	PGconn *pg = NULL;
+	size_t nbatches = (size_t) cfg->hosts * cfg->batches, k = 0;
+	double t0, t1 = 0;
+
+	data = mm_calloc(nbatches, sizeof(*data));
+	if (!data || tmpstore_init_at(&tmp, cfg->store, NULL) < 0) {
+		mm_free(data);
+		return 0;
+	}
+	/* the batches as COPY text, made before the clock starts */
+	for (unsigned b = 0; b < cfg->batches; b++)
+		for (unsigned h = 0; h < cfg->hosts; h++, k++) {
+			buf_init(&data[k], LIMIT_STORE_PARAM);
+			for (unsigned i = 0; i < cfg->batch; i++) {
+				unsigned seq = b * cfg->batch + i + 1;
+				json_t *d = event_data(h, seq);
+				char *text = jsonw_dump(d);
+
+				json_decref(d);
+				if (!text ||
+				    buf_addf(&data[k], "%u\t%u\t%lld\tprocess.start\t", h + 1, seq,
+					     (long long) NOW * 1000 + seq) < 0 ||
+				    copy_field(&data[k], text) < 0 ||
+				    buf_addf(&data[k], "\t%d\n", NOW) < 0) {
+					mm_free(text);
+					goto out;
+				}
+				mm_free(text);
+			}
+		}
+	pg = PQconnectdb(tmp.rawurl);
+	if (PQstatus(pg) != CONNECTION_OK ||
+	    !pg_ok(pg, "CREATE TABLE ev (host bigint NOT NULL, seq bigint NOT NULL,"
+		       " time_ms bigint NOT NULL, type text NOT NULL, data text NOT NULL,"
+		       " received bigint NOT NULL, PRIMARY KEY (host, seq))") ||
+	    (searchable && (!pg_ok(pg, "CREATE EXTENSION IF NOT EXISTS pg_trgm") ||
+			    !pg_ok(pg, "CREATE INDEX ON ev USING gin (data gin_trgm_ops)"))))
+		goto out;
+	t0 = now_s();
+	for (k = 0; k < nbatches; k++) {
+		PGresult *res;
+
+		if (!pg_ok(pg, "BEGIN"))
+			goto out;
+		res = PQexec(pg, "COPY ev FROM STDIN");
+		if (PQresultStatus(res) != PGRES_COPY_IN) {
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+		if (PQputCopyData(pg, buf_str(&data[k]), (int) data[k].len) != 1 ||
+		    PQputCopyEnd(pg, NULL) != 1)
+			goto out;
+		res = PQgetResult(pg);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench-ingest: COPY: %s", PQerrorMessage(pg));
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+		if (!pg_ok(pg, "COMMIT"))
+			goto out;
+	}
+	t1 = now_s() - t0;
+out:
+	PQfinish(pg);
+	tmpstore_remove(&tmp);
+	for (size_t i = 0; i < nbatches; i++)
+		buf_done(&data[i]);
+	mm_free(data);
+	return t1 > 0 ? (double) cfg->hosts * cfg->batches * cfg->batch / t1 : 0;
+}
+
+/*
+ * The PostgreSQL runs: the store (pool=4, one thread per host) against COPY into a plain
+ * table and into one with the store's trigram index, run by run. The goal is stated
+ * against the second: both then store the same searchable rows, so the ratio is what the
+ * store's own work costs (validation, idempotency, acknowledgement); the first shows what
+ * making events searchable costs PostgreSQL itself.
+ */
+static int bench_pg(const struct config *cfg)
+{
+	double plain[MAX_RUNS], raw[MAX_RUNS], st[MAX_RUNS], ratio[MAX_RUNS], ratio_plain[MAX_RUNS];
+	double lk[MAX_RUNS], worst[MAX_RUNS];
+
+	printf("bench-ingest: %u hosts x %u batches x %u events per run, %u runs, PostgreSQL "
+	       "(libpq %d)\n",
+	       cfg->hosts, cfg->batches, cfg->batch, cfg->runs, PQlibVersion());
+	for (unsigned i = 0; i < cfg->runs; i++) {
+		struct store_result a;
+
+		plain[i] = run_raw_pg(cfg, false);
+		raw[i] = run_raw_pg(cfg, true);
+		if (run_store(cfg, 4, true, &a) < 0 || raw[i] <= 0 || plain[i] <= 0) {
+			fprintf(stderr, "bench-ingest: run %u failed\n", i + 1);
+			return 1;
+		}
+		st[i] = a.events_per_s;
+		lk[i] = a.lookups_per_s;
+		worst[i] = a.worst_lookup_ms;
+		ratio[i] = st[i] / raw[i];
+		ratio_plain[i] = st[i] / plain[i];
+		printf("  run %u: COPY %.0f/s, COPY + trigram index %.0f/s, store %.0f/s, "
+		       "ratio %.2f\n",
+		       i + 1, plain[i], raw[i], st[i], ratio[i]);
+		fflush(stdout);
+	}
+	printf("raw COPY, PK only                        %10.0f events/s\n",
+	       median(plain, cfg->runs));
+	printf("raw COPY, PK + trigram index (baseline)  %10.0f events/s\n",
+	       median(raw, cfg->runs));
+	printf("store_events_append, pool=4, %u threads   %10.0f events/s  ratio %.2f "
+	       "(median of per-run ratios; goal >= 0.50); %.2f of COPY without the index\n",
+	       cfg->hosts, median(st, cfg->runs), median(ratio, cfg->runs),
+	       median(ratio_plain, cfg->runs));
+	printf("certificate lookups while ingesting: %.0f/s (worst %.1f ms)\n",
+	       median(lk, cfg->runs), median(worst, cfg->runs));
+	return 0;
+}
+#endif
+
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 {
 	unsigned v;
@@ -309,13 +479,11 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"hosts", required_argument, NULL, 'h'},
-		{"batches", required_argument, NULL, 'b'},
-		{"batch", required_argument, NULL, 's'},
-		{"runs", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0},
+		{"hosts", required_argument, NULL, 'h'}, {"batches", required_argument, NULL, 'b'},
+		{"batch", required_argument, NULL, 's'}, {"runs", required_argument, NULL, 'r'},
+		{"store", required_argument, NULL, 'u'}, {NULL, 0, NULL, 0},
 	};
-	struct config cfg = {.hosts = 4, .batches = 25, .batch = 500, .runs = 5};
+	struct config cfg = {.hosts = 4, .batches = 25, .batch = 500, .runs = 5, .store = NULL};
 	double raw[MAX_RUNS], raw_rowid[MAX_RUNS], pooled[MAX_RUNS], shared[MAX_RUNS];
 	double lk_pooled[MAX_RUNS], lk_shared[MAX_RUNS], worst_pooled[MAX_RUNS],
 		worst_shared[MAX_RUNS], ratio[MAX_RUNS], ratio_shared[MAX_RUNS];
@@ -339,14 +507,26 @@ int main(int argc, char **argv)
 		case 'r':
 			r = parse_uint(optarg, 1, MAX_RUNS, &cfg.runs);
 			break;
+		case 'u':
+			cfg.store = optarg;
+			r = str_startswith(optarg, "postgres") ? 0 : -EINVAL;
+			break;
 		default:
 			break;
 		}
 		if (r < 0) {
 			fprintf(stderr, "usage: bench-ingest [--hosts N] [--batches B] [--batch S] "
-					"[--runs R]\n");
+					"[--runs R] [--store postgresql://…]\n");
 			return 2;
 		}
+	}
+	if (cfg.store) {
+#if HAVE_POSTGRES
+		return bench_pg(&cfg);
+#else
+		fprintf(stderr, "bench-ingest: built without PostgreSQL\n");
+		return 1;
+#endif
 	}
 	printf("bench-ingest: %u hosts x %u batches x %u events per run, %u runs, SQLite %s, "
 	       "synchronous=FULL\n",

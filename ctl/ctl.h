@@ -1,6 +1,7 @@
 /*
  * mamorictl's private header. mamorictl speaks only the public admin REST API
- * (docs/api.md), so everything it does can be scripted against the API directly.
+ * (docs/api.md), so everything it does can be scripted against the API directly — except
+ * `store migrate`, an offline operation on two databases (cmd_store.c says why).
  */
 #pragma once
 
@@ -82,6 +83,8 @@ int ctl_args_parse(int argc, char **argv, const struct ctl_opt *opts, const char
 
 int ctl_cmd_hosts(struct ctl *c, int argc, char **argv);
 int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);
+/* store migrate --from URL --to URL [--force]: links the store library (cmd_store.c). */
+int ctl_cmd_store(struct ctl *c, int argc, char **argv);
 /* `policy check FILE` needs no server: main() calls it before loading the configuration. */
 int ctl_cmd_policy_check(int argc, char **argv);
 int ctl_cmd_policy(struct ctl *c, int argc, char **argv);

@@ -49,6 +49,9 @@ static void print_help(void)
 	       "  grants create --serial S (--host ID | --user U) --hours N --reason R\n"
 	       "  grants list [--all]\n"
 	       "  grants revoke ID\n"
+	       "  store migrate --from URL --to URL [--force]\n"
+	       "             copy a whole store (servers stopped), e.g. --from sqlite:PATH\n"
+	       "             --to postgresql://…; the target must be empty unless --force\n"
 	       "\n"
 	       "The server, token and CA also come from MAMORI_SERVER, MAMORI_TOKEN and "
 	       "MAMORI_CA,\n"
@@ -113,12 +116,18 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts, tokens, policy, devices or "
-				"grants (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, tokens, policy, devices, "
+				"grants or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
+	if (streq(cmd, "store")) {
+		/* offline, on the databases themselves: no server, token or TLS */
+		r = ctl_cmd_store(&c, argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
+	}
 	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "policy") &&
 	    !streq(cmd, "devices") && !streq(cmd, "grants")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);

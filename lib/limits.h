@@ -31,6 +31,9 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
+#define LIMIT_STORE_PARAM                                                  \
+	((size_t) 256 * 1024 * 1024) /* one SQL parameter the store builds \
+				      * (a batch's values as an array) */
 
 /* The security section (agent/col_security.c and friends). */
 #define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */

@@ -9,11 +9,18 @@
  *   vfs=NAME   SQLite VFS to open the file through. A test seam: tests/fault registers a
  *              VFS that fails the Nth write or sync, to prove failed operations change
  *              nothing. Production configurations never set it.
- * A PATH cannot contain '?'.
+ *   pool=N     PostgreSQL connections (1..64, default 4)
+ * A PostgreSQL URL's other parameters are libpq's (host=/run/postgresql, sslmode=…) and
+ * are passed on untouched; libpq refuses those it does not know. A PATH cannot contain
+ * '?'. The URL may hold a password, so it is never logged whole.
+ *
+ * Job locks are validated here (names) and kept by the backends.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "config.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
@@ -21,6 +28,9 @@
 
 #define STORE_DEFAULT_READERS 4u
 #define STORE_MAX_READERS     64u
+#define STORE_DEFAULT_POOL    4u
+#define STORE_MAX_POOL        64u
+#define JOB_NAME_MAX          64
 
 typedef int (*open_fn)(const char *base, const struct store_params *p, struct store **ret);
 
@@ -30,11 +40,20 @@ static const struct {
 	open_fn open;     /* NULL: recognised, but not built into this program */
 } backends[] = {
 	{"sqlite:", false, store_sqlite_open},
+#if HAVE_POSTGRES
+	{"postgres://", true, store_pg_open},
+	{"postgresql://", true, store_pg_open},
+#else
 	{"postgres://", true, NULL},
 	{"postgresql://", true, NULL},
+#endif
 };
 
-static int parse_params(char *text, struct store_params *p)
+/*
+ * Parses PARAMS into p. With `pass` (PostgreSQL), parameters that are not mamori's are
+ * appended there for libpq; without it they are refused.
+ */
+static int parse_params(char *text, struct store_params *p, struct buf *pass)
 {
 	char *save = NULL;
 
@@ -48,7 +67,20 @@ static int parse_params(char *text, struct store_params *p)
 		}
 		*eq = '\0';
 		v = eq + 1;
-		if (streq(kv, "vfs") && *v) {
+		if (pass && streq(kv, "pool")) {
+			if (str_to_uint(v, 10, &p->pool) < 0 || p->pool < 1 ||
+			    p->pool > STORE_MAX_POOL) {
+				log_error("(M4002) store URL: pool must be 1..%u", STORE_MAX_POOL);
+				return -EINVAL;
+			}
+		} else if (pass && !streq(kv, "vfs") && !streq(kv, "readers")) {
+			if ((pass->len && buf_addc(pass, '&') < 0) ||
+			    buf_addf(pass, "%s=%s", kv, v) < 0)
+				return -ENOMEM;
+		} else if (pass) {
+			log_error("(M4002) store URL: '%s' is a SQLite parameter", kv);
+			return -EINVAL;
+		} else if (streq(kv, "vfs") && *v) {
 			p->vfs = v;
 		} else if (streq(kv, "readers")) {
 			if (str_to_uint(v, 10, &p->readers) < 0 || p->readers > STORE_MAX_READERS) {
@@ -66,23 +98,25 @@ static int parse_params(char *text, struct store_params *p)
 
 int store_open(const char *url, struct store **ret)
 {
-	struct store_params p = {.vfs = NULL, .readers = STORE_DEFAULT_READERS};
+	struct store_params p = {
+		.vfs = NULL,
+		.readers = STORE_DEFAULT_READERS,
+		.pool = STORE_DEFAULT_POOL,
+	};
 	_cleanup_(freep) char *copy = NULL;
+	struct buf pass;
 	char *q;
-	int r;
+	int r = -EINVAL;
 
 	if (!url || !ret)
 		return -EINVAL;
 	copy = mm_strdup(url);
 	if (!copy)
 		return -ENOMEM;
+	buf_init(&pass, strlen(url) + 1);
 	q = strchr(copy, '?');
-	if (q) {
+	if (q)
 		*q++ = '\0';
-		r = parse_params(q, &p);
-		if (r < 0)
-			return r;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
 		const char *rest = str_startswith(copy, backends[i].prefix);
 
@@ -90,18 +124,29 @@ int store_open(const char *url, struct store **ret)
 			continue;
 		if (!backends[i].open) {
 			log_error("(M4001) store: '%s' names a backend this build does not have "
-				  "(PostgreSQL support comes in a later release); use sqlite:PATH",
+				  "(built without libpq); use sqlite:PATH",
 				  backends[i].prefix);
-			return -EPROTONOSUPPORT;
+			r = -EPROTONOSUPPORT;
+			goto out;
 		}
 		if (!backends[i].keep_prefix && !*rest) {
 			log_error("(M4002) store URL: '%s' names no database", url);
-			return -EINVAL;
+			goto out;
 		}
-		return backends[i].open(backends[i].keep_prefix ? copy : rest, &p, ret);
+		if (q) {
+			r = parse_params(q, &p, backends[i].keep_prefix ? &pass : NULL);
+			if (r < 0)
+				goto out;
+		}
+		p.pass = pass.len ? buf_str(&pass) : NULL;
+		r = backends[i].open(backends[i].keep_prefix ? copy : rest, &p, ret);
+		goto out;
 	}
-	log_error("(M4002) store URL: '%s' is neither sqlite:PATH nor postgres://…", url);
-	return -EINVAL;
+	/* the scheme is all that is shown: a PostgreSQL URL may carry a password */
+	log_error("(M4002) store URL: '%.12s…' is neither sqlite:PATH nor postgres://…", url);
+out:
+	buf_done(&pass);
+	return r;
 }
 
 struct store *store_free(struct store *st)
@@ -236,6 +281,38 @@ int store_audit_append(struct store *st, int64_t now, const char *actor, const c
 int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret)
 {
 	return st->ops->audit_list(st, limit, offset, ret);
+}
+
+int store_maintain(struct store *st, int64_t now)
+{
+	return st->ops->maintain(st, now);
+}
+
+bool store_job_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 1 || n > JOB_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return false;
+	return true;
+}
+
+int store_job_try_lock(struct store *st, const char *name, bool *ret_held)
+{
+	if (!store_job_name_ok(name) || !ret_held)
+		return -EINVAL;
+	return st->ops->job_try_lock(st, name, ret_held);
+}
+
+int store_job_unlock(struct store *st, const char *name)
+{
+	if (!store_job_name_ok(name))
+		return -EINVAL;
+	return st->ops->job_unlock(st, name);
 }
 
 int store_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version)

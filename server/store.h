@@ -27,6 +27,7 @@
 #include "lib/macro.h"
 
 #define STORE_ID_MAX     40 /* room for a UUID and its NUL */
+#define STORE_JOBS_MAX   16 /* job locks one handle holds at once (store_job_try_lock) */
 #define STORE_DIGEST_HEX 65 /* a SHA-256 in hex and its NUL */
 
 struct store;
@@ -37,8 +38,10 @@ struct store;
  * applied in order inside a transaction; a database newer than this program is refused
  * with -EPROTO. On success *ret is the caller's, freed with store_free().
  * "sqlite:PATH?readers=N" sets the reader connections (default 4, 0..64); "?vfs=NAME" is
- * a test seam (tests/fault). A backend this build lacks (PostgreSQL, for now) gives
- * -EPROTONOSUPPORT; a malformed URL -EINVAL. Both are logged.
+ * a test seam (tests/fault). "postgres://…?pool=N" sets the PostgreSQL connections
+ * (default 4, 1..64); the URL's other parameters are libpq's. A backend this build lacks
+ * gives -EPROTONOSUPPORT; a malformed URL -EINVAL; a database that cannot be reached
+ * -EIO. All are logged.
  */
 int store_open(const char *url, struct store **ret) _wur_;
 struct store *store_free(struct store *st);
@@ -215,6 +218,42 @@ int store_audit_append(struct store *st, int64_t now, const char *actor, const c
 		       const char *target, json_t *details, const char *remote) _wur_;
 /* {"records": [...], "total": N, "chain_ok": bool}, newest first. */
 int store_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* ---- maintenance, jobs and migration ---- */
+
+/*
+ * Prepares the store for the time ahead of `now`: with PostgreSQL, creates the event
+ * partitions of this month and the next, so no ingestion pays for it (events_append
+ * creates a missing one itself, so calling this is an optimisation, not a duty). SQLite
+ * has nothing to do. Meant for an hourly background job.
+ */
+int store_maintain(struct store *st, int64_t now) _wur_;
+
+/*
+ * Takes the lock of background job `name` (1..64 of [a-z0-9._-]) if nobody holds it:
+ * *ret_held = true when this handle now holds it, false when another holder (another
+ * mamori-server sharing the database, or this handle already) does. With PostgreSQL it is
+ * a session advisory lock on a connection of its own, held until store_job_unlock(), the
+ * handle is freed, or the process dies (the session ends), so a crashed server never
+ * blocks the job for long. With SQLite, which one server at a time uses, it is always
+ * granted unless this handle holds it. -EINVAL for a bad name, -E2BIG past
+ * STORE_JOBS_MAX locks held at once, -EIO when the database cannot be reached.
+ */
+int store_job_try_lock(struct store *st, const char *name, bool *ret_held) _wur_;
+/* Releases a job lock this handle holds; -ENOENT when it holds none of that name. */
+int store_job_unlock(struct store *st, const char *name) _wur_;
+
+/*
+ * Copies everything `from` holds into `to` (both open, any backends): API and enrolment
+ * tokens, certificate serials, hosts and tombstones, token uses, inventory items, their
+ * history, the software view, events and the audit chain, exactly (ids, times, hashes).
+ * One read snapshot of `from`, one transaction on `to`: the copy happens whole or not at
+ * all. Before committing it reads `to` back and compares the row count of every table and
+ * a digest of every host's rows; a difference aborts it (-EIO, logged M4030).
+ * `to` must be empty (-ENOTEMPTY otherwise) unless `force`, which empties it first.
+ * *ret_report (optional) = {"tables": {NAME: rows}, "hosts": {ID: digest}}.
+ */
+int store_copy(struct store *from, struct store *to, bool force, json_t **ret_report) _wur_;
 
 /* ---- USB control: policies, the device registry, temporary grants ---- */
 

@@ -5,13 +5,23 @@
  * signature. Its handle embeds `struct store` as its first member, so a backend recovers
  * its own type with a cast and store.c never knows it.
  *
- * Adding a backend (PostgreSQL comes next) is: write store_pg.c with an ops table and an
- * open function, declare the open function here, and name it in store.c's backends[]. No
- * caller changes.
+ * Adding a backend is: write store_NAME.c with an ops table and an open function, declare
+ * the open function here, and name it in store.c's backends[]. No caller changes.
+ *
+ * Besides the operations, a backend offers bulk access to its tables for store_copy()
+ * (store_copy.c): every table as rows in one canonical, backend-neutral form (store_tables
+ * below), read in a canonical order and written in chunks, all inside one transaction.
+ *
+ * What every backend does the same outside SQL — ids, token states, audit hashes, LIKE
+ * patterns, validating event batches and inventory deltas — is in store_prep.c, declared
+ * at the end of this file, so the backends cannot drift apart.
  */
 #pragma once
 
 #include "server/store.h"
+
+/* Called by bulk_read for each row (a borrowed JSON array); a negative return stops it. */
+typedef int (*store_row_fn)(json_t *row, void *userdata);
 
 struct store_ops {
 	const char *name; /* "sqlite", "postgres": for log lines */
@@ -72,6 +82,25 @@ struct store_ops {
 	int (*grants_list)(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
 			   json_t **ret);
 	int (*grant_revoke)(struct store *st, const char *id, int64_t now, const char *actor);
+
+	int (*maintain)(struct store *st, int64_t now);
+	int (*job_try_lock)(struct store *st, const char *name, bool *ret_held);
+	int (*job_unlock)(struct store *st, const char *name);
+
+	/*
+	 * Bulk access for store_copy(). bulk_begin opens a session — one transaction on one
+	 * connection, a snapshot for reading or the write lock for writing — and bulk_end
+	 * closes it, committing only when r >= 0 (and the session is a writing one). Within a
+	 * session: bulk_read calls fn for every row of table t, in store_tables[t]'s order,
+	 * as a JSON array in its canonical columns (fn's error stops it and is returned);
+	 * bulk_write inserts rows (an array of such arrays; rows of per-host tables name
+	 * hosts already written); bulk_clear empties every table, audit trail included.
+	 */
+	int (*bulk_begin)(struct store *st, bool write, void **ret);
+	int (*bulk_read)(struct store *st, void *session, int t, store_row_fn fn, void *userdata);
+	int (*bulk_write)(struct store *st, void *session, int t, json_t *rows);
+	int (*bulk_clear)(struct store *st, void *session);
+	int (*bulk_end)(struct store *st, void *session, int r);
 };
 
 /* The head of every backend's handle. */
@@ -83,10 +112,134 @@ struct store {
 struct store_params {
 	const char *vfs;  /* sqlite: VFS name (test seam: tests/fault/faultvfs.c); NULL = default */
 	unsigned readers; /* sqlite: reader connections besides the writer; 0 = share the writer */
+	unsigned pool;    /* postgres: connections in the pool (1..64) */
+	const char *pass; /* postgres: the parameters that are libpq's, "a=b&c=d", or NULL */
 };
+
+/* Whether name is a valid job name: 1..64 of [a-z0-9._-]. */
+bool store_job_name_ok(const char *name);
+
+/*
+ * The tables as store_copy() sees them, in an order that respects references (a row only
+ * names rows of earlier tables). Rows are JSON arrays of `columns`: integers, strings, or
+ * null; `types` has one letter per column: 'i' integer, 't' text, 'h' a 32-byte hash as
+ * 64 hex digits (a BLOB in SQLite, a bytea in PostgreSQL). Hosts are named by their id,
+ * never by a backend's internal row number. Per-host tables have host_id first and are
+ * read ordered by host_id, then by the rest of their key, byte-wise, in every backend.
+ */
+enum store_table {
+	STORE_T_API_TOKENS,
+	STORE_T_ENROLL_TOKENS,
+	STORE_T_CA_SERIALS,
+	STORE_T_HOSTS,
+	STORE_T_TOKEN_USES,
+	STORE_T_INVENTORY_ITEMS,
+	STORE_T_INVENTORY_CHANGES,
+	STORE_T_SOFTWARE,
+	STORE_T_EVENTS,
+	STORE_T_AUDIT,
+	STORE_T_POLICIES,
+	STORE_T_DEVICES,
+	STORE_T_DEVICE_TAGS,
+	STORE_T_GRANTS,
+	STORE_T_COUNT,
+};
+
+struct store_table_desc {
+	const char *name;
+	const char *types;
+	const char *const *columns; /* NULL-terminated */
+	bool per_host;              /* first column is host_id */
+};
+
+extern const struct store_table_desc store_tables[STORE_T_COUNT];
 
 /*
  * Opens the SQLite store at path (a file name, never a URI). Same contract as store_open().
  * Declared here, defined in store_sqlite.c.
  */
 int store_sqlite_open(const char *path, const struct store_params *p, struct store **ret) _wur_;
+/*
+ * Opens the PostgreSQL store at url (a libpq connection URI without mamori's parameters;
+ * p->pass holds libpq's own). Same contract as store_open(). Defined in store_pg.c, built
+ * only with HAVE_POSTGRES.
+ */
+int store_pg_open(const char *url, const struct store_params *p, struct store **ret) _wur_;
+
+/* ---- store_prep.c: the parts of operations every backend does the same ---- */
+
+/* n random bytes from GnuTLS; -EIO (logged, M4013) when it fails. */
+int store_prep_random(void *p, size_t n) _wur_;
+/* A random (version 4) UUID in lower-case text. */
+int store_prep_uuid(char ret[STORE_ID_MAX]) _wur_;
+/* A short random id for tokens: 16 hex digits (64 bits) behind a prefix. */
+int store_prep_token_id(const char *prefix, char ret[STORE_ID_MAX]) _wur_;
+/* The state a token is in; the precedence (revoked, used, expired) is the verdict's. */
+enum store_token_verdict store_prep_token_verdict(bool revoked, int64_t uses, int64_t max_uses,
+						  int64_t expires, int64_t now);
+/* The token list's names for the verdicts: "active", "expired", "used", "revoked". */
+extern const char *const store_prep_token_states[];
+
+/* The hash before the first audit record: 64 zeros. */
+extern const char store_prep_audit_genesis[STORE_DIGEST_HEX];
+/*
+ * An audit record's hash: SHA-256(prev ‖ canonical JSON of {id, time, actor, action,
+ * target, details, remote}) in hex. details may be NULL (JSON null).
+ */
+int store_prep_audit_hash(const char *prev, int64_t id, int64_t time, const char *actor,
+			  const char *action, const char *target, json_t *details,
+			  const char *remote, char ret[STORE_DIGEST_HEX]) _wur_;
+
+/*
+ * A LIKE pattern matching `text` as a substring: "%" text "%", with \, % and _ escaped
+ * by '\' (use ESCAPE '\'). NULL on allocation failure.
+ */
+char *store_prep_like_pattern(const char *text);
+
+/* One validated event of a batch: its fields, data and extra members as JSON text. */
+struct store_event {
+	int64_t seq, time_ms;
+	const char *type; /* borrowed from the batch */
+	char *data;       /* the "data" object, compact ("{}" when absent) */
+	char *extra;      /* members beyond seq, time, type and data, or NULL when none */
+};
+
+/*
+ * Validates a batch ({"seq" >= 1, "time", "type", "data"?: object} each) and serialises
+ * it: *ret (n entries, free with store_prep_events_free) and *ret_n. -EINVAL for a bad
+ * event, -E2BIG past LIMIT_EVENT_BATCH, -ENOMEM.
+ */
+int store_prep_events(json_t *events, struct store_event **ret, size_t *ret_n) _wur_;
+void store_prep_events_free(struct store_event *ev, size_t n);
+
+enum store_item_op {
+	STORE_ITEM_REMOVED,
+	STORE_ITEM_CHANGED,
+	STORE_ITEM_ADDED,
+};
+
+/* "removed", "changed", "added": the delta's and the history's names of the ops. */
+extern const char *const store_item_ops[];
+
+/* One delta entry, resolved to the item it addresses and the text of its values. */
+struct store_item_entry {
+	const char *section;
+	const char *list; /* "" for the attributes item */
+	char *key;        /* the key array as compact JSON; "" for the attributes item */
+	enum store_item_op op;
+	json_t *old_v, *new_v;     /* borrowed from the delta */
+	char *old_text, *new_text; /* NULL for added / removed */
+};
+
+struct store_item_entries {
+	struct store_item_entry *v;
+	size_t n;
+};
+
+/*
+ * Resolves every entry of an inventory delta, in the order they apply (per section:
+ * removed, changed, added), serialising their values. -EBADMSG when the delta is not of
+ * the invdiff shape, -ENOMEM. Call store_prep_delta_done() afterwards, also on failure.
+ */
+int store_prep_delta(const json_t *delta, struct store_item_entries *es) _wur_;
+void store_prep_delta_done(struct store_item_entries *es);

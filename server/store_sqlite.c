@@ -36,8 +36,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <gnutls/crypto.h>
-
 #include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/mm.h"
@@ -515,70 +513,6 @@ json_t *store_sqlite_column_int(sqlite3_stmt *q, int i)
 	return json_integer(sqlite3_column_int64(q, i));
 }
 
-char *store_sqlite_like_pattern(const char *text)
-{
-	size_t n = strlen(text);
-	char *p = mm_reallocarray(NULL, 2, n + 2); /* worst case every byte escaped, 2 '%' */
-	size_t j = 0;
-
-	if (!p)
-		return NULL;
-	p[j++] = '%';
-	for (size_t i = 0; i < n; i++) {
-		if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
-			p[j++] = '\\';
-		p[j++] = text[i];
-	}
-	p[j++] = '%';
-	p[j] = '\0';
-	return p;
-}
-
-static int random_bytes(void *p, size_t n)
-{
-	if (gnutls_rnd(GNUTLS_RND_RANDOM, p, n) < 0) {
-		log_error("(M4013) store: the random generator failed");
-		return -EIO;
-	}
-	return 0;
-}
-
-/* A random (version 4) UUID in lower-case text. */
-static int new_uuid(char ret[STORE_ID_MAX])
-{
-	uint8_t b[16];
-	char hex[33];
-	int r = random_bytes(b, sizeof(b));
-
-	if (r < 0)
-		return r;
-	b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
-	str_hex(b, sizeof(b), hex);
-	(void) snprintf(ret, STORE_ID_MAX, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
-			hex + 16, hex + 20);
-	return 0;
-}
-
-/* A short random id for tokens: 16 hex digits (64 bits) behind a prefix. */
-static int new_token_id(const char *prefix, char ret[STORE_ID_MAX])
-{
-	uint8_t b[8];
-	char hex[17];
-	int r = random_bytes(b, sizeof(b));
-
-	if (r < 0)
-		return r;
-	str_hex(b, sizeof(b), hex);
-	(void) snprintf(ret, STORE_ID_MAX, "%s%s", prefix, hex);
-	return 0;
-}
-
-int store_sqlite_random_id(const char *prefix, char ret[STORE_ID_MAX])
-{
-	return new_token_id(prefix, ret);
-}
-
 /* ---- opening, migrating, closing ---- */
 
 static int schema_version(struct store_sqlite_conn *c, int *ret)
@@ -665,6 +599,9 @@ static void sqlite_free(struct store *st)
 	(void) pthread_mutex_destroy(&s->write_lock);
 	(void) pthread_mutex_destroy(&s->pool_lock);
 	(void) pthread_cond_destroy(&s->pool_cond);
+	(void) pthread_mutex_destroy(&s->jobs_lock);
+	for (size_t i = 0; i < STORE_JOBS_MAX; i++)
+		mm_free(s->jobs[i]);
 	mm_free(s->readers);
 	mm_free(s->free_readers);
 	mm_free(s->path);
@@ -722,7 +659,7 @@ static int sqlite_api_token_create(struct store *st, const uint8_t hash[32], con
 	    (!streq(role, "admin") && !streq(role, "auditor")) || expires < 0 ||
 	    (expires != 0 && expires <= now))
 		return -EINVAL;
-	r = new_token_id("at_", id);
+	r = store_prep_token_id("at_", id);
 	if (r < 0)
 		return r;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
@@ -853,7 +790,7 @@ static int sqlite_enroll_token_create(struct store *st, const struct store_enrol
 
 	if (!t || t->expires <= t->created || t->max_uses < 1 || !t->created_by)
 		return -EINVAL;
-	r = new_token_id("et_", id);
+	r = store_prep_token_id("et_", id);
 	if (r < 0)
 		return r;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
@@ -864,25 +801,6 @@ static int sqlite_enroll_token_create(struct store *st, const struct store_enrol
 		memcpy(ret_id, id, sizeof(id));
 	return r;
 }
-
-/* The state a token is in; the precedence is the enrolment verdict's. */
-static enum store_token_verdict token_verdict(bool revoked, int64_t uses, int64_t max_uses,
-					      int64_t expires, int64_t now)
-{
-	if (revoked)
-		return STORE_TOKEN_REVOKED;
-	if (uses >= max_uses)
-		return STORE_TOKEN_USED;
-	if (now >= expires)
-		return STORE_TOKEN_EXPIRED;
-	return STORE_TOKEN_OK;
-}
-
-static const char *const token_states[] = {
-	[STORE_TOKEN_OK] = "active",       [STORE_TOKEN_UNKNOWN] = "unknown",
-	[STORE_TOKEN_EXPIRED] = "expired", [STORE_TOKEN_USED] = "used",
-	[STORE_TOKEN_REVOKED] = "revoked",
-};
 
 static int enroll_token_list(struct store_sqlite_conn *c, int64_t now, json_t **ret)
 {
@@ -901,9 +819,9 @@ static int enroll_token_list(struct store_sqlite_conn *c, int64_t now, json_t **
 		return r;
 	while ((r = store_sqlite_step(c, q, "listing enrolment tokens")) > 0) {
 		bool revoked = sqlite3_column_type(q, 7) != SQLITE_NULL;
-		enum store_token_verdict v =
-			token_verdict(revoked, sqlite3_column_int64(q, 6),
-				      sqlite3_column_int64(q, 5), sqlite3_column_int64(q, 4), now);
+		enum store_token_verdict v = store_prep_token_verdict(
+			revoked, sqlite3_column_int64(q, 6), sqlite3_column_int64(q, 5),
+			sqlite3_column_int64(q, 4), now);
 		json_t *t = json_object();
 
 		if (jsonw_append(tokens, t) < 0 || jsonw_set(t, "uses_detail", json_array()) < 0 ||
@@ -915,7 +833,7 @@ static int enroll_token_list(struct store_sqlite_conn *c, int64_t now, json_t **
 		    jsonw_set(t, "max_uses", store_sqlite_column_int(q, 5)) < 0 ||
 		    jsonw_set(t, "uses", store_sqlite_column_int(q, 6)) < 0 ||
 		    jsonw_set(t, "revoked", json_boolean(revoked)) < 0 ||
-		    jsonw_set(t, "state", json_string(token_states[v])) < 0 ||
+		    jsonw_set(t, "state", json_string(store_prep_token_states[v])) < 0 ||
 		    json_object_set(by_id, (const char *) sqlite3_column_text(q, 0), t) < 0)
 			return -ENOMEM;
 	}
@@ -1012,7 +930,7 @@ static int allocate_serial(struct store_sqlite_conn *c, int64_t *ret)
 		uint64_t v;
 		int64_t serial;
 
-		r = random_bytes(&v, sizeof(v));
+		r = store_prep_random(&v, sizeof(v));
 		if (r < 0)
 			return r;
 		serial = (int64_t) (v & INT64_MAX);
@@ -1067,9 +985,9 @@ static int find_token(struct store_sqlite_conn *c, const uint8_t hash[32], int64
 		if (!t->group)
 			return -ENOMEM;
 	}
-	t->verdict =
-		token_verdict(sqlite3_column_type(q, 5) != SQLITE_NULL, sqlite3_column_int64(q, 4),
-			      sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 2), now);
+	t->verdict = store_prep_token_verdict(
+		sqlite3_column_type(q, 5) != SQLITE_NULL, sqlite3_column_int64(q, 4),
+		sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 2), now);
 	return 0;
 }
 
@@ -1162,7 +1080,7 @@ static int enroll(struct store_sqlite_conn *c, const uint8_t hash[32], int64_t n
 	res->verdict = t.verdict;
 	if (r < 0 || t.verdict != STORE_TOKEN_OK)
 		goto out;
-	r = new_uuid(res->host_id);
+	r = store_prep_uuid(res->host_id);
 	if (r < 0)
 		goto out;
 	r = allocate_serial(c, &serial);
@@ -1318,6 +1236,68 @@ static int sqlite_checkin(struct store *st, const char *host_id, int64_t now, co
 	return r;
 }
 
+/* ---- maintenance and job locks ---- */
+
+static int sqlite_maintain(struct store *st, int64_t now)
+{
+	(void) st;
+	(void) now;
+	return 0; /* nothing to prepare ahead: one file, no partitions */
+}
+
+/*
+ * One server uses a SQLite store, so a job lock only has to keep this handle from running
+ * a job twice at once: a list of the names held.
+ */
+static int sqlite_job_try_lock(struct store *st, const char *name, bool *ret_held)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	size_t free_slot = STORE_JOBS_MAX;
+	int r = 0;
+
+	(void) pthread_mutex_lock(&s->jobs_lock);
+	for (size_t i = 0; i < STORE_JOBS_MAX; i++) {
+		if (!s->jobs[i]) {
+			free_slot = MIN(free_slot, i);
+			continue;
+		}
+		if (streq(s->jobs[i], name)) {
+			*ret_held = false;
+			goto out;
+		}
+	}
+	if (free_slot == STORE_JOBS_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	s->jobs[free_slot] = mm_strdup(name);
+	if (!s->jobs[free_slot]) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*ret_held = true;
+out:
+	(void) pthread_mutex_unlock(&s->jobs_lock);
+	return r;
+}
+
+static int sqlite_job_unlock(struct store *st, const char *name)
+{
+	struct store_sqlite *s = store_sqlite_of(st);
+	int r = -ENOENT;
+
+	(void) pthread_mutex_lock(&s->jobs_lock);
+	for (size_t i = 0; i < STORE_JOBS_MAX; i++)
+		if (s->jobs[i] && streq(s->jobs[i], name)) {
+			mm_free(s->jobs[i]);
+			s->jobs[i] = NULL;
+			r = 0;
+			break;
+		}
+	(void) pthread_mutex_unlock(&s->jobs_lock);
+	return r;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.free = sqlite_free,
@@ -1353,6 +1333,14 @@ static const struct store_ops sqlite_ops = {
 	.grant_create = store_sqlite_policy_grant_create,
 	.grants_list = store_sqlite_policy_grants_list,
 	.grant_revoke = store_sqlite_policy_grant_revoke,
+	.maintain = sqlite_maintain,
+	.job_try_lock = sqlite_job_try_lock,
+	.job_unlock = sqlite_job_unlock,
+	.bulk_begin = store_sqlite_bulk_begin,
+	.bulk_read = store_sqlite_bulk_read,
+	.bulk_write = store_sqlite_bulk_write,
+	.bulk_clear = store_sqlite_bulk_clear,
+	.bulk_end = store_sqlite_bulk_end,
 };
 
 int store_sqlite_open(const char *path, const struct store_params *p, struct store **ret)
@@ -1372,6 +1360,7 @@ int store_sqlite_open(const char *path, const struct store_params *p, struct sto
 	(void) pthread_mutex_init(&s->write_lock, NULL);
 	(void) pthread_mutex_init(&s->pool_lock, NULL);
 	(void) pthread_cond_init(&s->pool_cond, NULL);
+	(void) pthread_mutex_init(&s->jobs_lock, NULL);
 	s->path = mm_strdup(path);
 	s->vfs = p->vfs ? mm_strdup(p->vfs) : NULL;
 	if (p->readers) {

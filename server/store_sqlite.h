@@ -34,6 +34,9 @@ struct store_sqlite {
 	size_t n_readers;
 	size_t *free_readers; /* a stack of indices into readers */
 	size_t n_free;
+
+	pthread_mutex_t jobs_lock;  /* guards jobs */
+	char *jobs[STORE_JOBS_MAX]; /* names of the job locks held; NULL for a free slot */
 };
 
 /* How much a write transaction's commit must survive (see store_sqlite.c). */
@@ -93,12 +96,6 @@ json_t *store_sqlite_column_string(sqlite3_stmt *q, int i);
 /* Column i as a JSON integer, or JSON null for SQL NULL. */
 json_t *store_sqlite_column_int(sqlite3_stmt *q, int i);
 
-/*
- * Makes a LIKE pattern matching `text` as a substring: "%" text "%", with \, % and _
- * escaped by '\' (use ESCAPE '\'). NULL on allocation failure.
- */
-char *store_sqlite_like_pattern(const char *text);
-
 static inline struct store_sqlite *store_sqlite_of(struct store *st)
 {
 	return (struct store_sqlite *) st;
@@ -127,6 +124,14 @@ int store_sqlite_hosts_get(struct store *st, const char *host_id, json_t **ret) 
 int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
 int store_sqlite_hosts_delete(struct store *st, const char *host_id, int64_t now) _wur_;
 
+/* Bulk access for store_copy, in store_sqlite_bulk.c (store_backend.h). */
+int store_sqlite_bulk_begin(struct store *st, bool write, void **ret) _wur_;
+int store_sqlite_bulk_read(struct store *st, void *session, int t, store_row_fn fn, void *userdata)
+	_wur_;
+int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows) _wur_;
+int store_sqlite_bulk_clear(struct store *st, void *session) _wur_;
+int store_sqlite_bulk_end(struct store *st, void *session, int r) _wur_;
+
 /* Operations in store_sqlite_audit.c. */
 int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
 			      const char *target, json_t *details, const char *remote) _wur_;
@@ -152,5 +157,3 @@ int store_sqlite_policy_grants_list(struct store *st, int64_t now, bool all, siz
 				    size_t offset, json_t **ret) _wur_;
 int store_sqlite_policy_grant_revoke(struct store *st, const char *id, int64_t now,
 				     const char *actor) _wur_;
-/* A short random id: prefix and 16 hex digits (64 bits). */
-int store_sqlite_random_id(const char *prefix, char ret[STORE_ID_MAX]) _wur_;

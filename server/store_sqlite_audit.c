@@ -16,60 +16,24 @@
 #include <errno.h>
 #include <string.h>
 
-#include <gnutls/crypto.h>
-
 #include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
 #include "server/store_sqlite.h"
 
-#define HASH_HEX 65
-
-static const char genesis[HASH_HEX] =
-	"0000000000000000000000000000000000000000000000000000000000000000";
-
-/* The hash of one record given its fields (details as parsed JSON, may be JSON null). */
-static int record_hash(const char *prev, int64_t id, int64_t time, const char *actor,
-		       const char *action, const char *target, json_t *details, const char *remote,
-		       char ret[HASH_HEX])
-{
-	_cleanup_(json_decrefp) json_t *rec = NULL;
-	_cleanup_(freep) char *text = NULL;
-	gnutls_hash_hd_t h;
-	uint8_t md[32];
-
-	rec = json_pack("{sIsIssssss?sOss?}", "id", (json_int_t) id, "time", (json_int_t) time,
-			"actor", actor, "action", action, "target", target, "details",
-			details ? details : json_null(), "remote", remote);
-	if (!rec)
-		return -ENOMEM;
-	text = jsonw_dump(rec);
-	if (!text)
-		return -ENOMEM;
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return -ENOMEM;
-	if (gnutls_hash(h, prev, strlen(prev)) < 0 || gnutls_hash(h, text, strlen(text)) < 0) {
-		gnutls_hash_deinit(h, NULL);
-		return -EIO;
-	}
-	gnutls_hash_deinit(h, md);
-	str_hex(md, sizeof(md), ret);
-	return 0;
-}
-
 static int append(struct store_sqlite_conn *c, int64_t now, const char *actor, const char *action,
 		  const char *target, json_t *details, const char *remote)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *last = NULL, *ins = NULL;
 	_cleanup_(freep) char *details_text = details ? jsonw_dump(details) : NULL;
-	char prev[HASH_HEX], hash[HASH_HEX];
+	char prev[STORE_DIGEST_HEX], hash[STORE_DIGEST_HEX];
 	int64_t id = 1;
 	int r;
 
 	if (details && !details_text)
 		return -ENOMEM;
-	memcpy(prev, genesis, sizeof(prev));
+	memcpy(prev, store_prep_audit_genesis, sizeof(prev));
 	r = store_sqlite_stmt(c, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &last);
 	if (r < 0)
 		return r;
@@ -79,12 +43,12 @@ static int append(struct store_sqlite_conn *c, int64_t now, const char *actor, c
 	if (r > 0) {
 		const char *h = (const char *) sqlite3_column_text(last, 1);
 
-		if (!h || strlen(h) != HASH_HEX - 1)
+		if (!h || strlen(h) != STORE_DIGEST_HEX - 1)
 			return -EIO;
-		memcpy(prev, h, HASH_HEX);
+		memcpy(prev, h, STORE_DIGEST_HEX);
 		id = sqlite3_column_int64(last, 0) + 1;
 	}
-	r = record_hash(prev, id, now, actor, action, target, details, remote, hash);
+	r = store_prep_audit_hash(prev, id, now, actor, action, target, details, remote, hash);
 	if (r < 0)
 		return r;
 	r = store_sqlite_stmt(c,
@@ -130,10 +94,10 @@ static const char *text_or_null(sqlite3_stmt *q, int i)
 static int verify(struct store_sqlite_conn *c, bool *ret_ok)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
-	char prev[HASH_HEX], hash[HASH_HEX];
+	char prev[STORE_DIGEST_HEX], hash[STORE_DIGEST_HEX];
 	int r;
 
-	memcpy(prev, genesis, sizeof(prev));
+	memcpy(prev, store_prep_audit_genesis, sizeof(prev));
 	r = store_sqlite_stmt(c,
 			      "SELECT id, time, actor, action, target, details, remote, prev_hash,"
 			      "   hash"
@@ -152,9 +116,10 @@ static int verify(struct store_sqlite_conn *c, bool *ret_ok)
 			*ret_ok = false;
 			return 0;
 		}
-		r = record_hash(prev, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), actor,
-				action, text_or_null(q, 4), json_is_null(details) ? NULL : details,
-				text_or_null(q, 6), hash);
+		r = store_prep_audit_hash(
+			prev, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), actor, action,
+			text_or_null(q, 4), json_is_null(details) ? NULL : details,
+			text_or_null(q, 6), hash);
 		if (r < 0)
 			return r;
 		if (!streq(hash, stored)) {

@@ -20,56 +20,7 @@
 #include "lib/mm.h"
 #include "server/store_sqlite.h"
 
-/* The fields of one validated event, and its extra members as JSON text (or NULL). */
-struct event {
-	int64_t seq, time_ms;
-	const char *type;
-	char *data;
-	char *extra;
-};
-
-static void event_done(struct event *e)
-{
-	mm_free(e->data);
-	mm_free(e->extra);
-}
-
-static int event_parse(json_t *v, struct event *e)
-{
-	json_t *seq = json_object_get(v, "seq"), *t = json_object_get(v, "time");
-	json_t *data = json_object_get(v, "data");
-	_cleanup_(json_decrefp) json_t *extra = NULL;
-	const char *name;
-	json_t *m;
-
-	e->type = json_string_value(json_object_get(v, "type"));
-	if (!json_is_object(v) || !json_is_integer(seq) || json_integer_value(seq) < 1 ||
-	    !json_is_integer(t) || !e->type || (data && !json_is_object(data)))
-		return -EINVAL;
-	e->seq = json_integer_value(seq);
-	e->time_ms = json_integer_value(t);
-	json_object_foreach (v, name, m) {
-		if (streq(name, "seq") || streq(name, "time") || streq(name, "type") ||
-		    streq(name, "data"))
-			continue;
-		if (!extra && !(extra = json_object()))
-			return -ENOMEM;
-		if (json_object_set(extra, name, m) < 0)
-			return -ENOMEM;
-	}
-	/* events are stored as sent, not canonical: skipping the key sort is measurably faster */
-	e->data = data ? json_dumps(data, JSON_COMPACT) : mm_strdup("{}");
-	if (!e->data)
-		return -ENOMEM;
-	if (extra) {
-		e->extra = json_dumps(extra, JSON_COMPACT);
-		if (!e->extra)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int append(struct store_sqlite_conn *c, const char *host_id, const struct event *ev,
+static int append(struct store_sqlite_conn *c, const char *host_id, const struct store_event *ev,
 		  size_t n, int64_t now, uint64_t *ret_acked, size_t *ret_stored)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *ins = NULL, *upd = NULL;
@@ -123,26 +74,17 @@ int store_sqlite_events_append(struct store *st, const char *host_id, json_t *ev
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_sqlite_conn *c;
-	struct event *ev = NULL;
+	struct store_event *ev = NULL;
 	uint64_t acked = 0;
-	size_t stored = 0, n, i;
-	json_t *v;
+	size_t stored = 0, n = 0;
 	int r;
 
-	if (!host_id || !json_is_array(events))
+	if (!host_id)
 		return -EINVAL;
-	if (json_array_size(events) > LIMIT_EVENT_BATCH)
-		return -E2BIG;
 	/* validate and serialise before taking the writer: other threads may write meanwhile */
-	n = json_array_size(events);
-	ev = mm_calloc(n ? n : 1, sizeof(*ev));
-	if (!ev)
-		return -ENOMEM;
-	json_array_foreach (events, i, v) {
-		r = event_parse(v, &ev[i]);
-		if (r < 0)
-			goto out;
-	}
+	r = store_prep_events(events, &ev, &n);
+	if (r < 0)
+		return r;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);
 	if (r < 0)
 		goto out;
@@ -154,9 +96,7 @@ int store_sqlite_events_append(struct store *st, const char *host_id, json_t *ev
 	if (ret_stored)
 		*ret_stored = stored;
 out:
-	for (i = 0; i < n; i++)
-		event_done(&ev[i]);
-	mm_free(ev);
+	store_prep_events_free(ev, n);
 	return r;
 }
 

@@ -52,7 +52,7 @@ static int hosts_list(struct store_sqlite_conn *c, const struct store_host_query
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL, *n = NULL;
 	_cleanup_(json_decrefp) json_t *hosts = json_array();
-	_cleanup_(freep) char *pattern = q->search ? store_sqlite_like_pattern(q->search) : NULL;
+	_cleanup_(freep) char *pattern = q->search ? store_prep_like_pattern(q->search) : NULL;
 	int r;
 
 	if (!hosts || (q->search && !pattern))

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "lib/invdiff.h"
 #include "lib/jsonw.h"
 #include "lib/mm.h"
 #include "server/store_sqlite.h"
@@ -123,69 +122,7 @@ int store_sqlite_inventory_get(struct store *st, const char *host_id, json_t **r
 
 /* ---- committing a delta ---- */
 
-enum op {
-	OP_REMOVED,
-	OP_CHANGED,
-	OP_ADDED,
-};
-
-static const char *const op_names[] = {"removed", "changed", "added"};
-
-/* One delta entry, resolved to the item it addresses and the text of its values. */
-struct entry {
-	const char *section;
-	const char *list; /* "" for the attributes item */
-	char *key;        /* "" for the attributes item */
-	enum op op;
-	json_t *old_v, *new_v; /* borrowed from the delta */
-	char *old_text, *new_text;
-};
-
-static void entry_done(struct entry *e)
-{
-	mm_free(e->key);
-	mm_free(e->old_text);
-	mm_free(e->new_text);
-}
-
-static int entry_parse(const char *section, enum op op, json_t *v, struct entry *e)
-{
-	json_t *list = json_object_get(v, "list");
-
-	e->section = section;
-	e->list = "";
-	e->op = op;
-	if (!json_is_object(v))
-		return -EBADMSG;
-	if (list) {
-		json_t *key = json_object_get(v, "key");
-
-		e->list = json_string_value(list);
-		if (!e->list || !*e->list || !invdiff_is_keyed_list(section, e->list) ||
-		    !json_is_array(key))
-			return -EBADMSG;
-		e->key = jsonw_dump(key);
-	} else {
-		e->list = "";
-		e->key = mm_strdup("");
-	}
-	if (!e->key)
-		return -ENOMEM;
-	e->old_v = op == OP_ADDED ? NULL : json_object_get(v, "old");
-	e->new_v = json_object_get(v, op == OP_ADDED ? "value" : "new");
-	if ((op != OP_ADDED && !e->old_v) || (op != OP_REMOVED && !e->new_v))
-		return -EBADMSG;
-	if (!*e->list && ((e->old_v && !json_is_object(e->old_v)) ||
-			  (op != OP_REMOVED && !json_is_object(e->new_v))))
-		return -EBADMSG;
-	if (e->old_v && !(e->old_text = jsonw_dump(e->old_v)))
-		return -ENOMEM;
-	if (op != OP_REMOVED && !(e->new_text = jsonw_dump(e->new_v)))
-		return -ENOMEM;
-	return 0;
-}
-
-static void bind_item(sqlite3_stmt *q, int64_t host, const struct entry *e)
+static void bind_item(sqlite3_stmt *q, int64_t host, const struct store_item_entry *e)
 {
 	(void) sqlite3_bind_int64(q, 1, host);
 	(void) store_sqlite_bind_text(q, 2, e->section);
@@ -194,19 +131,20 @@ static void bind_item(sqlite3_stmt *q, int64_t host, const struct entry *e)
 }
 
 /* Writes the item; -EBADMSG when the stored items do not fit the entry. */
-static int write_item(struct store_sqlite_conn *c, int64_t host, const struct entry *e, int64_t now)
+static int write_item(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e,
+		      int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r;
 
 	switch (e->op) {
-	case OP_REMOVED:
+	case STORE_ITEM_REMOVED:
 		r = store_sqlite_stmt(c,
 				      "DELETE FROM inventory_items WHERE host = ?1 AND section = ?2"
 				      " AND list = ?3 AND key = ?4 AND value = ?5",
 				      &q);
 		break;
-	case OP_CHANGED:
+	case STORE_ITEM_CHANGED:
 		r = store_sqlite_stmt(c,
 				      "UPDATE inventory_items SET value = ?6, changed = ?7"
 				      " WHERE host = ?1 AND section = ?2 AND list = ?3 AND key = ?4"
@@ -225,9 +163,9 @@ static int write_item(struct store_sqlite_conn *c, int64_t host, const struct en
 	if (r < 0)
 		return r;
 	bind_item(q, host, e);
-	if (e->op != OP_ADDED)
+	if (e->op != STORE_ITEM_ADDED)
 		(void) store_sqlite_bind_text(q, 5, e->old_text);
-	if (e->op != OP_REMOVED) {
+	if (e->op != STORE_ITEM_REMOVED) {
 		(void) store_sqlite_bind_text(q, 6, e->new_text);
 		(void) sqlite3_bind_int64(q, 7, now);
 	}
@@ -237,8 +175,8 @@ static int write_item(struct store_sqlite_conn *c, int64_t host, const struct en
 	return sqlite3_changes(c->db) == 1 ? 0 : -EBADMSG;
 }
 
-static int write_history(struct store_sqlite_conn *c, int64_t host, const struct entry *e,
-			 int64_t now)
+static int write_history(struct store_sqlite_conn *c, int64_t host,
+			 const struct store_item_entry *e, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	int r = store_sqlite_stmt(
@@ -252,7 +190,7 @@ static int write_history(struct store_sqlite_conn *c, int64_t host, const struct
 		return r;
 	bind_item(q, host, e);
 	(void) sqlite3_bind_int64(q, 5, now);
-	(void) store_sqlite_bind_text(q, 6, op_names[e->op]);
+	(void) store_sqlite_bind_text(q, 6, store_item_ops[e->op]);
 	(void) store_sqlite_bind_text(q, 7, e->old_text);
 	(void) store_sqlite_bind_text(q, 8, e->new_text);
 	return store_sqlite_step(c, q, "recording an inventory change");
@@ -264,13 +202,14 @@ static const char *member(json_t *obj, const char *name)
 }
 
 /* Keeps the software row of a software.packages item in step with it. */
-static int write_software(struct store_sqlite_conn *c, int64_t host, const struct entry *e)
+static int write_software(struct store_sqlite_conn *c, int64_t host,
+			  const struct store_item_entry *e)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
 	const char *name, *version;
 	int r;
 
-	if (e->op == OP_REMOVED) {
+	if (e->op == STORE_ITEM_REMOVED) {
 		r = store_sqlite_stmt(c, "DELETE FROM software WHERE host = ?1 AND item_key = ?2",
 				      &q);
 		if (r < 0)
@@ -305,10 +244,11 @@ static int write_software(struct store_sqlite_conn *c, int64_t host, const struc
 }
 
 /* Copies the identity facts the host list shows from the new attributes item. */
-static int write_identity(struct store_sqlite_conn *c, int64_t host, const struct entry *e)
+static int write_identity(struct store_sqlite_conn *c, int64_t host,
+			  const struct store_item_entry *e)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
-	json_t *attrs = e->op == OP_REMOVED ? NULL : e->new_v;
+	json_t *attrs = e->op == STORE_ITEM_REMOVED ? NULL : e->new_v;
 	int r = store_sqlite_stmt(
 		c, "UPDATE hosts SET serial_number = ?2, chassis = ?3 WHERE num = ?1", &q);
 
@@ -320,7 +260,7 @@ static int write_identity(struct store_sqlite_conn *c, int64_t host, const struc
 	return store_sqlite_step(c, q, "copying identity facts");
 }
 
-static int apply_entry(struct store_sqlite_conn *c, int64_t host, const struct entry *e,
+static int apply_entry(struct store_sqlite_conn *c, int64_t host, const struct store_item_entry *e,
 		       int64_t now)
 {
 	int r = write_item(c, host, e, now);
@@ -334,59 +274,8 @@ static int apply_entry(struct store_sqlite_conn *c, int64_t host, const struct e
 	return r;
 }
 
-struct entries {
-	struct entry *v;
-	size_t n;
-};
-
-static void entries_done(struct entries *es)
-{
-	for (size_t i = 0; i < es->n; i++)
-		entry_done(&es->v[i]);
-	mm_free(es->v);
-}
-
-/*
- * Resolves every entry of the delta, in the order they apply (per section: removed,
- * changed, added), serialising their values: all of it before taking the writer.
- */
-static int entries_parse(const json_t *delta, struct entries *es)
-{
-	const char *section;
-	size_t total = 0;
-	json_t *sd;
-
-	json_object_foreach ((json_t *) delta, section, sd) {
-		if (!json_is_object(sd))
-			return -EBADMSG;
-		for (enum op op = OP_REMOVED; op <= OP_ADDED; op++) {
-			json_t *entries = json_object_get(sd, op_names[op]);
-
-			if (entries && !json_is_array(entries))
-				return -EBADMSG;
-			total += json_array_size(entries);
-		}
-	}
-	es->v = mm_calloc(total ? total : 1, sizeof(*es->v));
-	if (!es->v)
-		return -ENOMEM;
-	json_object_foreach ((json_t *) delta, section, sd)
-		for (enum op op = OP_REMOVED; op <= OP_ADDED; op++) {
-			json_t *v;
-			size_t i;
-
-			json_array_foreach (json_object_get(sd, op_names[op]), i, v) {
-				int r = entry_parse(section, op, v, &es->v[es->n++]);
-
-				if (r < 0)
-					return r;
-			}
-		}
-	return 0;
-}
-
 static int commit(struct store_sqlite_conn *c, const char *host_id, const char *base_digest,
-		  const struct entries *es, const char *new_digest, int64_t now)
+		  const struct store_item_entries *es, const char *new_digest, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *h = NULL, *u = NULL;
 	int64_t host;
@@ -428,14 +317,14 @@ int store_sqlite_inventory_commit(struct store *st, const char *host_id, const c
 				  size_t *ret_changes)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
-	struct entries es = {.v = NULL, .n = 0};
+	struct store_item_entries es = {.v = NULL, .n = 0};
 	struct store_sqlite_conn *c;
 	int r;
 
 	if (!host_id || !base_digest || !json_is_object(delta) || !new_digest ||
 	    strlen(base_digest) >= STORE_DIGEST_HEX || strlen(new_digest) >= STORE_DIGEST_HEX)
 		return -EINVAL;
-	r = entries_parse(delta, &es);
+	r = store_prep_delta(delta, &es);
 	if (r < 0)
 		goto out;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_NORMAL, &c);
@@ -445,7 +334,7 @@ int store_sqlite_inventory_commit(struct store *st, const char *host_id, const c
 	if (r >= 0 && ret_changes)
 		*ret_changes = es.n;
 out:
-	entries_done(&es);
+	store_prep_delta_done(&es);
 	return r;
 }
 
@@ -456,7 +345,7 @@ static int software(struct store_sqlite_conn *c, const char *host_id, const char
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL, *n = NULL;
 	_cleanup_(json_decrefp) json_t *packages = json_array();
-	_cleanup_(freep) char *pattern = search ? store_sqlite_like_pattern(search) : NULL;
+	_cleanup_(freep) char *pattern = search ? store_prep_like_pattern(search) : NULL;
 	int64_t host;
 	int r;
 

@@ -606,7 +606,7 @@ static int devices_list(struct store_sqlite_conn *c, const struct store_device_q
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL, *n = NULL;
 	_cleanup_(json_decrefp) json_t *devices = json_array();
-	_cleanup_(freep) char *pattern = f->search ? store_sqlite_like_pattern(f->search) : NULL;
+	_cleanup_(freep) char *pattern = f->search ? store_prep_like_pattern(f->search) : NULL;
 	int r;
 
 	if (!devices || (f->search && !pattern))
@@ -714,7 +714,7 @@ int store_sqlite_policy_grant_create(struct store *st, const struct store_grant 
 	if (!g || !g->serial || !*g->serial || !g->reason || !g->created_by ||
 	    !g->host_id == !g->user || g->expires <= g->created)
 		return -EINVAL;
-	r = store_sqlite_random_id("gr_", id);
+	r = store_prep_token_id("gr_", id);
 	if (r < 0)
 		return r;
 	r = store_sqlite_begin_write(s, STORE_SQLITE_FULL, &c);

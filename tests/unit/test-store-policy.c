@@ -1,9 +1,9 @@
 /*
  * USB control in the store and the policy document built from it, with a fake clock (every
- * operation takes `now`): policy versions and scope precedence, the append-only history,
- * the device registry written whole or not at all, grants that leave the document when
- * they expire or are revoked, and a document version that changes exactly when the
- * document does.
+ * operation takes `now`), on SQLite and (through tests/pg-cluster.sh) PostgreSQL: policy versions
+ * and scope precedence, the append-only history, the device registry written whole or not at all,
+ * grants that leave the document when they expire or are revoked, and a document version that
+ * changes exactly when the document does.
  */
 #include <errno.h>
 
@@ -18,7 +18,7 @@
 #define NOW 1795650000
 
 static struct tmpstore tmp;
-static sqlite3 *raw;
+static struct raw *raw;
 
 static json_t *tags_of(const char *a, const char *b)
 {
@@ -367,7 +367,7 @@ int main(void)
 		tap_skip_all("no temporary directory");
 	if (!CHECK_INT(store_open(tmp.url, &st), 0, "a store opens"))
 		return tap_done();
-	raw = raw_open(tmp.path);
+	raw = raw_open(&tmp);
 	CHECK_INT(make_token(st, "tok-sales", NOW - 10, NOW + 3600, 2, "sales", id), 0,
 		  "a token for sales");
 	CHECK_INT(make_token(st, "tok-lone", NOW - 10, NOW + 3600, 1, NULL, id), 0,
@@ -388,7 +388,7 @@ int main(void)
 	test_no_policy();
 
 	store_free(st);
-	sqlite3_close(raw);
+	raw_close(raw);
 	tmpstore_remove(&tmp);
 	return tap_done();
 }

@@ -1,0 +1,366 @@
+/*
+ * store_copy(): a populated SQLite store (tokens, enrolments, revoked and deleted hosts,
+ * inventories with history, events, the audit chain, USB policies, devices and grants) copied into
+ * an empty store of the backend under test — SQLite by default, PostgreSQL when MAMORI_STORE_URL
+ * names one — and compared row for row through the store API: every listing, host, inventory,
+ * software page, history, event and audit record reads the same from both. Then: a
+ * non-empty target is refused unless forced, a copy that fails half-way leaves the target
+ * empty, and the copy works as a store afterwards (serials, ids and event seqs carry on).
+ */
+#include <errno.h>
+
+#include "lib/invdiff.h"
+#include "lib/log.h"
+#include "lib/mm.h"
+#include "server/store.h"
+#include "tests/storetest.h"
+#include "tests/tap.h"
+
+#define NOW   1795650000
+#define HOSTS 6
+
+static json_t *inventory(int n, int v, const char *chassis)
+{
+	json_t *pkgs = json_array();
+
+	for (int i = 0; i < n; i++) {
+		char name[32], version[32];
+
+		(void) snprintf(name, sizeof(name), "package-%03d", i);
+		(void) snprintf(version, sizeof(version), "%d.%d", i % 5 ? 1 : v, i);
+		json_array_append_new(pkgs, json_pack("{ssssssss}", "manager", "dpkg", "name", name,
+						      "arch", "amd64", "version", version));
+	}
+	return json_pack("{s{sss{ss}}s{so}}", "identity", "chassis", chassis, "dmi", "serial",
+			 "SN-1", "software", "packages", pkgs);
+}
+
+static json_t *batch(int from, int to)
+{
+	json_t *a = json_array();
+
+	for (int s = from; s <= to; s++)
+		json_array_append_new(a, json_pack("{sisIsss{siss}}", "seq", s, "time",
+						   (json_int_t) NOW * 1000 + s, "type", "file.copy",
+						   "data", "n", s, "path",
+						   "/media/usb/経理部/予算.xlsx"));
+	return a;
+}
+
+/* USB control: two policy versions and a host's own, three devices, two grants (one
+ * revoked). */
+static int populate_usb(struct store *st, char ids[HOSTS][STORE_ID_MAX])
+{
+	_cleanup_(json_decrefp) json_t *tags = json_pack("[s]", "company-issued");
+	_cleanup_(json_decrefp) json_t *t2 = json_pack("[ss]", "backup", "company-issued");
+	_cleanup_(json_decrefp) json_t *none = json_array();
+	struct store_device devs[] = {
+		{"4C530001230512114295", 0x0781, 0x5581, "山田 太郎", "the blue one", t2},
+		{"AA-01", -1, -1, "hanako", NULL, tags},
+		{"ZZ-9", 0x0951, -1, "jiro", NULL, none},
+	};
+	struct store_policy p = {"all", "default allow\n", none, 0, NULL, NOW, "token:at_x"};
+	struct store_grant g = {"AA-01", ids[0], NULL, "visit", NOW, NOW + 3600, "token:at_x"};
+	char gid[STORE_ID_MAX];
+	int64_t v;
+	char scope[STORE_ID_MAX + 8];
+	int r = 0;
+
+	r |= store_policy_create(st, &p, &v);
+	p.rules = "default block\nread-only class mass-storage tag company-issued\n";
+	p.tags = tags;
+	p.rule_count = 1;
+	p.comment = "tighter";
+	r |= store_policy_create(st, &p, &v);
+	(void) snprintf(scope, sizeof(scope), "host:%s", ids[3]);
+	p.scope = scope;
+	r |= store_policy_create(st, &p, &v);
+	r |= store_devices_put(st, devs, 3, NOW, "token:at_x", NULL, NULL);
+	r |= store_grant_create(st, &g, gid);
+	g.host_id = NULL;
+	g.user = "hanako";
+	r |= store_grant_create(st, &g, gid);
+	r |= store_grant_revoke(st, gid, NOW + 5, "token:at_x");
+	return r;
+}
+
+/* Fills st: 6 hosts with inventories, history and events; one revoked, one deleted. */
+static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
+{
+	struct sign_log log = {0};
+	char tid[STORE_ID_MAX];
+	uint8_t h[32];
+	int r = 0;
+
+	sha256_of("api-1", h);
+	r |= store_api_token_create(st, h, "ops", "admin", NOW, 0, tid);
+	sha256_of("api-2", h);
+	r |= store_api_token_create(st, h, "audit", "auditor", NOW, NOW + 99, tid);
+	r |= make_token(st, "tok", NOW - 10, NOW + 3600, 10, "sales", tid);
+	r |= make_token(st, "tok-old", NOW - 100, NOW - 1, 1, NULL, tid);
+	r |= make_token(st, "tok-rev", NOW - 10, NOW + 3600, 1, NULL, tid);
+	r |= store_enroll_token_revoke(st, tid, NOW);
+	for (int i = 0; i < HOSTS && r == 0; i++) {
+		_cleanup_(json_decrefp) json_t *empty = json_object(),
+					       *d1 = inventory(40, 1, "laptop");
+		_cleanup_(json_decrefp) json_t *d2 = inventory(40 + i, 2, "desktop");
+		_cleanup_(json_decrefp) json_t *delta1 = NULL, *delta2 = NULL,
+					       *ev = batch(1, 30 + i);
+		_cleanup_(json_decrefp) json_t *state = json_pack("{ss}", "agent_version", "0.2.0");
+		struct store_enroll_result res;
+		struct store_checkin_result cr;
+		char g1[65], g2[65], name[16];
+		uint64_t acked;
+		size_t n;
+
+		(void) snprintf(name, sizeof(name), "pc-%02d", i);
+		r = enroll_host(st, "tok", NOW + i, name, &log, &res);
+		if (r < 0 || res.verdict != STORE_TOKEN_OK)
+			return -1;
+		mm_free(res.cert_pem);
+		memcpy(ids[i], res.host_id, STORE_ID_MAX);
+		if (invdiff_digest(d1, g1) < 0 || invdiff_digest(d2, g2) < 0 ||
+		    invdiff_compute(empty, d1, &delta1) < 0 || invdiff_compute(d1, d2, &delta2) < 0)
+			return -1;
+		r = store_inventory_commit(st, ids[i], "", delta1, g1, NOW + 10, &n);
+		if (r == 0)
+			r = store_inventory_commit(st, ids[i], g1, delta2, g2, NOW + 20, &n);
+		if (r == 0)
+			r = store_events_append(st, ids[i], ev, NOW + 30, &acked, &n);
+		if (r == 0)
+			r = store_checkin(st, ids[i], NOW + 40, "198.51.100.1", state, &cr);
+		if (r == 0)
+			r = store_audit_append(st, NOW + i, "at_x", "host.enroll", ids[i], state,
+					       "::1");
+	}
+	if (r == 0)
+		r = store_host_revoke(st, ids[1], NOW + 50);
+	if (r == 0)
+		r = store_host_delete(st, ids[2], NOW + 51);
+	if (r == 0)
+		r = populate_usb(st, ids);
+	return r;
+}
+
+static bool same(json_t *a, json_t *b, const char *what)
+{
+	bool eq = a && b && json_equal(a, b);
+
+	if (!eq) {
+		char *ta = a ? json_dumps(a, JSON_COMPACT) : NULL;
+		char *tb = b ? json_dumps(b, JSON_COMPACT) : NULL;
+
+		tap_diag("%s differs:\n#   source %.300s\n#   target %.300s", what, ta ? ta : "-",
+			 tb ? tb : "-");
+		mm_free(ta);
+		mm_free(tb);
+	}
+	json_decref(a);
+	json_decref(b);
+	return eq;
+}
+
+/* Everything the store API shows, read from both stores, compared; the number of
+ * differences. */
+static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STORE_ID_MAX])
+{
+	struct store_host_query q = {.limit = 1000};
+	json_t *x = NULL, *y = NULL;
+	int diffs = 0;
+	size_t na = 0, nb = 1;
+
+	diffs += (store_hosts_list(a, &q, &x) < 0) + (store_hosts_list(b, &q, &y) < 0);
+	diffs += !same(x, y, "the host list");
+	q.status = "revoked";
+	diffs += (store_hosts_list(a, &q, &x) < 0) + (store_hosts_list(b, &q, &y) < 0);
+	diffs += !same(x, y, "the revoked hosts");
+	diffs += (store_enroll_token_list(a, NOW + 60, &x) < 0) +
+		 (store_enroll_token_list(b, NOW + 60, &y) < 0);
+	diffs += !same(x, y, "the enrolment tokens");
+	diffs += (store_audit_list(a, 1000, 0, &x) < 0) + (store_audit_list(b, 1000, 0, &y) < 0);
+	diffs += !json_is_true(json_object_get(y, "chain_ok"));
+	diffs += !same(x, y, "the audit trail");
+	diffs += (store_api_token_count(a, &na) < 0) + (store_api_token_count(b, &nb) < 0) +
+		 (na != nb);
+	diffs += (store_policy_list(a, NULL, 1000, 0, &x) < 0) +
+		 (store_policy_list(b, NULL, 1000, 0, &y) < 0);
+	diffs += !same(x, y, "the policies");
+	for (int64_t v = 1; v <= 3; v++) {
+		diffs += (store_policy_get(a, v, &x) < 0) + (store_policy_get(b, v, &y) < 0);
+		diffs += !same(x, y, "a policy version");
+	}
+	{
+		struct store_device_query dq = {.limit = 0};
+
+		diffs +=
+			(store_devices_list(a, &dq, &x) < 0) + (store_devices_list(b, &dq, &y) < 0);
+		diffs += !same(x, y, "the device registry");
+		dq.tag = "company-issued";
+		diffs +=
+			(store_devices_list(a, &dq, &x) < 0) + (store_devices_list(b, &dq, &y) < 0);
+		diffs += !same(x, y, "the registry by tag");
+	}
+	diffs += (store_grants_list(a, NOW + 10, true, 1000, 0, &x) < 0) +
+		 (store_grants_list(b, NOW + 10, true, 1000, 0, &y) < 0);
+	diffs += !same(x, y, "the grants");
+	for (int i = 0; i < HOSTS; i++) {
+		char da[STORE_DIGEST_HEX] = "", db[STORE_DIGEST_HEX] = "-";
+		int ra = store_host_get(a, ids[i], &x), rb = store_host_get(b, ids[i], &y);
+
+		diffs += ra != rb;
+		if (ra < 0) { /* the deleted host */
+			continue;
+		}
+		diffs += !same(x, y, "a host");
+		diffs += (store_inventory_get(a, ids[i], &x, da) < 0) +
+			 (store_inventory_get(b, ids[i], &y, db) < 0) + !streq(da, db);
+		diffs += !same(x, y, "an inventory");
+		diffs += (store_host_software(a, ids[i], NULL, 1000, 0, &x) < 0) +
+			 (store_host_software(b, ids[i], NULL, 1000, 0, &y) < 0);
+		diffs += !same(x, y, "a software list");
+		diffs += (store_host_software(a, ids[i], "PACKAGE-00", 1000, 0, &x) < 0) +
+			 (store_host_software(b, ids[i], "PACKAGE-00", 1000, 0, &y) < 0);
+		diffs += !same(x, y, "a software search");
+		diffs += (store_host_history(a, ids[i], 0, 1000, 0, &x) < 0) +
+			 (store_host_history(b, ids[i], 0, 1000, 0, &y) < 0);
+		diffs += !same(x, y, "a history");
+		diffs += (store_host_events(a, ids[i], 0, NULL, 1000, &x) < 0) +
+			 (store_host_events(b, ids[i], 0, NULL, 1000, &y) < 0);
+		diffs += !same(x, y, "the events");
+		diffs += (store_policy_inputs(a, ids[i], NOW + 10, &x) < 0) +
+			 (store_policy_inputs(b, ids[i], NOW + 10, &y) < 0);
+		diffs += !same(x, y, "the inputs of a host's USB policy");
+	}
+	return diffs;
+}
+
+static size_t host_total(struct store *st)
+{
+	struct store_host_query q = {.limit = 10};
+	json_t *x = NULL;
+	size_t n = 999;
+
+	if (store_hosts_list(st, &q, &x) == 0)
+		n = (size_t) json_integer_value(json_object_get(x, "total"));
+	json_decref(x);
+	return n;
+}
+
+int main(void)
+{
+	struct tmpstore ts, tt;
+	struct store *src = NULL, *dst = NULL;
+	char ids[HOSTS][STORE_ID_MAX];
+	json_t *report = NULL;
+	int failed_copies = 0, unchanged = 0;
+
+	log_setup("test-store-copy", LOG_CRIT);
+	mm_setup_jansson();
+	if (tmpstore_init_at(&ts, NULL, NULL) < 0 || tmpstore_init(&tt, NULL) < 0)
+		tap_skip_all("no temporary directory or database");
+	tap_diag("sqlite -> %s", tmpstore_backend());
+	if (!CHECK_INT(store_open(ts.url, &src), 0, "the source (SQLite) opens") ||
+	    !CHECK_INT(store_open(tt.url, &dst), 0, "the target opens"))
+		return tap_done();
+	CHECK_INT(populate(src, ids), 0, "the source is populated");
+
+	/* failures half-way through leave the target empty */
+	for (unsigned long n = 1; n < 200000; n = n * 3 + 1) {
+		int r;
+
+		mm_fail_at(n, false);
+		r = store_copy(src, dst, false, NULL);
+		mm_fail_at(0, false);
+		if (r >= 0)
+			break;
+		failed_copies++;
+		if (host_total(dst) == 0)
+			unchanged++;
+	}
+	CHECK(failed_copies > 3, "copies failed by allocation faults: %d", failed_copies);
+	CHECK_INT(unchanged, failed_copies, "each left the target empty");
+	if (host_total(dst) != 0) { /* the last one got through: start again */
+		store_free(dst);
+		tmpstore_remove(&tt);
+		dst = NULL;
+		if (tmpstore_init(&tt, NULL) < 0 || store_open(tt.url, &dst) < 0)
+			return tap_done();
+	}
+
+	CHECK_INT(store_copy(src, dst, false, &report), 0, "the store is copied");
+	CHECK_INT(json_integer_value(
+			  json_object_get(json_object_get(report, "tables"), "inventory_changes")),
+		  263, "the report counts the history rows (50 + i per host i, host 2 deleted)");
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(report, "tables"), "events")),
+		  (30 + 31 + 33 + 34 + 35), "and the events (none of the deleted host's)");
+	CHECK_INT(json_object_size(json_object_get(report, "hosts")), HOSTS,
+		  "and has a digest for every host, the tombstone too");
+	json_decref(report);
+	CHECK_INT(compare_stores(src, dst, ids), 0,
+		  "every listing, host, inventory, history and event reads the same from both");
+
+	CHECK_INT(store_copy(src, dst, false, NULL), -ENOTEMPTY, "a non-empty target is refused");
+	CHECK_INT(compare_stores(src, dst, ids), 0, "and left as it was");
+	CHECK_INT(store_copy(src, dst, true, NULL), 0, "--force replaces what it holds");
+	CHECK_INT(compare_stores(src, dst, ids), 0, "with the same copy");
+
+	/* the copy goes on working as a store */
+	{
+		struct store_enroll_result res;
+		struct store_host_auth auth;
+		struct sign_log log = {0};
+		json_t *ev = batch(25, 40), *d = inventory(45, 3, "tablet"), *old = NULL;
+		json_t *delta = NULL, *h = NULL;
+		char digest[STORE_DIGEST_HEX], g3[65];
+		uint64_t acked = 0;
+		size_t stored = 99, n;
+		uint8_t hash[32];
+
+		CHECK_INT(enroll_host(dst, "tok", NOW + 70, "pc-new", &log, &res), 0,
+			  "the copied token enrols another host");
+		CHECK_INT(res.verdict, STORE_TOKEN_OK, "with the uses it had left");
+		mm_free(res.cert_pem);
+		CHECK_INT(store_host_by_serial(dst, res.serial, &auth), 0, "its serial is known");
+		CHECK_INT(store_host_get(src, ids[0], &h), 0, "a copied host");
+		CHECK_INT(store_events_append(dst, ids[0], ev, NOW + 80, &acked, &stored), 0,
+			  "an overlapping batch on the copy");
+		CHECK_INT(stored, 10, "only the 10 new events are stored: seqs were copied");
+		CHECK_INT(acked, 40, "acknowledged up to 40");
+		CHECK_INT(store_inventory_get(dst, ids[0], &old, digest), 0, "its inventory");
+		CHECK_INT(invdiff_canonicalize(old), 0, "canonical");
+		CHECK_INT(invdiff_compute(old, d, &delta), 0, "a delta from it");
+		CHECK_INT(invdiff_digest(d, g3), 0, "digest");
+		CHECK_INT(store_inventory_commit(dst, ids[0], digest, delta, g3, NOW + 90, &n), 0,
+			  "commits on the copy: history ids carry on past the copied ones");
+		sha256_of("api-1", hash);
+		json_decref(h);
+		h = NULL;
+		CHECK_INT(store_api_token_check(dst, hash, NOW + 100, &h), 0,
+			  "a copied API token works");
+		CHECK_INT(store_audit_append(dst, NOW + 100, "at_x", "store.migrate", NULL, NULL,
+					     NULL),
+			  0, "the chain goes on");
+		{
+			_cleanup_(json_decrefp) json_t *none = json_array();
+			struct store_policy p = {"all", "default block\n", none,        0,
+						 NULL,  NOW + 100,         "token:at_x"};
+			int64_t v = 0;
+
+			CHECK_INT(store_policy_create(dst, &p, &v), 0, "a policy on the copy");
+			CHECK_INT(v, 4, "takes the version after the copied ones");
+		}
+		json_decref(h);
+		CHECK_INT(store_audit_list(dst, 1, 0, &h), 0, "and verifies");
+		CHECK(json_is_true(json_object_get(h, "chain_ok")), "chain_ok");
+		json_decref(h);
+		json_decref(ev);
+		json_decref(d);
+		json_decref(old);
+		json_decref(delta);
+	}
+	store_free(src);
+	store_free(dst);
+	tmpstore_remove(&ts);
+	tmpstore_remove(&tt);
+	return tap_done();
+}
