@@ -29,6 +29,15 @@ struct col_ctx {
 	/* the sections collected so far, for collectors that build on earlier ones (security
 	 * asks software about packages); may be NULL */
 	const json_t *doc;
+	/*
+	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
+	 * agent's privileged parent — a file of the parent's table whole (at most max bytes),
+	 * or the first max bytes of a block device /dev/NAME. `run` sets it when
+	 * privilege-separated; col_read_file(), col_read_attr() and col_read_prefix() ask it
+	 * first and read the file themselves when it answers -ENOTSUP (not the parent's to
+	 * read). Collectors never call it.
+	 */
+	int (*read_privileged)(const char *path, size_t max, char **ret, size_t *ret_len);
 };
 
 /*

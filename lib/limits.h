@@ -31,9 +31,12 @@
 #define LIMIT_EVENT_SIZE    ((size_t) 64 * 1024)       /* one event, as JSON */
 #define LIMIT_CONFIG_FILE   ((size_t) 1 * 1024 * 1024) /* a configuration or policy file */
 #define LIMIT_JSON_DEPTH    32u                        /* nesting in any JSON we accept */
-#define LIMIT_STORE_PARAM                                                  \
-	((size_t) 256 * 1024 * 1024) /* one SQL parameter the store builds \
-				      * (a batch's values as an array) */
+#define LIMIT_STORE_PARAM                                                                  \
+	((size_t) 256 * 1024 * 1024)                 /* one SQL parameter the store builds \
+						      * (a batch's values as an array) */
+#define LIMIT_AGENT_REPLY ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_PEM         ((size_t) 64 * 1024)       /* a certificate or key, PEM */
+#define LIMIT_PRIV_FILE   ((size_t) 128 * 1024)      /* a root-only file, via the parent */
 
 /* The security section (agent/col_security.c and friends). */
 #define LIMIT_PROCESSES        100000u /* processes listed from /proc in one collection */
@@ -45,6 +48,11 @@
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* The agent's daemon (docs/agent.md). */
+#define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
+#define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */
+#define LIMIT_URL        2048u /* the server's URL in agent.conf */
 
 /* The server's USB control: what it sends to agents (their own limits, docs/usb-control.md)
  * and the device registry it accepts (docs/api.md). */
