@@ -26,8 +26,8 @@
 #define OS_MAX       256u
 #define SECTION_MAX  64u
 
-/* A policy document version as an agent reports it back ("12-4f3a9c0b1d2e"). */
-#define POLICY_VERSION_MAX   64u
+/* The characters of a policy document version as an agent reports it back
+ * ("12-4f3a9c0b1d2e"; at most POLICY_VERSION_MAX - 1 of them). */
 #define POLICY_VERSION_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 /* Records why a body is refused and gives -EBADMSG: jsonw_fail() in a form the static
@@ -166,7 +166,7 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 		return r;
 	pv = json_object_get(body, "policy_version");
 	if (json_is_string(pv)) {
-		if ((r = get_text(body, "policy_version", false, POLICY_VERSION_MAX, &policy,
+		if ((r = get_text(body, "policy_version", false, POLICY_VERSION_MAX - 1, &policy,
 				  err)) < 0)
 			return r;
 		if (strspn(policy, POLICY_VERSION_CHARS) != strlen(policy))
@@ -415,10 +415,20 @@ static int handle_enroll(struct http_request *req)
 static int checkin_policy(struct http_request *req, const char *held, json_t *answer)
 {
 	_cleanup_(json_decrefp) json_t *doc = NULL;
+	char current[POLICY_VERSION_MAX];
 	const char *version;
 	int r;
 
-	r = policy_document(req->srv->store, req->host_id, req->now, &doc, NULL);
+	/* the version alone first: the usual answer is "you have it", without the registry */
+	r = policy_current(req->srv->store, req->host_id, req->now, current);
+	if (r >= 0 && (!*current || streq(current, held))) {
+		if (jsonw_set(answer, "policy_version",
+			      *current ? json_string(current) : json_null()) < 0)
+			return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+		return 0;
+	}
+	if (r >= 0)
+		r = policy_document(req->srv->store, req->host_id, req->now, &doc, NULL);
 	if (r == -ENOMEM)
 		return http_fail(req, r, NULL, "the server is short of memory");
 	if (r < 0) {
@@ -427,6 +437,7 @@ static int checkin_policy(struct http_request *req, const char *held, json_t *an
 				  req->host_id, strerror(-r));
 		return 0;
 	}
+	/* the document's own version: the store may have changed between the two reads */
 	version = json_string_value(json_object_get(doc, "version"));
 	if (jsonw_set(answer, "policy_version", version ? json_string(version) : json_null()) < 0)
 		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");

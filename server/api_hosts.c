@@ -87,7 +87,8 @@ static int handle_list(struct http_request *req)
 
 static int handle_get(struct http_request *req)
 {
-	_cleanup_(json_decrefp) json_t *out = NULL, *doc = NULL;
+	_cleanup_(json_decrefp) json_t *out = NULL;
+	char effective[POLICY_VERSION_MAX] = "";
 	json_t *status = NULL;
 	int r = store_host_get(req->srv->store, req->param, &out);
 
@@ -96,14 +97,15 @@ static int handle_get(struct http_request *req)
 	if (r < 0)
 		return http_fail_store(req, r, "host");
 	/* the USB policy the agent holds, against the one it should (GET …/policy says why) */
-	r = policy_document(req->srv->store, req->param, req->now, &doc, NULL);
+	r = policy_current(req->srv->store, req->param, req->now, effective);
 	if (r == -ENOENT)
 		return http_fail(req, r, "not_found", "there is no host %s", req->param);
 	if (r == -ENOMEM)
 		return http_fail(req, r, NULL, "the server is short of memory");
 	if (r < 0 && r != -E2BIG)
 		return http_fail_store(req, r, "policy");
-	if (policy_status(doc, json_object_get(out, "state"), &status) < 0 ||
+	if (policy_status(r == -E2BIG ? "" : effective, json_object_get(out, "state"), &status) <
+		    0 ||
 	    jsonw_set(out, "policy", status) < 0 ||
 	    (r == -E2BIG && jsonw_set(status, "current", json_false()) < 0) ||
 	    (r == -E2BIG && jsonw_set(status, "error",

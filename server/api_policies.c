@@ -236,7 +236,10 @@ static int handle_host_policy(struct http_request *req)
 		return http_fail_store(req, r, "policy");
 	r = policy_why(inputs, &why);
 	if (r >= 0)
-		r = policy_status(doc, json_object_get(host, "state"), &status);
+		r = policy_status(json_string_value(json_object_get(doc, "version"))
+					  ? json_string_value(json_object_get(doc, "version"))
+					  : "",
+				  json_object_get(host, "state"), &status);
 	if (r < 0)
 		return http_fail(req, r, NULL, "the server is short of memory");
 	out = json_pack("{s:O, s:O, s:O, s:O, s:s, s:O, s:O, s:o}", "host_id",

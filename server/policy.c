@@ -13,12 +13,15 @@
  * Precedence: a host's own policy (host:ID) wins over its group's (group:NAME), which wins
  * over the policy for all hosts ("all"); within a scope the latest version is in force.
  *
- * The document's version names the policy version and a digest of everything else the
- * document holds, "POLICY-DIGEST12": registering a device with a tag the rules name,
- * granting or revoking an exception, or an exception expiring changes the document and so
- * its version, and the agent, which reports the version it holds at every check-in, gets
- * the new document at its next check-in. The document is a pure function of the store's
- * state and the time, so every server sharing a store sends the same one.
+ * The document's version names the policy version and a digest of what else the document
+ * depends on, "POLICY-DIGEST12": the revisions of the registry tags the rules name (which
+ * move whenever a device carrying one is registered, replaced or removed) and the live
+ * grants. So registering a device with a tag the rules name, granting or revoking an
+ * exception, or an exception expiring changes the version, and the agent, which reports
+ * the version it holds at every check-in, gets the new document at its next check-in.
+ * A check-in computes only the version — a few index reads however large the registry —
+ * and reads the registry only to send a document. The version is a pure function of the
+ * store's state and the time, so every server sharing a store computes the same one.
  *
  * What is sent of the registry: only the devices carrying a tag the rules name, with only
  * those tags (never owner or note), because the agent needs nothing else and a registry of
@@ -159,49 +162,114 @@ static int doc_grants(json_t *in, const char *hostname, json_t *out)
 	return 0;
 }
 
+/*
+ * The version of the document the inputs make: "POLICY-DIGEST", DIGEST the first 12 hex
+ * digits of the SHA-256 of {policy_version, scope, tag_revisions, grants} (compact, sorted
+ * keys). The rules are the policy version's; the registry entries are what the tag
+ * revisions count; the grants are themselves. So the version changes exactly when the
+ * document may, and is computed without reading the registry, which can be large.
+ */
+static int version_of(json_t *inputs, json_t *grants, char ret[POLICY_VERSION_MAX])
+{
+	json_t *policy = json_object_get(inputs, "policy");
+	_cleanup_(json_decrefp) json_t *basis = NULL;
+	_cleanup_(freep) char *text = NULL;
+	json_t *revs = json_object_get(inputs, "tag_revisions");
+	uint8_t digest[32];
+	char hex[65];
+
+	basis = json_pack("{s:O, s:O, s:O, s:O}", "policy_version",
+			  json_object_get(policy, "version"), "scope",
+			  json_object_get(policy, "scope"), "tag_revisions",
+			  revs ? revs : json_null(), "grants", grants);
+	text = basis ? jsonw_dump(basis) : NULL;
+	if (!text)
+		return -ENOMEM;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, text, strlen(text), digest) < 0)
+		return -EIO;
+	str_hex(digest, sizeof(digest), hex);
+	(void) snprintf(ret, POLICY_VERSION_MAX, "%" JSON_INTEGER_FORMAT "-%.12s",
+			json_integer_value(json_object_get(policy, "version")), hex);
+	return 0;
+}
+
+/* The grants as the document holds them, checked against the agent's limit. */
+static int grants_of(json_t *inputs, json_t **ret)
+{
+	const char *hostname = json_string_value(json_object_get(inputs, "hostname"));
+	json_t *in = json_object_get(inputs, "grants");
+	_cleanup_(json_decrefp) json_t *grants = json_array();
+
+	if (!grants)
+		return -ENOMEM;
+	if (json_array_size(in) > LIMIT_POLICY_GRANTS)
+		return -E2BIG;
+	if (doc_grants(in, hostname ? hostname : "", grants) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(grants);
+	return 0;
+}
+
+int policy_version_build(json_t *inputs, char ret[POLICY_VERSION_MAX])
+{
+	_cleanup_(json_decrefp) json_t *grants = NULL;
+	int r;
+
+	if (!json_is_object(json_object_get(inputs, "policy"))) {
+		ret[0] = '\0';
+		return 0;
+	}
+	r = grants_of(inputs, &grants);
+	if (r < 0)
+		return r;
+	return version_of(inputs, grants, ret);
+}
+
 int policy_document_build(json_t *inputs, json_t **ret_doc)
 {
 	json_t *policy = json_object_get(inputs, "policy");
-	const char *hostname = json_string_value(json_object_get(inputs, "hostname"));
-	_cleanup_(json_decrefp) json_t *doc = NULL, *registry = json_array(),
-				       *grants = json_array();
+	_cleanup_(json_decrefp) json_t *doc = NULL, *registry = json_array(), *grants = NULL;
 	_cleanup_(freep) char *text = NULL;
-	json_int_t pv;
-	uint8_t digest[32];
-	char hex[65], version[64];
+	char version[POLICY_VERSION_MAX];
+	int r;
 
-	if (!registry || !grants)
+	if (!registry)
 		return -ENOMEM;
 	if (!json_is_object(policy)) {
 		*ret_doc = json_null();
 		return 0;
 	}
-	if (json_array_size(json_object_get(inputs, "registry")) > LIMIT_POLICY_REGISTRY ||
-	    json_array_size(json_object_get(inputs, "grants")) > LIMIT_POLICY_GRANTS)
+	if (json_array_size(json_object_get(inputs, "registry")) > LIMIT_POLICY_REGISTRY)
 		return -E2BIG;
-	if (doc_registry(json_object_get(inputs, "registry"), registry) < 0 ||
-	    doc_grants(json_object_get(inputs, "grants"), hostname ? hostname : "", grants) < 0)
+	r = grants_of(inputs, &grants);
+	if (r < 0)
+		return r;
+	if (doc_registry(json_object_get(inputs, "registry"), registry) < 0)
 		return -ENOMEM;
-	pv = json_integer_value(json_object_get(policy, "version"));
-	doc = json_pack("{s:I, s:O, s:O, s:O, s:O}", "policy_version", pv, "scope",
+	r = version_of(inputs, grants, version);
+	if (r < 0)
+		return r;
+	doc = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}", "version", version, "policy_version",
+			json_object_get(policy, "version"), "scope",
 			json_object_get(policy, "scope"), "rules_text",
 			json_object_get(policy, "rules"), "registry", registry, "grants", grants);
 	if (!doc)
 		return -ENOMEM;
-	/* the digest covers everything but the version itself: compact, sorted keys */
 	text = jsonw_dump(doc);
 	if (!text)
 		return -ENOMEM;
 	if (strlen(text) > LIMIT_POLICY_DOC_SENT)
 		return -E2BIG;
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, text, strlen(text), digest) < 0)
-		return -EIO;
-	str_hex(digest, sizeof(digest), hex);
-	(void) snprintf(version, sizeof(version), "%" JSON_INTEGER_FORMAT "-%.12s", pv, hex);
-	if (jsonw_set(doc, "version", json_string(version)) < 0)
-		return -ENOMEM;
 	*ret_doc = TAKE_PTR(doc);
 	return 0;
+}
+
+static void log_too_big(const char *host_id)
+{
+	log_error("(M4301) the USB policy document of host %s is over what an agent accepts "
+		  "(%zu bytes, %u devices, %u grants): it is not sent; use fewer registry tags "
+		  "in the rules or revoke grants",
+		  host_id, LIMIT_POLICY_DOC_SENT, LIMIT_POLICY_REGISTRY, LIMIT_POLICY_GRANTS);
 }
 
 int policy_document(struct store *st, const char *host_id, int64_t now, json_t **ret_doc,
@@ -211,22 +279,32 @@ int policy_document(struct store *st, const char *host_id, int64_t now, json_t *
 	json_t *doc = NULL;
 	int r;
 
-	r = store_policy_inputs(st, host_id, now, &inputs);
+	r = store_policy_inputs(st, host_id, now, true, &inputs);
 	if (r < 0)
 		return r;
 	r = policy_document_build(inputs, &doc);
 	if (r == -E2BIG)
-		log_error("(M4301) the USB policy document of host %s is over what an agent "
-			  "accepts (%zu bytes, %u devices, %u grants): it is not sent; use fewer "
-			  "registry tags in the rules or revoke grants",
-			  host_id, LIMIT_POLICY_DOC_SENT, LIMIT_POLICY_REGISTRY,
-			  LIMIT_POLICY_GRANTS);
+		log_too_big(host_id);
 	if (r < 0)
 		return r;
 	*ret_doc = doc;
 	if (ret_inputs)
 		*ret_inputs = TAKE_PTR(inputs);
 	return 0;
+}
+
+int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
+{
+	_cleanup_(json_decrefp) json_t *inputs = NULL;
+	int r;
+
+	r = store_policy_inputs(st, host_id, now, false, &inputs);
+	if (r < 0)
+		return r;
+	r = policy_version_build(inputs, ret);
+	if (r == -E2BIG)
+		log_too_big(host_id);
+	return r;
 }
 
 /* ", which overrides group:sales (version 7) and all (version 3)" for the candidates
@@ -292,10 +370,9 @@ int policy_why(json_t *inputs, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-int policy_status(json_t *doc, json_t *state, json_t **ret)
+int policy_status(const char *effective, json_t *state, json_t **ret)
 {
 	json_t *held = json_object_get(state, "policy_version");
-	json_t *effective = json_object_get(doc, "version");
 	json_t *in_force = NULL;
 	bool current;
 
@@ -308,10 +385,10 @@ int policy_status(json_t *doc, json_t *state, json_t **ret)
 		in_force = json_null();
 	if (!in_force)
 		return -ENOMEM;
-	current = json_is_null(in_force) ? !effective
-					 : effective && streq(json_string_value(in_force),
-							      json_string_value(effective));
-	*ret = json_pack("{s:o, s:O?, s:b, s:O?}", "in_force", in_force, "effective", effective,
-			 "current", current, "reported", json_object_get(state, "time"));
+	current = json_is_null(in_force) ? !*effective
+					 : streq(json_string_value(in_force), effective);
+	*ret = json_pack("{s:o, s:s?, s:b, s:O?}", "in_force", in_force, "effective",
+			 *effective ? effective : NULL, "current", current, "reported",
+			 json_object_get(state, "time"));
 	return *ret ? 0 : -ENOMEM;
 }

@@ -356,26 +356,37 @@ int policy_scope_check(const char *scope, char *why, size_t whylen) _wur_;
  */
 int policy_check_text(const char *file, const char *text, struct diag *d, json_t **ret_tags,
 		      size_t *ret_rules) _wur_;
+/* A policy document version ("12-4f3a9c0b1d2e") and its NUL. */
+#define POLICY_VERSION_MAX 64
+
 /*
- * Builds the policy document (docs/usb-control.md) from store_policy_inputs()'s answer:
- * a new object {"version", "policy_version", "scope", "rules_text", "registry", "grants"},
- * or JSON null when no policy applies. -E2BIG when it would be over what an agent
- * accepts, -ENOMEM.
+ * Builds the policy document (docs/usb-control.md) from store_policy_inputs()'s answer
+ * read with the registry: a new object {"version", "policy_version", "scope",
+ * "rules_text", "registry", "grants"}, or JSON null when no policy applies. -E2BIG when it
+ * would be over what an agent accepts, -ENOMEM.
  */
 int policy_document_build(json_t *inputs, json_t **ret_doc) _wur_;
-/* Reads the inputs for host_id at now and builds its document; *ret_inputs (optional) gets
- * the inputs. -ENOENT for an unknown host, -E2BIG (logged), store errors. */
+/* The version of the document the inputs make (with or without the registry): the same
+ * as policy_document_build()'s; "" when no policy applies. -E2BIG, -ENOMEM. */
+int policy_version_build(json_t *inputs, char ret[POLICY_VERSION_MAX]) _wur_;
+/* Reads the inputs for host_id at now, with the registry, and builds its document;
+ * *ret_inputs (optional) gets the inputs. -ENOENT for an unknown host, -E2BIG (logged),
+ * store errors. */
 int policy_document(struct store *st, const char *host_id, int64_t now, json_t **ret_doc,
 		    json_t **ret_inputs) _wur_;
+/* The version of host_id's document at now ("" when no policy applies), without reading
+ * the registry: what a check-in compares with the agent's. Errors as policy_document(). */
+int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
+	_wur_;
 /* Why the inputs' policy applies, in words, as a new string (mm_free). -ENOMEM. */
 int policy_why(json_t *inputs, char **ret) _wur_;
 /*
  * What a host holds against what it should: *ret = {"in_force": the document version the
  * agent last reported (state's policy_version; null when it holds none), "effective": the
- * version of doc (null when no policy applies), "current": whether they are the same,
- * "reported": when the agent said so (state's time)}. -ENOMEM.
+ * version it should hold ("" → null: no policy applies), "current": whether they are the
+ * same, "reported": when the agent said so (state's time)}. -ENOMEM.
  */
-int policy_status(json_t *doc, json_t *state, json_t **ret) _wur_;
+int policy_status(const char *effective, json_t *state, json_t **ret) _wur_;
 
 /* ---- registry.c: the device registry's fields and its CSV form ---- */
 

@@ -331,9 +331,10 @@ int store_policy_get(struct store *st, int64_t version, json_t **ret)
 	return st->ops->policy_get(st, version, ret);
 }
 
-int store_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret)
+int store_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			json_t **ret)
 {
-	return st->ops->policy_inputs(st, host_id, now, ret);
+	return st->ops->policy_inputs(st, host_id, now, registry, ret);
 }
 
 int store_devices_put(struct store *st, const struct store_device *devs, size_t n, int64_t now,

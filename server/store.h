@@ -296,13 +296,18 @@ int store_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
  *                 its group's and "all", those that exist, most specific first,
  *   "policy": the first candidate with "rules" and "tags" (the members of
  *             store_policy_get()), or null when none exists,
+ *   "tag_revisions": {tag: revision} — for each tag the policy names, a number that
+ *             changes whenever a device carrying it (before or after) is registered,
+ *             replaced or removed; 0 for a tag never used,
  *   "registry": [{"serial", "vendor", "product", "tags"}] — the registered devices with a
- *               tag the policy names, with only those tags, sorted by serial,
+ *               tag the policy names, with only those tags, sorted by serial; only when
+ *               `registry` (it can be large: the revisions tell whether it changed),
  *   "grants": [{"id", "serial", "host_id" | "user", "expires"}] — grants live at now (not
  *             revoked, not expired) for this host or for any user, sorted by id}.
  * -ENOENT for an unknown host.
  */
-int store_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret) _wur_;
+int store_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			json_t **ret) _wur_;
 
 /* A registered device (管理デバイス), as the caller has checked it. */
 struct store_device {

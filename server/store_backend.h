@@ -72,7 +72,8 @@ struct store_ops {
 	int (*policy_list)(struct store *st, const char *scope, size_t limit, size_t offset,
 			   json_t **ret);
 	int (*policy_get)(struct store *st, int64_t version, json_t **ret);
-	int (*policy_inputs)(struct store *st, const char *host_id, int64_t now, json_t **ret);
+	int (*policy_inputs)(struct store *st, const char *host_id, int64_t now, bool registry,
+			     json_t **ret);
 	int (*devices_put)(struct store *st, const struct store_device *devs, size_t n, int64_t now,
 			   const char *actor, size_t *ret_created, size_t *ret_updated);
 	int (*device_delete)(struct store *st, const char *serial);
@@ -141,6 +142,7 @@ enum store_table {
 	STORE_T_POLICIES,
 	STORE_T_DEVICES,
 	STORE_T_DEVICE_TAGS,
+	STORE_T_TAG_REVISIONS,
 	STORE_T_GRANTS,
 	STORE_T_COUNT,
 };

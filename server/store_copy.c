@@ -82,6 +82,7 @@ static const char *const devices_cols[] = {
 	"tags",   "created", "updated", "updated_by", NULL,
 };
 static const char *const device_tags_cols[] = {"serial", "tag", NULL};
+static const char *const tag_revisions_cols[] = {"tag", "rev", NULL};
 static const char *const grants_cols[] = {
 	"id",      "serial",     "host_id", "user_name",  "reason", "created",
 	"expires", "created_by", "revoked", "revoked_by", NULL,
@@ -104,6 +105,7 @@ const struct store_table_desc store_tables[STORE_T_COUNT] = {
 	[STORE_T_POLICIES] = {"policies", "itttitit", policies_cols, false},
 	[STORE_T_DEVICES] = {"devices", "tiitttiit", devices_cols, false},
 	[STORE_T_DEVICE_TAGS] = {"device_tags", "tt", device_tags_cols, false},
+	[STORE_T_TAG_REVISIONS] = {"tag_revisions", "ti", tag_revisions_cols, false},
 	[STORE_T_GRANTS] = {"grants", "tttttiitit", grants_cols, false},
 };
 

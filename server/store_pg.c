@@ -235,6 +235,9 @@ static const char *const migrations[] = {
 	"  serial text COLLATE \"C\" NOT NULL REFERENCES devices(serial) ON DELETE CASCADE,"
 	"  PRIMARY KEY (tag, serial));"
 	"CREATE INDEX device_tags_serial ON device_tags(serial);"
+	"CREATE TABLE tag_revisions ("
+	"  tag text COLLATE \"C\" PRIMARY KEY,"
+	"  rev bigint NOT NULL);"
 
 	"CREATE TABLE grants ("
 	"  id text COLLATE \"C\" PRIMARY KEY,"

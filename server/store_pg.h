@@ -194,7 +194,8 @@ int store_pg_policy_create(struct store *st, const struct store_policy *p, int64
 int store_pg_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
 			 json_t **ret) _wur_;
 int store_pg_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
-int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret) _wur_;
+int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			   json_t **ret) _wur_;
 int store_pg_policy_devices_put(struct store *st, const struct store_device *devs, size_t n,
 				int64_t now, const char *actor, size_t *ret_created,
 				size_t *ret_updated) _wur_;

@@ -59,6 +59,7 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_DEVICES] = "SELECT serial, vendor, product, owner, note, tags, created, updated,"
 			    "   updated_by FROM devices ORDER BY serial",
 	[STORE_T_DEVICE_TAGS] = "SELECT serial, tag FROM device_tags ORDER BY serial, tag",
+	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
 	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
 			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
 };
@@ -141,6 +142,8 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"   $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])",
 	[STORE_T_DEVICE_TAGS] = "INSERT INTO device_tags (serial, tag)"
 				" SELECT * FROM unnest($1::text[], $2::text[])",
+	[STORE_T_TAG_REVISIONS] = "INSERT INTO tag_revisions (tag, rev)"
+				  " SELECT * FROM unnest($1::text[], $2::bigint[])",
 	[STORE_T_GRANTS] =
 		"INSERT INTO grants (id, serial, host_id, user_name, reason, created, expires,"
 		"   created_by, revoked, revoked_by)"
@@ -337,13 +340,14 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows)
 int store_pg_bulk_clear(struct store *st, void *session)
 {
 	(void) st;
-	return store_pg_simple(session,
-			       "ALTER TABLE audit DISABLE TRIGGER USER;"
-			       "ALTER TABLE policies DISABLE TRIGGER USER;"
-			       "TRUNCATE audit, events, event_seqs, software, inventory_changes,"
-			       "  inventory_items, token_uses, hosts, ca_serials, enroll_tokens,"
-			       "  api_tokens, grants, device_tags, devices, policies;"
-			       "ALTER TABLE audit ENABLE TRIGGER USER;"
-			       "ALTER TABLE policies ENABLE TRIGGER USER",
-			       "emptying the store");
+	return store_pg_simple(
+		session,
+		"ALTER TABLE audit DISABLE TRIGGER USER;"
+		"ALTER TABLE policies DISABLE TRIGGER USER;"
+		"TRUNCATE audit, events, event_seqs, software, inventory_changes,"
+		"  inventory_items, token_uses, hosts, ca_serials, enroll_tokens,"
+		"  api_tokens, grants, device_tags, tag_revisions, devices, policies;"
+		"ALTER TABLE audit ENABLE TRIGGER USER;"
+		"ALTER TABLE policies ENABLE TRIGGER USER",
+		"emptying the store");
 }

@@ -245,6 +245,32 @@ static json_t *cell_id(const PGresult *q, int i, int col)
 	return json_string(s);
 }
 
+/* {tag: revision} for each of `tags` (a JSON array's text); 0 for a tag never used. */
+static int revisions_for(struct store_pg_conn *c, const char *tags, json_t *revs)
+{
+	struct store_pg_params p = {.n = 0};
+	_cleanup_(store_pg_clearp) PGresult *q = NULL;
+	int n;
+
+	store_pg_text(&p, tags);
+	n = store_pg_exec(c,
+			  "SELECT j.tag, coalesce(t.rev, 0)"
+			  " FROM json_array_elements_text($1::json) AS j(tag)"
+			  " LEFT JOIN tag_revisions t ON t.tag = j.tag",
+			  &p, "reading tag revisions", &q);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		const char *tag = store_pg_get(q, i, 0);
+
+		if (!tag)
+			return -EIO;
+		if (json_object_set_new(revs, tag, json_integer(store_pg_get_int(q, i, 1))) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int registry_for(struct store_pg_conn *c, const char *tags, json_t *registry)
 {
 	struct store_pg_params p = {.n = 0};
@@ -313,17 +339,19 @@ static int live_grants(struct store_pg_conn *c, const char *host_id, int64_t now
 	return 0;
 }
 
-static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t now, json_t **ret)
+static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t now,
+			 bool with_registry, json_t **ret)
 {
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *h = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();
 	_cleanup_(json_decrefp) json_t *registry = json_array(), *grants = json_array();
+	_cleanup_(json_decrefp) json_t *revs = json_object();
 	_cleanup_(freep) char *host_scope = NULL, *group_scope = NULL, *tags = NULL;
 	json_t *policy = NULL;
 	int r;
 
-	if (!candidates || !registry || !grants)
+	if (!candidates || !registry || !grants || !revs)
 		return -ENOMEM;
 	store_pg_text(&p, host_id);
 	r = store_pg_exec(c,
@@ -363,10 +391,13 @@ static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t n
 	    jsonw_set(out, "hostname", store_pg_json_string(h, 0, 1)) < 0 ||
 	    jsonw_set(out, "group", store_pg_json_string(h, 0, 2)) < 0 ||
 	    jsonw_set(out, "candidates", json_incref(candidates)) < 0 ||
-	    jsonw_set(out, "registry", json_incref(registry)) < 0 ||
+	    jsonw_set(out, "tag_revisions", json_incref(revs)) < 0 ||
+	    (with_registry && jsonw_set(out, "registry", json_incref(registry)) < 0) ||
 	    jsonw_set(out, "grants", json_incref(grants)) < 0)
 		return -ENOMEM;
-	if (tags && (r = registry_for(c, tags, registry)) < 0)
+	if (tags && (r = revisions_for(c, tags, revs)) < 0)
+		return r;
+	if (tags && with_registry && (r = registry_for(c, tags, registry)) < 0)
 		return r;
 	r = live_grants(c, host_id, now, grants);
 	if (r < 0)
@@ -375,7 +406,8 @@ static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t n
 	return 0;
 }
 
-int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret)
+int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			   json_t **ret)
 {
 	struct store_pg *s = store_pg_of(st);
 	struct store_pg_conn *c;
@@ -387,7 +419,7 @@ int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, j
 	r = store_pg_begin(s, STORE_PG_READ, &c);
 	if (r < 0)
 		return r;
-	r = store_pg_end(s, c, policy_inputs(c, host_id, now, &v));
+	r = store_pg_end(s, c, policy_inputs(c, host_id, now, registry, &v));
 	if (r < 0) {
 		json_decref(v);
 		return r;
@@ -397,6 +429,22 @@ int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, j
 }
 
 /* ---- the device registry ---- */
+
+/* Moves the revision of every tag the device `serial` carries now (see
+ * store_sqlite_policy.c). */
+static int bump_revisions(struct store_pg_conn *c, const char *serial)
+{
+	struct store_pg_params p = {.n = 0};
+	int r;
+
+	store_pg_text(&p, serial);
+	r = store_pg_exec(c,
+			  "INSERT INTO tag_revisions (tag, rev)"
+			  " SELECT tag, 1 FROM device_tags WHERE serial = $1"
+			  " ON CONFLICT (tag) DO UPDATE SET rev = tag_revisions.rev + 1",
+			  &p, "moving tag revisions", NULL);
+	return r < 0 ? r : 0;
+}
 
 static int device_put(struct store_pg_conn *c, const struct store_device *d, int64_t now,
 		      const char *actor, bool *ret_created)
@@ -436,6 +484,9 @@ static int device_put(struct store_pg_conn *c, const struct store_device *d, int
 	if (r <= 0)
 		return r < 0 ? r : -EIO;
 	*ret_created = streq(PQgetvalue(res, 0, 0), "t");
+	r = bump_revisions(c, d->serial); /* the tags it had */
+	if (r < 0)
+		return r;
 	store_pg_text(&pd, d->serial);
 	r = store_pg_exec(c, "DELETE FROM device_tags WHERE serial = $1", &pd,
 			  "replacing a device's tags", NULL);
@@ -449,7 +500,9 @@ static int device_put(struct store_pg_conn *c, const struct store_device *d, int
 			  &pt, "tagging a device", NULL);
 	if (r == -EEXIST)
 		return -EINVAL; /* a tag given twice */
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	return bump_revisions(c, d->serial); /* the tags it has now */
 }
 
 static int cmp_serial(const void *a, const void *b)
@@ -520,8 +573,10 @@ int store_pg_policy_devices_put(struct store *st, const struct store_device *dev
 static int device_delete(struct store_pg_conn *c, const char *serial)
 {
 	struct store_pg_params p = {.n = 0};
-	int r;
+	int r = bump_revisions(c, serial);
 
+	if (r < 0)
+		return r;
 	store_pg_text(&p, serial);
 	r = store_pg_exec(c, "DELETE FROM devices WHERE serial = $1", &p, "unregistering a device",
 			  NULL);

@@ -222,6 +222,10 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (tag, serial)"
 	") STRICT, WITHOUT ROWID;"
 	"CREATE INDEX device_tags_serial ON device_tags(serial);"
+	"CREATE TABLE tag_revisions ("
+	"  tag TEXT PRIMARY KEY,"
+	"  rev INTEGER NOT NULL"
+	") STRICT, WITHOUT ROWID;"
 
 	"CREATE TABLE grants ("
 	"  id TEXT PRIMARY KEY,"

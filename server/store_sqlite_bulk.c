@@ -54,6 +54,7 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_DEVICES] = "SELECT serial, vendor, product, owner, note, tags, created, updated,"
 			    "   updated_by FROM devices ORDER BY serial",
 	[STORE_T_DEVICE_TAGS] = "SELECT serial, tag FROM device_tags ORDER BY serial, tag",
+	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
 	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
 			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
 };
@@ -101,6 +102,7 @@ static const char *const inserts[STORE_T_COUNT] = {
 			    "   created, updated, updated_by)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[STORE_T_DEVICE_TAGS] = "INSERT INTO device_tags (serial, tag) VALUES (?1, ?2)",
+	[STORE_T_TAG_REVISIONS] = "INSERT INTO tag_revisions (tag, rev) VALUES (?1, ?2)",
 	[STORE_T_GRANTS] = "INSERT INTO grants (id, serial, host_id, user_name, reason, created,"
 			   "   expires, created_by, revoked, revoked_by)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -249,6 +251,7 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 		"DELETE FROM token_uses; DELETE FROM hosts; DELETE FROM ca_serials;"
 		"DELETE FROM enroll_tokens; DELETE FROM api_tokens;"
 		"DELETE FROM grants; DELETE FROM device_tags; DELETE FROM devices;"
+		"DELETE FROM tag_revisions;"
 		"DELETE FROM policies;"
 		"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 		"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"

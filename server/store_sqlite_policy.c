@@ -270,6 +270,29 @@ static json_t *column_id(sqlite3_stmt *q, int i)
 	return s ? json_string(s) : NULL;
 }
 
+/* {tag: revision} for each of `tags` (a JSON array's text); 0 for a tag never used. */
+static int revisions_for(struct store_sqlite_conn *c, const char *tags, json_t *revs)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c,
+				  "SELECT j.value, coalesce(t.rev, 0) FROM json_each(?1) j"
+				  " LEFT JOIN tag_revisions t ON t.tag = j.value",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, tags);
+	while ((r = store_sqlite_step(c, q, "reading tag revisions")) > 0) {
+		const char *tag = (const char *) sqlite3_column_text(q, 0);
+
+		if (!tag)
+			return -EIO;
+		if (json_object_set_new(revs, tag, json_integer(sqlite3_column_int64(q, 1))) < 0)
+			return -ENOMEM;
+	}
+	return r;
+}
+
 /* The registered devices carrying one of `tags` (a JSON array's text), with those tags. */
 static int registry_for(struct store_sqlite_conn *c, const char *tags, json_t *registry)
 {
@@ -338,16 +361,17 @@ static int live_grants(struct store_sqlite_conn *c, const char *host_id, int64_t
 }
 
 static int policy_inputs(struct store_sqlite_conn *c, const char *host_id, int64_t now,
-			 json_t **ret)
+			 bool with_registry, json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *h = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();
 	_cleanup_(json_decrefp) json_t *registry = json_array(), *grants = json_array();
+	_cleanup_(json_decrefp) json_t *revs = json_object();
 	_cleanup_(freep) char *host_scope = NULL, *group_scope = NULL, *tags = NULL;
 	json_t *policy = NULL;
 	int r;
 
-	if (!candidates || !registry || !grants)
+	if (!candidates || !registry || !grants || !revs)
 		return -ENOMEM;
 	r = store_sqlite_stmt(c,
 			      "SELECT id, hostname, group_name FROM hosts"
@@ -391,10 +415,13 @@ static int policy_inputs(struct store_sqlite_conn *c, const char *host_id, int64
 	    jsonw_set(out, "hostname", store_sqlite_column_string(h, 1)) < 0 ||
 	    jsonw_set(out, "group", store_sqlite_column_string(h, 2)) < 0 ||
 	    jsonw_set(out, "candidates", json_incref(candidates)) < 0 ||
-	    jsonw_set(out, "registry", json_incref(registry)) < 0 ||
+	    jsonw_set(out, "tag_revisions", json_incref(revs)) < 0 ||
+	    (with_registry && jsonw_set(out, "registry", json_incref(registry)) < 0) ||
 	    jsonw_set(out, "grants", json_incref(grants)) < 0)
 		return -ENOMEM;
-	if (tags && (r = registry_for(c, tags, registry)) < 0)
+	if (tags && (r = revisions_for(c, tags, revs)) < 0)
+		return r;
+	if (tags && with_registry && (r = registry_for(c, tags, registry)) < 0)
 		return r;
 	r = live_grants(c, host_id, now, grants);
 	if (r < 0)
@@ -403,7 +430,8 @@ static int policy_inputs(struct store_sqlite_conn *c, const char *host_id, int64
 	return 0;
 }
 
-int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t now, json_t **ret)
+int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			       json_t **ret)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_sqlite_conn *c;
@@ -415,7 +443,7 @@ int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t no
 	r = store_sqlite_begin_read(s, &c);
 	if (r < 0)
 		return r;
-	r = store_sqlite_end(s, c, policy_inputs(c, host_id, now, &v));
+	r = store_sqlite_end(s, c, policy_inputs(c, host_id, now, registry, &v));
 	if (r < 0) {
 		json_decref(v);
 		return r;
@@ -425,6 +453,25 @@ int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t no
 }
 
 /* ---- the device registry ---- */
+
+/*
+ * Moves the revision of every tag the device `serial` carries now: a policy document
+ * holding the registry entries of a tag must be sent again (store_policy_inputs()).
+ */
+static int bump_revisions(struct store_sqlite_conn *c, const char *serial)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c,
+				  "INSERT INTO tag_revisions (tag, rev)"
+				  " SELECT tag, 1 FROM device_tags WHERE serial = ?1 AND true"
+				  " ON CONFLICT (tag) DO UPDATE SET rev = rev + 1",
+				  &q);
+
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, serial);
+	return store_sqlite_step(c, q, "moving tag revisions");
+}
 
 static int device_put(struct store_sqlite_conn *c, const struct store_device *d, int64_t now,
 		      const char *actor, bool *ret_created)
@@ -469,6 +516,9 @@ static int device_put(struct store_sqlite_conn *c, const struct store_device *d,
 	r = store_sqlite_step(c, q, "registering a device");
 	if (r < 0)
 		return r;
+	r = bump_revisions(c, d->serial); /* the tags it had */
+	if (r < 0)
+		return r;
 	r = store_sqlite_stmt(c, "DELETE FROM device_tags WHERE serial = ?1", &del);
 	if (r < 0)
 		return r;
@@ -489,7 +539,7 @@ static int device_put(struct store_sqlite_conn *c, const struct store_device *d,
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return bump_revisions(c, d->serial); /* the tags it has now */
 }
 
 static int cmp_serial(const void *a, const void *b)
@@ -560,8 +610,11 @@ int store_sqlite_policy_devices_put(struct store *st, const struct store_device 
 static int device_delete(struct store_sqlite_conn *c, const char *serial)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
-	int r = store_sqlite_stmt(c, "DELETE FROM devices WHERE serial = ?1", &q);
+	int r = bump_revisions(c, serial);
 
+	if (r < 0)
+		return r;
+	r = store_sqlite_stmt(c, "DELETE FROM devices WHERE serial = ?1", &q);
 	if (r < 0)
 		return r;
 	(void) store_sqlite_bind_text(q, 1, serial);

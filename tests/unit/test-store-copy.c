@@ -227,8 +227,8 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 		diffs += (store_host_events(a, ids[i], 0, NULL, 1000, &x) < 0) +
 			 (store_host_events(b, ids[i], 0, NULL, 1000, &y) < 0);
 		diffs += !same(x, y, "the events");
-		diffs += (store_policy_inputs(a, ids[i], NOW + 10, &x) < 0) +
-			 (store_policy_inputs(b, ids[i], NOW + 10, &y) < 0);
+		diffs += (store_policy_inputs(a, ids[i], NOW + 10, true, &x) < 0) +
+			 (store_policy_inputs(b, ids[i], NOW + 10, true, &y) < 0);
 		diffs += !same(x, y, "the inputs of a host's USB policy");
 	}
 	return diffs;

@@ -96,24 +96,26 @@ static void test_policies(struct store *st, const char *sales1, const char *sale
 		  "a malformed scope: -EINVAL");
 	CHECK_INT(raw_int(raw, "SELECT count(*) FROM policies"), 3, "three versions stored");
 
-	CHECK_INT(store_policy_inputs(st, sales1, NOW + 3, &in), 0, "inputs of the host");
+	CHECK_INT(store_policy_inputs(st, sales1, NOW + 3, true, &in), 0, "inputs of the host");
 	CHECK_STR(str_at(in, "policy", "scope"), why_host, "its own policy wins");
 	CHECK_INT(json_array_size(json_object_get(in, "candidates")), 3,
 		  "all three scopes are candidates");
 	json_decref(in);
-	CHECK_INT(store_policy_inputs(st, sales2, NOW + 3, &in), 0, "inputs of another sales host");
+	CHECK_INT(store_policy_inputs(st, sales2, NOW + 3, true, &in), 0,
+		  "inputs of another sales host");
 	CHECK_STR(str_at(in, "policy", "scope"), "group:sales", "its group's policy wins");
 	CHECK_STR(str_at(in, "policy", "rules"), "default block\n", "with the group's rules");
 	json_decref(in);
-	CHECK_INT(store_policy_inputs(st, lone, NOW + 3, &in), 0, "inputs of a host in no group");
+	CHECK_INT(store_policy_inputs(st, lone, NOW + 3, false, &in), 0,
+		  "inputs of a host in no group");
 	CHECK_STR(str_at(in, "policy", "scope"), "all", "the policy for all applies");
 	json_decref(in);
-	CHECK_INT(store_policy_inputs(st, "no-such-host", NOW, &in), -ENOENT,
+	CHECK_INT(store_policy_inputs(st, "no-such-host", NOW, false, &in), -ENOENT,
 		  "inputs of an unknown host: -ENOENT");
 
 	CHECK_INT(add_policy(st, "all", "default block\n", NULL, NOW + 10), 4,
 		  "a new version of all");
-	CHECK_INT(store_policy_inputs(st, lone, NOW + 11, &in), 0, "the lone host again");
+	CHECK_INT(store_policy_inputs(st, lone, NOW + 11, true, &in), 0, "the lone host again");
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(in, "policy"), "version")), 4,
 		  "gets the latest version of its scope");
 	json_decref(in);
@@ -319,6 +321,43 @@ static void test_document(struct store *st, const char *sales1, const char *sale
 	CHECK_STR(str_at(json_array_get(json_object_get(list, "grants"), 0), "revoked_by", NULL),
 		  "token:at_x", "the first revocation is the one kept");
 	json_decref(list);
+
+	/* the version a check-in computes without the registry is the document's */
+	{
+		_cleanup_(json_decrefp) json_t *t2 = tags_of("unrelated", NULL);
+		struct store_device other = {"SN-X", -1, -1, "x", NULL, t2};
+		char cur[POLICY_VERSION_MAX], cur2[POLICY_VERSION_MAX], lone_v[POLICY_VERSION_MAX];
+
+		CHECK_INT(policy_current(st, lone, NOW + 500, lone_v), 0,
+			  "a host whose policy names no tag");
+
+		doc = doc_at(st, sales2, NOW + 500, v1);
+		json_decref(doc);
+		CHECK_INT(policy_current(st, sales2, NOW + 500, cur), 0, "the current version");
+		CHECK_STR(cur, v1, "is the document's, computed without reading the registry");
+		CHECK_INT(store_devices_put(st, &other, 1, NOW + 501, "token:at_test", NULL, NULL),
+			  0, "a device with a tag the rules do not name");
+		CHECK_INT(policy_current(st, sales2, NOW + 502, cur2), 0, "the version then");
+		CHECK_STR(cur2, cur, "is unchanged: the agent is sent nothing");
+		dev.vendor = 0x0781;
+		CHECK_INT(store_devices_put(st, &dev, 1, NOW + 503, "token:at_test", NULL, NULL), 0,
+			  "a tagged device's vendor id changes");
+		CHECK_INT(policy_current(st, sales2, NOW + 504, cur2), 0, "the version then");
+		CHECK(strcmp(cur2, cur) != 0, "changes: %s → %s", cur, cur2);
+		doc = doc_at(st, sales2, NOW + 504, v2);
+		CHECK_STR(v2, cur2, "and is the new document's");
+		json_decref(doc);
+		(void) snprintf(cur, sizeof(cur), "%s", cur2);
+		CHECK_INT(store_device_delete(st, "SN-E"), 0, "the tagged device is removed");
+		CHECK_INT(policy_current(st, sales2, NOW + 505, cur2), 0, "the version then");
+		CHECK(strcmp(cur2, cur) != 0, "changes again: %s → %s", cur, cur2);
+		doc = doc_at(st, sales2, NOW + 505, v2);
+		CHECK_INT(json_array_size(json_object_get(doc, "registry")), 2,
+			  "and the document has one device fewer");
+		json_decref(doc);
+		CHECK_INT(policy_current(st, lone, NOW + 505, cur), 0, "the host without tags");
+		CHECK_STR(cur, lone_v, "is not affected by any of it");
+	}
 
 	doc = doc_at(st, lone, NOW + 400, NULL);
 	CHECK_INT(json_array_size(json_object_get(doc, "registry")), 0,
