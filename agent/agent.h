@@ -29,6 +29,8 @@ struct col_ctx {
 	/* the sections collected so far, for collectors that build on earlier ones (security
 	 * asks software about packages); may be NULL */
 	const json_t *doc;
+	/* a clamd socket to probe even under another root (tests; see col_clamd.c) */
+	const char *clamd_socket;
 	/*
 	 * Optional seam (docs/internals/privsep.md): reads a root-only file through the
 	 * agent's privileged parent — a file of the parent's table whole (at most max bytes),
@@ -613,3 +615,19 @@ unsigned col_firewall_count_iptables_rules(char *text);
  * includefile line to includes. Returns malformed lines (>= 0) or -ENOMEM. */
 int col_timesync_parse_ntp_conf(char *text, const char *daemon, const char *file, json_t *servers,
 				json_t *includes) _wur_;
+
+/*
+ * The live clamd probe (col_clamd.c): asks clamd, on its LocalSocket, whether it runs and
+ * which daily database it has loaded, into clamav (security.antivirus.clamav) as
+ * "clamd_probe". Only for --root / or when ctx->clamd_socket is set. Returns 0 or -ENOMEM.
+ */
+int col_clamd_collect(const struct col_ctx *ctx, json_t *clamav) _wur_;
+/* What clamd's VERSION answer says: "ClamAV 1.4.6/27352/Tue Jul 30 08:26:00 2024". */
+struct clamd_version {
+	char engine[64];        /* "1.4.6" */
+	uint64_t daily_version; /* 0 when clamd has no daily database loaded */
+	char time_text[64];     /* as written; "" when absent or not text */
+	int64_t daily_time;     /* that text read as UTC, -1 when it does not parse */
+};
+/* Parses a VERSION answer; -EBADMSG when it is not one. */
+int col_clamd_parse_version(const char *reply, struct clamd_version *ret) _wur_;

@@ -476,6 +476,8 @@ int col_antivirus_collect(struct sec_ctx *s, json_t *out)
 	if (jsonw_set(out, "other_products", others) < 0)
 		return -ENOMEM;
 	r = collect_clamav(s, clamav);
+	if (r >= 0)
+		r = col_clamd_collect(s->col, clamav);
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(av_products); i++)
 		r = collect_product(s, &av_products[i], others);
 	return r < 0 ? r : 0;

@@ -40,6 +40,8 @@
 #include <curl/curl.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
+#include "agent/enf_usb.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
@@ -64,6 +66,7 @@ enum request {
 };
 
 struct daemon {
+	/* (ordered by size: clang's padding check) */
 	const struct daemon_options *opt;
 	struct spool *spool;
 	struct uplink *up;
@@ -81,6 +84,11 @@ struct daemon {
 	struct agent_conf conf;
 	struct agent_status st;
 	struct loop_source sig, timer, ctl;
+	struct mon_set *mons; /* the monitors (mon_set.c); NULL under a fixture --root */
+	/* USB control (docs/usb-control.md): NULL when not running as root */
+	struct monitor *usb, *removable;
+	struct loop_source usb_src, rm_src;
+	struct mon_sink sink;
 	int epfd;
 	enum request inflight;
 	bool separated;
@@ -171,6 +179,33 @@ static void spool_note(int r, const char *what)
 		log_debug("spool: %s: %s", what, strerror(-r));
 }
 
+/* The network section of a fresh inventory: the facts the policy's network lines read. */
+static void usb_network(struct daemon *d, const json_t *doc)
+{
+	struct usbnet net;
+
+	if (!d->usb || !json_object_get(doc, "network"))
+		return;
+	usbdoc_network(json_object_get(doc, "network"), &net);
+	enf_usb_set_network(d->usb, &net);
+}
+
+/* A policy in the check-in answer ({"policy": {"usb": {…}}}): handed to USB control. */
+static void usb_policy(struct daemon *d, const struct uplink_reply *reply)
+{
+	_cleanup_(json_decrefp) json_t *body = NULL;
+	struct jsonw_error err;
+	json_t *policy;
+
+	if (!d->usb || jsonw_parse(reply->body, reply->len, LIMIT_AGENT_REPLY, &body, &err) < 0)
+		return;
+	policy = json_object_get(body, "policy");
+	if (json_is_object(policy) && json_object_get(policy, "usb") &&
+	    d->usb->configure(d->usb, policy) < 0)
+		spool_agent_event(d, "usb.policy_refused",
+				  json_pack("{s:s}", "in_force", enf_usb_policy_version(d->usb)));
+}
+
 /* ---- the acknowledged inventory snapshot ---- */
 
 static int load_acked(struct daemon *d, json_t **ret)
@@ -221,6 +256,7 @@ static void collect_inventory(struct daemon *d)
 		log_error("(M2063) out of memory while collecting the inventory");
 		return;
 	}
+	usb_network(d, doc);
 	/* The digest covers the sections only (protocol.md): an unchanged endpoint collected
 	 * again has the acknowledged digest, and nothing is sent. */
 	if (invdiff_digest(doc, digest) < 0) {
@@ -313,11 +349,12 @@ static void start_checkin(struct daemon *d)
 	int r;
 
 	spool_note(spool_stats(d->spool, &s), "stats");
-	body = json_pack("{s:s, s:I, s:s, s:i, s:{s:I, s:I, s:I}, s:I}", "agent_version",
+	body = json_pack("{s:s, s:I, s:s, s:i, s:{s:I, s:I, s:I}, s:I, s:s}", "agent_version",
 			 MAMORI_VERSION, "time", (json_int_t) wall_s(), "inventory_digest",
 			 d->acked_digest, "policy_version", 0, "spool", "depth",
 			 (json_int_t) s.depth, "bytes", (json_int_t) s.bytes, "evicted_total",
-			 (json_int_t) s.evicted_total, "last_seq", (json_int_t) s.last_seq);
+			 (json_int_t) s.evicted_total, "last_seq", (json_int_t) s.last_seq,
+			 "usb_policy_version", d->usb ? enf_usb_policy_version(d->usb) : "");
 	text = body ? jsonw_dump(body) : NULL;
 	if (!text) {
 		failed(d, "check-in", NULL, "out of memory");
@@ -346,6 +383,7 @@ static void checkin_done(struct daemon *d, const struct uplink_reply *reply)
 		return;
 	}
 	succeeded(d);
+	usb_policy(d, reply);
 	d->st.last_checkin = wall_s();
 	if (c.checkin_interval && sched_clamp_checkin(c.checkin_interval) != d->checkin_interval) {
 		d->checkin_interval = sched_clamp_checkin(c.checkin_interval);
@@ -760,6 +798,17 @@ static void ctl_dispatch(struct loop_source *src, uint32_t events)
 	}
 }
 
+/* The monitors spooled events: send them soon, together with what else comes meanwhile. */
+static void monitors_spooled(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (!d->events_waiting) {
+		d->events_waiting = true;
+		d->flush_at = now_ms() + FLUSH_DELAY_MS;
+	}
+}
+
 static int watch(struct daemon *d, struct loop_source *src)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = src};
@@ -794,6 +843,109 @@ static int open_control(struct daemon *d)
 	}
 	d->ctl = (struct loop_source){.dispatch = ctl_dispatch, .fd = fd};
 	return watch(d, &d->ctl);
+}
+
+/* ---- USB control (docs/usb-control.md) ---- */
+
+static int usb_emit(struct mon_sink *sink, const char *type, json_t *data)
+{
+	spool_agent_event(sink->userdata, type, json_incref(data));
+	return 0;
+}
+
+static void monitor_dispatch(struct daemon *d, struct monitor *m, struct loop_source *src)
+{
+	int r = m->dispatch(m, &d->sink);
+
+	if (r >= 0)
+		return;
+	log_error("(M1442) %s monitor failed: %s; it stops", m->name, strerror(-r));
+	spool_agent_event(d, "agent.monitor_failed",
+			  json_pack("{s:s, s:s}", "monitor", m->name, "error", strerror(-r)));
+	(void) epoll_ctl(d->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+}
+
+static void usb_dispatch(struct loop_source *src, uint32_t events)
+{
+	struct daemon *d = LOOP_OWNER(src, struct daemon, usb_src);
+
+	(void) events;
+	monitor_dispatch(d, d->usb, src);
+}
+
+static void rm_dispatch(struct loop_source *src, uint32_t events)
+{
+	struct daemon *d = LOOP_OWNER(src, struct daemon, rm_src);
+
+	(void) events;
+	monitor_dispatch(d, d->removable, src);
+}
+
+/*
+ * Starts USB control in this process — the worker, which decides, while the privileged
+ * parent performs what needs root (privsep_usb.c). Not root at all: nothing can be
+ * enforced, and it says so. A failure here leaves the rest of the agent running.
+ */
+static void usb_setup(struct daemon *d)
+{
+	struct enf_usb_options o = {.sys_root = d->opt->root,
+				    .dev_root = d->opt->root,
+				    .root = d->opt->root,
+				    .state_dir = d->opt->state_dir,
+				    .host = d->conf.host_id};
+	struct enf_usb_audit *audit = NULL;
+	int r, fd = -1;
+
+	if (!d->separated && geteuid() != 0) {
+		log_notice("(M1441) not root: USB control is not enforced");
+		return;
+	}
+	r = enf_usb_new(&o, &d->usb);
+	if (r < 0) {
+		log_error("(M1442) USB control cannot start: %s", strerror(-r));
+		return;
+	}
+	if (d->separated) {
+		enf_usb_set_ops(d->usb, privsep_usb_ops());
+		r = privsep_usb_open_audit(&fd);
+		if (r == 0)
+			r = enf_usb_audit_from_fd(fd, &audit);
+	} else {
+		r = enf_usb_audit_open(&audit);
+	}
+	if (r < 0) {
+		if (fd >= 0)
+			(void) close(fd);
+		log_notice("(M1432) USB control: no audit records (%s): refused writes are "
+			   "refused but not recorded",
+			   strerror(-r));
+	} else if (enf_usb_set_audit(d->usb, audit) < 0) {
+		log_warning("(M1432) USB control: no audit records");
+	}
+	fd = -1;
+	r = d->separated ? privsep_usb_open_fanotify(&fd) : mon_removable_open_privileged();
+	if (!d->separated && r >= 0)
+		fd = r;
+	if (r >= 0 && mon_removable_new(fd, d->opt->root, &d->removable) == 0) {
+		if (d->separated)
+			mon_removable_set_mark(d->removable, privsep_usb_fan_mark, NULL);
+		enf_usb_set_removable(d->usb, d->removable);
+		d->rm_src = (struct loop_source){.dispatch = rm_dispatch, .fd = d->removable->fd};
+		if (watch(d, &d->rm_src) < 0)
+			log_warning("(M1442) cannot watch removable media");
+	} else {
+		if (fd >= 0)
+			(void) close(fd);
+		log_warning("(M1421) removable media: files written are not recorded (%s)",
+			    strerror(r < 0 ? -r : ENOMEM));
+	}
+	d->sink = (struct mon_sink){.emit = usb_emit, .userdata = d};
+	d->usb_src = (struct loop_source){.dispatch = usb_dispatch, .fd = d->usb->fd};
+	if (watch(d, &d->usb_src) < 0) {
+		log_error("(M1442) USB control cannot be watched");
+		d->usb->free(d->usb);
+		d->usb = NULL;
+	}
 }
 
 static int setup(struct daemon *d)
@@ -852,9 +1004,18 @@ static int setup(struct daemon *d)
 	r = spool_open(spool, d->conf.spool_max, false, &d->spool);
 	if (r < 0)
 		return r;
+	r = spool_chain_start(d->spool, d->conf.host_id);
+	if (r < 0)
+		return r;
 	r = uplink_new(d->epfd, d->conf.server, &tls, &d->up);
 	if (r < 0)
 		return r;
+	if (d->mons) {
+		r = mon_set_start(d->mons, d->epfd, d->separated ? privsep_channel() : -1, d->spool,
+				  d->opt->state_dir, monitors_spooled, d);
+		if (r < 0)
+			return r;
+	}
 
 	if (spool_meta_get(d->spool, "checkin_interval", CHECKIN_DEFAULT_S, &d->checkin_interval) <
 		    0 ||
@@ -886,13 +1047,20 @@ static int setup(struct daemon *d)
 	else
 		d->next_inventory =
 			now + (uint64_t) (last_collect + d->inventory_interval - wall_s()) * 1000u;
+	usb_setup(d);
 	return 0;
 }
 
 static void teardown(struct daemon *d)
 {
+	if (d->usb)
+		d->usb->free(d->usb);
+	if (d->removable)
+		d->removable->free(d->removable);
+	d->usb = d->removable = NULL;
 	if (d->spool)
 		write_status(d);
+	d->mons = mon_set_free(d->mons);
 	d->up = uplink_free(d->up);
 	d->spool = spool_free(d->spool);
 	inventory_forget_upload(d);
@@ -946,6 +1114,9 @@ int daemon_main(const struct daemon_options *o)
 	(void) sigaddset(&mask, SIGHUP);
 	(void) sigaddset(&mask, SIGUSR1);
 	(void) sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* the monitors' root-only sources, opened before the worker drops root (mon_set.c) */
+	if (streq(o->root, "/") && mon_set_open_privileged(&d.mons) < 0)
+		return EXIT_FAILURE;
 	r = privsep_start(o->state_dir, o->root);
 	if (r < 0)
 		return EXIT_FAILURE;

@@ -137,6 +137,7 @@ struct spool_event {
 	const char *type; /* [a-z0-9_.], at most LIMIT_EVENT_TYPE bytes */
 	int64_t time_ms;  /* Unix milliseconds */
 	const char *data; /* a JSON object, at most LIMIT_EVENT_SIZE bytes */
+	int64_t mono_ms;  /* CLOCK_BOOTTIME ms when it happened; 0: when it is spooled */
 };
 
 struct spool_stats {
@@ -166,7 +167,8 @@ struct spool *spool_free(struct spool *sp);
 DEFINE_POINTER_CLEANUP(struct spool, spool_free)
 
 /*
- * Spools n events in one durable transaction, giving each the next sequence number. An
+ * Spools n events in one durable transaction, giving each the next sequence number and
+ * linking each into the event chain (prev, hash, mono: lib/evchain.h). An
  * event that does not fit after evicting lower- or equal-priority entries is itself
  * counted as evicted (its number is used up and reported). *ret_first_seq (optional) gets
  * the first number given. -EINVAL for a bad type or data (nothing spooled), -EIO, -ENOMEM.
@@ -193,11 +195,22 @@ int spool_has_events(struct spool *sp) _wur_;
 int spool_ack(struct spool *sp, uint64_t acked_seq) _wur_;
 
 /*
- * When entries were evicted since the last report, spools one agent.spool_evicted event
- * (count, bytes, oldest_seq, newest_seq) and clears the unreported counters, in one
- * transaction. Returns 1 when it spooled a report, 0 when there was nothing to report.
+ * When entries were evicted since the last report, spools an agent.spool_evicted event
+ * (count, bytes, oldest_seq, newest_seq, and the runs of evicted sequence numbers with the
+ * hashes the event chain needs to continue across them: docs/protocol.md) and clears the
+ * unreported counters, in one transaction; more than EVCHAIN_RUNS_MAX runs take several
+ * events. Returns 1 when it spooled a report, 0 when there was nothing to report.
  */
 int spool_report_evictions(struct spool *sp, int64_t now_ms) _wur_;
+
+/*
+ * Starts the event chain for host_id (lib/evchain.h): the next event links to the host's
+ * genesis value. Events spooled before (for no host, or for a host this state directory
+ * was enrolled as earlier) and not yet acknowledged are linked again from it, in sequence
+ * order, so the server sees one unbroken chain. Nothing happens when the chain was
+ * started for this host already. Called by the daemon at start and by `emit`.
+ */
+int spool_chain_start(struct spool *sp, const char *host_id) _wur_;
 
 /*
  * Spools an inventory document (JSON text) for upload, replacing any upload still waiting
@@ -383,6 +396,10 @@ int uplink_gzip(const void *in, size_t len, void **ret, size_t *ret_len) _wur_;
  */
 int privsep_start(const char *state_dir, const char *root) _wur_;
 
+/* The worker's end of the channel (-1 when not separated), for privsep_mon.c and
+ * privsep_usb.c. */
+int privsep_channel(void);
+
 /* The privileged file table: the id of path, or -ENOENT when path is not in it. */
 int privsep_file_id(const char *path);
 
@@ -399,6 +416,29 @@ int privsep_read(const char *path, size_t max, char **ret, size_t *ret_len) _wur
  * kills the worker and exits (OpenNTPD's dispatch_imsg). Exposed for tests.
  */
 int privsep_parent_dispatch(int fd, const char *root, pid_t worker) _wur_;
+
+/* For the parent's dispatchers: logs a malformed request, kills the worker, exits. */
+_noreturn_ _printf_(2, 3) void privsep_fatal(pid_t worker, const char *fmt, ...);
+
+/* ---- USB control under privilege separation (privsep_usb.c) ---- */
+
+struct enf_usb_ops;
+
+/* Whether op is one of USB control's requests. */
+bool privsep_usb_op(uint32_t op);
+/* The parent's side of one USB request (msg, len bytes): checks it, performs it, answers.
+ * Returns 0, or 1 when the channel broke. A malformed request is fatal (privsep_fatal). */
+int privsep_usb_parent(int fd, const char *root, pid_t worker, const void *msg, size_t len);
+/* Deletes the audit rules the parent added and closes what it holds. */
+void privsep_usb_parent_done(void);
+/* The worker's side: USB control's privileged operations as requests to the parent. */
+const struct enf_usb_ops *privsep_usb_ops(void);
+/* Descriptors the parent opens for the worker: the audit multicast socket (auditing turned
+ * on), the fanotify group for removable media. */
+int privsep_usb_open_audit(int *ret_fd) _wur_;
+int privsep_usb_open_fanotify(int *ret_fd) _wur_;
+/* A fanotify mark through the parent (for mon_removable_set_mark). */
+int privsep_usb_fan_mark(void *ud, const char *mount_point, bool add);
 
 /* ---- the verbs (enroll.c, daemon.c) ---- */
 

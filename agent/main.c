@@ -25,6 +25,8 @@
 
 #include "agent/agent.h"
 #include "agent/daemon.h"
+#include "agent/monitors.h"
+#include "agent/selfcheck.h"
 #include "config.h"
 #include "lib/fileio.h"
 #include "lib/invdiff.h"
@@ -57,6 +59,7 @@ static void print_help(void)
 	       "       mamori-agent run --state-dir DIR [--root DIR] [--spool-max SIZE]\n"
 	       "                        [--log-level LEVEL]\n"
 	       "       mamori-agent status --state-dir DIR [--json]\n"
+	       "       mamori-agent status --collection [--state-dir DIR] [--lang ja|en]\n"
 	       "       mamori-agent emit --state-dir DIR --type TYPE [--count N] [--data JSON]\n"
 	       "       mamori-agent --version\n");
 }
@@ -559,6 +562,21 @@ static int cmd_emit(int argc, char **argv)
 			strerror(-r));
 		return EXIT_FAILURE;
 	}
+	{
+		/* an enrolled state directory: the events chain to its host (unenrolled, they
+		 * are linked again when the daemon first starts) */
+		struct agent_conf conf = {0};
+
+		if (access(dir, F_OK) == 0 && state_conf_load(dir, &conf) == 0) {
+			r = spool_chain_start(sp, conf.host_id);
+			state_conf_done(&conf);
+			if (r < 0) {
+				fprintf(stderr, "mamori-agent: cannot start the event chain: %s\n",
+					strerror(-r));
+				return EXIT_FAILURE;
+			}
+		}
+	}
 	ev = mm_calloc(count, sizeof(*ev));
 	texts = mm_calloc(count, sizeof(*texts));
 	if (!ev || !texts)
@@ -618,8 +636,14 @@ int main(int argc, char **argv)
 		printf("mamori-agent %s\n", MAMORI_VERSION);
 		return EXIT_SUCCESS;
 	}
+	if (streq(verb, "status") && selfcheck_wanted(argc - 1, argv + 1))
+		return selfcheck_run(argc - 1, argv + 1);
 	if (streq(verb, "inventory"))
 		return cmd_inventory(argc - 1, argv + 1);
+	/* what this machine's policy collects, in plain words (agent/collection.c) */
+	for (int i = 2; streq(verb, "status") && i < argc; i++)
+		if (streq(argv[i], "--collection"))
+			return collection_status_main(argc - 1, argv + 1);
 	if (streq(verb, "enroll"))
 		return cmd_enroll(argc - 1, argv + 1);
 	if (streq(verb, "run"))

@@ -11,7 +11,8 @@
  *   READ_BLOCK name max → err, len, bytes  the first max bytes of block device /dev/NAME
  *                                          (a kernel device name: no '/', no "..") — for
  *                                          the storage collector's LUKS probe
- * Later issues add USB authorisation and fanotify marks here.
+ * USB control's operations (authorisation, read-only, marks, audit rules, descriptors for
+ * the worker) are served the same way by privsep_usb.c.
  *
  * The parent trusts nothing the worker sends: a request of the wrong length, an unknown
  * operation, an id outside the table or a size outside its limit means the worker is not
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include "agent/daemon.h"
+#include "agent/monitors.h"
 #include "lib/fileio.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -50,6 +52,9 @@ enum {
 };
 
 #define NAME_MAX_LEN 48 /* a kernel block device name: "nvme0n1p2", "dm-0", "mmcblk0p1" */
+/* Room for the longest request, the monitors' included, and one byte to see an overlong one. */
+#define PRIVSEP_RAW_MAX \
+	(MAX(MAX(sizeof(struct priv_req), (size_t) PRIVSEP_MON_REQUEST_MAX), (size_t) 8192) + 1)
 
 struct priv_req {
 	uint32_t op;
@@ -79,6 +84,11 @@ static const char *const priv_files[] = {
 
 /* The worker's end of the channel; -1 when not separated. One worker per process. */
 static int worker_fd = -1;
+
+int privsep_channel(void)
+{
+	return worker_fd;
+}
 
 int privsep_file_id(const char *path)
 {
@@ -175,12 +185,24 @@ static _noreturn_ _printf_(2, 3) void fatal_worker(pid_t worker, const char *fmt
 	exit(EXIT_FAILURE);
 }
 
+void privsep_fatal(pid_t worker, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void) vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fatal_worker(worker, "%s", what);
+}
+
 int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 {
 	struct priv_req req;
 	struct priv_rep rep = {0};
 	_cleanup_(freep) char *data = NULL, *msg = NULL;
-	char raw[sizeof(req) + 1];
+	/* room for the monitors' and USB control's requests too */
+	char raw[PRIVSEP_RAW_MAX] __attribute__((aligned(8)));
 	size_t len = 0, name_len;
 	ssize_t n;
 	int r;
@@ -195,6 +217,19 @@ int privsep_parent_dispatch(int fd, const char *root, pid_t worker)
 	}
 	if (n == 0)
 		return 1;
+	memcpy(&req.op, raw, MIN((size_t) n, sizeof(req.op)));
+	if (n >= (ssize_t) sizeof(req.op) && privsep_mon_op(req.op)) {
+		/* the monitors' operations (privsep_mon.c) */
+		char why[128];
+
+		r = privsep_mon_parent_dispatch(fd, raw, (size_t) n, root, why, sizeof(why));
+		if (r == -EPROTO)
+			fatal_worker(worker, "%s", why);
+		return r;
+	}
+	if (n >= (ssize_t) sizeof(req.op) && privsep_usb_op(req.op))
+		/* USB control's operations (privsep_usb.c) */
+		return privsep_usb_parent(fd, root, worker, raw, (size_t) n);
 	if (n != (ssize_t) sizeof(req))
 		fatal_worker(worker, "%zd bytes, expected %zu", n, sizeof(req));
 	memcpy(&req, raw, sizeof(req));
@@ -352,6 +387,7 @@ static _noreturn_ void parent_loop(int fd, const char *root, pid_t worker)
 		if (p[0].fd < 0 && sfd < 0)
 			break;
 	}
+	privsep_usb_parent_done(); /* the audit rules it added go with it */
 	if (!reaped && waitpid(worker, &status, 0) != worker)
 		exit(EXIT_FAILURE);
 	if (WIFEXITED(status))
@@ -429,6 +465,7 @@ int privsep_start(const char *state_dir, const char *root)
 			log_debug("chdir /: %s", strerror(errno));
 		log_info("(M2038) privilege separation: worker %d runs as %s (uid %u)", (int) pid,
 			 pw->pw_name, (unsigned) uid);
+		mon_set_parent_side();
 		parent_loop(sv[0], root, pid);
 	}
 	(void) close(sv[0]);

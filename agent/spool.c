@@ -28,12 +28,13 @@
 #include <sqlite3.h>
 
 #include "agent/daemon.h"
+#include "lib/evchain.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* What a row costs beyond its text, roughly: the row header, the index entries. */
 #define ROW_OVERHEAD   48u
 #define KIND_EVENT     0
@@ -60,9 +61,17 @@ static const char schema_sql[] =
 	" type TEXT NOT NULL,"
 	" body TEXT NOT NULL,"
 	" bytes INTEGER NOT NULL,"
-	" flags INTEGER NOT NULL DEFAULT 0) STRICT;"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" mono INTEGER,"
+	" prev TEXT,"
+	" hash TEXT) STRICT;"
 	"CREATE INDEX IF NOT EXISTS entries_evict ON entries (prio, id);"
-	"INSERT OR IGNORE INTO meta VALUES ('schema', 1), ('next_seq', 1), ('acked_seq', 0),"
+	"CREATE TABLE IF NOT EXISTS chain (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" host_id TEXT NOT NULL, head TEXT NOT NULL) STRICT;"
+	"CREATE TABLE IF NOT EXISTS evicted_runs (first INTEGER PRIMARY KEY,"
+	" last INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL) STRICT;"
+	"CREATE INDEX IF NOT EXISTS evicted_runs_last ON evicted_runs (last);"
+	"INSERT OR IGNORE INTO meta VALUES ('schema', 2), ('next_seq', 1), ('acked_seq', 0),"
 	" ('bytes', 0), ('evicted_total', 0), ('evicted_bytes_total', 0), ('pend_count', 0),"
 	" ('pend_bytes', 0), ('pend_oldest', 0), ('pend_newest', 0);";
 
@@ -192,6 +201,17 @@ static int rollback(struct spool *sp, int r)
 
 static int make_room(struct spool *sp, uint64_t need, int prio);
 
+/* Column i as a hash, or "" when it holds none (entries spooled before the chain). */
+static void copy_hash(char out[EVCHAIN_HEX], sqlite3_stmt *st, int i)
+{
+	const char *h = (const char *) sqlite3_column_text(st, i);
+
+	if (evchain_is_hash(h))
+		memcpy(out, h, EVCHAIN_HEX);
+	else
+		out[0] = '\0';
+}
+
 /*
  * The bound is the spool's, not each writer's: the daemon sets it (from --spool-max or
  * agent.conf) and other writers (`emit`) open with 0 and use what it set. A lowered bound
@@ -255,7 +275,23 @@ int spool_open(const char *path, uint64_t max_bytes, bool read_only, struct spoo
 	}
 	if (meta_get(sp, "schema", 0, &schema) < 0)
 		return -EIO;
-	if (schema != SCHEMA_VERSION) {
+	/* 1 → 2: the event chain's columns (entries spooled before it are linked when the
+	 * chain starts: spool_chain_start) */
+	if (schema == 1 && !read_only) {
+		if (exec(sp, "BEGIN IMMEDIATE") < 0)
+			return -EIO;
+		if (exec(sp, "ALTER TABLE entries ADD COLUMN mono INTEGER;"
+			     "ALTER TABLE entries ADD COLUMN prev TEXT;"
+			     "ALTER TABLE entries ADD COLUMN hash TEXT;"
+			     "UPDATE meta SET value = 2 WHERE key = 'schema'") < 0) {
+			(void) exec(sp, "ROLLBACK");
+			return -EIO;
+		}
+		if (exec(sp, "COMMIT") < 0)
+			return -EIO;
+		schema = SCHEMA_VERSION;
+	}
+	if (schema != SCHEMA_VERSION && !(read_only && schema == 1)) {
 		log_error("(M2003) spool %s has schema %" PRId64 ", this agent knows %d", path,
 			  schema, SCHEMA_VERSION);
 		return -EPROTO;
@@ -276,7 +312,65 @@ struct spool *spool_free(struct spool *sp)
 	return NULL;
 }
 
-static int count_eviction(struct spool *sp, int64_t seq, int64_t bytes)
+/*
+ * Inside a transaction: records that event seq (which linked to prev and hashed to hash)
+ * was evicted, in the runs the next agent.spool_evicted report names, so the server can
+ * follow the chain across the gap. Adjacent numbers make one run: eviction takes the
+ * oldest first, so runs stay few.
+ */
+static int add_run(struct spool *sp, int64_t seq, const char *prev, const char *hash)
+{
+	_cleanup_(finalizep) sqlite3_stmt *before = NULL, *after = NULL, *q = NULL;
+	bool joined = false;
+	int64_t after_last = 0;
+	char after_hash[EVCHAIN_HEX] = "";
+
+	if (prepare(sp, "SELECT last, hash FROM evicted_runs WHERE first = ?", &after) < 0)
+		return -EIO;
+	(void) sqlite3_bind_int64(after, 1, seq + 1);
+	if (sqlite3_step(after) == SQLITE_ROW) {
+		const char *h = (const char *) sqlite3_column_text(after, 1);
+
+		after_last = sqlite3_column_int64(after, 0);
+		if (evchain_is_hash(h))
+			memcpy(after_hash, h, EVCHAIN_HEX);
+	}
+	/* extend the run ending just before seq */
+	if (prepare(sp, "UPDATE evicted_runs SET last = ?, hash = ? WHERE last = ?", &before) < 0)
+		return -EIO;
+	(void) sqlite3_bind_int64(before, 1, after_last ? after_last : seq);
+	(void) sqlite3_bind_text(before, 2, after_last ? after_hash : hash, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_int64(before, 3, seq - 1);
+	if (sqlite3_step(before) != SQLITE_DONE)
+		return db_fail(sp, "extend an evicted run");
+	joined = sqlite3_changes(sp->db) > 0;
+	if (joined && after_last) {
+		if (prepare(sp, "DELETE FROM evicted_runs WHERE first = ?", &q) < 0)
+			return -EIO;
+		(void) sqlite3_bind_int64(q, 1, seq + 1);
+	} else if (!joined && after_last) {
+		/* or the run starting just after it */
+		if (prepare(sp, "UPDATE evicted_runs SET first = ?, prev = ? WHERE first = ?", &q) <
+		    0)
+			return -EIO;
+		(void) sqlite3_bind_int64(q, 1, seq);
+		(void) sqlite3_bind_text(q, 2, prev, -1, SQLITE_STATIC);
+		(void) sqlite3_bind_int64(q, 3, seq + 1);
+	} else if (!joined) {
+		if (prepare(sp, "INSERT INTO evicted_runs VALUES (?, ?, ?, ?)", &q) < 0)
+			return -EIO;
+		(void) sqlite3_bind_int64(q, 1, seq);
+		(void) sqlite3_bind_int64(q, 2, seq);
+		(void) sqlite3_bind_text(q, 3, prev, -1, SQLITE_STATIC);
+		(void) sqlite3_bind_text(q, 4, hash, -1, SQLITE_STATIC);
+	}
+	if (q && sqlite3_step(q) != SQLITE_DONE)
+		return db_fail(sp, "record an evicted run");
+	return 0;
+}
+
+static int count_eviction(struct spool *sp, int64_t seq, int64_t bytes, const char *prev,
+			  const char *hash)
 {
 	int64_t oldest, newest;
 
@@ -295,6 +389,9 @@ static int count_eviction(struct spool *sp, int64_t seq, int64_t bytes)
 			if (meta_set(sp, "pend_newest", seq) < 0)
 				return -EIO;
 	}
+	if (seq > 0 && evchain_is_hash(prev) && evchain_is_hash(hash) &&
+	    add_run(sp, seq, prev, hash) < 0)
+		return -EIO;
 	sp->tx_evicted++;
 	sp->tx_evicted_bytes += (uint64_t) bytes;
 	return 0;
@@ -316,13 +413,14 @@ static int make_room(struct spool *sp, uint64_t need, int prio)
 	if ((uint64_t) bytes + need <= sp->max_bytes)
 		return 0;
 	if (prepare(sp,
-		    "SELECT id, seq, bytes FROM entries WHERE prio <= ? ORDER BY prio, id"
-		    " LIMIT 1",
+		    "SELECT id, seq, bytes, prev, hash FROM entries WHERE prio <= ?"
+		    " ORDER BY prio, id LIMIT 1",
 		    &pick) < 0 ||
 	    prepare(sp, "DELETE FROM entries WHERE id = ?", &del) < 0)
 		return -EIO;
 	(void) sqlite3_bind_int(pick, 1, prio);
 	while ((uint64_t) bytes + need > sp->max_bytes) {
+		char prev[EVCHAIN_HEX], hash[EVCHAIN_HEX];
 		int64_t id, seq, b;
 		int rc = sqlite3_step(pick);
 
@@ -334,12 +432,14 @@ static int make_room(struct spool *sp, uint64_t need, int prio)
 		seq = sqlite3_column_type(pick, 1) == SQLITE_NULL ? 0
 								  : sqlite3_column_int64(pick, 1);
 		b = sqlite3_column_int64(pick, 2);
+		copy_hash(prev, pick, 3);
+		copy_hash(hash, pick, 4);
 		(void) sqlite3_reset(pick);
 		(void) sqlite3_bind_int64(del, 1, id);
 		if (sqlite3_step(del) != SQLITE_DONE)
 			return db_fail(sp, "evict");
 		(void) sqlite3_reset(del);
-		if (count_eviction(sp, seq, b) < 0)
+		if (count_eviction(sp, seq, b, prev, hash) < 0)
 			return -EIO;
 		bytes -= b;
 	}
@@ -377,15 +477,26 @@ static int valid_data(const char *data)
 	return 0;
 }
 
-/* Inside a transaction: inserts one event with the next number (or counts it evicted). */
-static int add_event(struct spool *sp, sqlite3_stmt *ins, const struct spool_event *e, int64_t seq)
+/* A link of the chain: what an event linked to, its hash and its monotonic time. */
+struct link {
+	int64_t mono;
+	char prev[EVCHAIN_HEX];
+	char hash[EVCHAIN_HEX];
+};
+
+/*
+ * Inside a transaction: inserts one event with the next number, returning 1, or counts it
+ * evicted when it does not fit, returning 0.
+ */
+static int add_event(struct spool *sp, sqlite3_stmt *ins, const struct spool_event *e, int64_t seq,
+		     const struct link *l)
 {
 	int prio = (int) spool_priority(e->type);
 	uint64_t bytes = strlen(e->type) + strlen(e->data) + ROW_OVERHEAD;
 	int r = make_room(sp, bytes, prio);
 
 	if (r == -ENOSPC)
-		return count_eviction(sp, seq, (int64_t) bytes);
+		return count_eviction(sp, seq, (int64_t) bytes, l->prev, l->hash);
 	if (r < 0)
 		return r;
 	(void) sqlite3_bind_int(ins, 1, KIND_EVENT);
@@ -396,20 +507,70 @@ static int add_event(struct spool *sp, sqlite3_stmt *ins, const struct spool_eve
 	(void) sqlite3_bind_text(ins, 6, e->data, -1, SQLITE_STATIC);
 	(void) sqlite3_bind_int64(ins, 7, (int64_t) bytes);
 	(void) sqlite3_bind_int(ins, 8, 0);
+	(void) sqlite3_bind_int64(ins, 9, l->mono);
+	(void) sqlite3_bind_text(ins, 10, l->prev, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(ins, 11, l->hash, -1, SQLITE_STATIC);
 	if (sqlite3_step(ins) != SQLITE_DONE)
 		return db_fail(sp, "insert an event");
 	(void) sqlite3_reset(ins);
-	return meta_add(sp, "bytes", (int64_t) bytes);
+	r = meta_add(sp, "bytes", (int64_t) bytes);
+	return r < 0 ? r : 1;
+}
+
+/* Inside a transaction: the chain's head (the hash the next event links to). Before the
+ * chain was started for a host, the head is the genesis value of no host (""). */
+static int chain_head(struct spool *sp, char head[EVCHAIN_HEX])
+{
+	_cleanup_(finalizep) sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (prepare(sp, "SELECT head FROM chain WHERE id = 1", &st) < 0)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_hash(head, st, 0);
+		if (head[0])
+			return 0;
+	} else if (rc != SQLITE_DONE) {
+		return db_fail(sp, "read the chain's head");
+	}
+	return evchain_genesis("", head);
+}
+
+static int chain_set(struct spool *sp, const char *host_id, const char *head)
+{
+	_cleanup_(finalizep) sqlite3_stmt *st = NULL;
+
+	if (prepare(sp,
+		    "INSERT INTO chain VALUES (1, coalesce(?, ''), ?) ON CONFLICT (id) DO UPDATE"
+		    " SET host_id = coalesce(?1, host_id), head = excluded.head",
+		    &st) < 0)
+		return -EIO;
+	(void) sqlite3_bind_text(st, 1, host_id, -1, SQLITE_STATIC);
+	(void) sqlite3_bind_text(st, 2, head, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_fail(sp, "write the chain's head");
+	return 0;
+}
+
+/* Links the event that gets number seq (at monotonic time mono) to the head, moving it. */
+static int chain_link(char head[EVCHAIN_HEX], const struct spool_event *e, int64_t seq,
+		      int64_t mono, struct link *l)
+{
+	l->mono = mono;
+	memcpy(l->prev, head, EVCHAIN_HEX);
+	return evchain_link(head, (uint64_t) seq, e->time_ms, mono, e->type, e->data, l->hash);
 }
 
 static const char insert_sql[] =
-	"INSERT INTO entries (kind, seq, prio, time_ms, type, body, bytes, flags) VALUES (?, ?, ?,"
-	" ?, ?, ?, ?, ?)";
+	"INSERT INTO entries (kind, seq, prio, time_ms, type, body, bytes, flags, mono, prev, hash)"
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 int spool_add_events(struct spool *sp, const struct spool_event *ev, size_t n,
 		     uint64_t *ret_first_seq)
 {
 	_cleanup_(finalizep) sqlite3_stmt *ins = NULL;
+	char head[EVCHAIN_HEX];
 	int64_t next;
 	int r;
 
@@ -428,14 +589,23 @@ int spool_add_events(struct spool *sp, const struct spool_event *ev, size_t n,
 	if (r < 0)
 		return r;
 	r = meta_get(sp, "next_seq", 1, &next);
+	if (r == 0)
+		r = chain_head(sp, head);
 	if (r < 0)
 		return rollback(sp, r);
 	for (size_t i = 0; i < n; i++) {
-		r = add_event(sp, ins, &ev[i], next + (int64_t) i);
+		struct link l;
+
+		r = chain_link(head, &ev[i], next + (int64_t) i,
+			       ev[i].mono_ms ? ev[i].mono_ms : evchain_mono_ms(), &l);
+		if (r == 0)
+			r = add_event(sp, ins, &ev[i], next + (int64_t) i, &l);
 		if (r < 0)
 			return rollback(sp, r);
 	}
 	r = meta_set(sp, "next_seq", next + (int64_t) n);
+	if (r == 0)
+		r = chain_set(sp, NULL, head);
 	if (r < 0)
 		return rollback(sp, r);
 	finalizep(&ins);
@@ -472,13 +642,14 @@ int spool_events_batch(struct spool *sp, size_t max_n, size_t max_bytes, struct 
 	int rc = SQLITE_DONE, r;
 
 	if (prepare(sp,
-		    "SELECT seq, time_ms, type, body FROM entries WHERE kind = 0 ORDER BY seq"
-		    " LIMIT ?",
+		    "SELECT seq, time_ms, type, body, mono, prev, hash FROM entries WHERE kind = 0"
+		    " ORDER BY seq LIMIT ?",
 		    &st) < 0)
 		return -EIO;
 	(void) sqlite3_bind_int64(st, 1, (int64_t) MIN(max_n, (size_t) INT_MAX));
 	r = buf_adds(out, "{\"events\":[");
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char prev[EVCHAIN_HEX], hash[EVCHAIN_HEX];
 		const char *type = (const char *) sqlite3_column_text(st, 2);
 		const char *data = (const char *) sqlite3_column_text(st, 3);
 
@@ -495,6 +666,12 @@ int spool_events_batch(struct spool *sp, size_t max_n, size_t max_bytes, struct 
 			     n ? "," : "", last, (int64_t) sqlite3_column_int64(st, 1), type);
 		if (r == 0)
 			r = buf_adds(out, data);
+		/* the chain's fields; an entry spooled before the chain goes without them */
+		copy_hash(prev, st, 5);
+		copy_hash(hash, st, 6);
+		if (r == 0 && prev[0] && hash[0])
+			r = buf_addf(out, ",\"mono\":%" PRId64 ",\"prev\":\"%s\",\"hash\":\"%s\"",
+				     (int64_t) sqlite3_column_int64(st, 4), prev, hash);
 		if (r == 0)
 			r = buf_addc(out, '}');
 		n++;
@@ -580,16 +757,56 @@ int spool_ack(struct spool *sp, uint64_t acked_seq)
 	return deleted;
 }
 
+/* Inside a transaction: takes (reads and deletes) the lowest runs, at most `max`. */
+static int take_runs(struct spool *sp, struct evchain_run *runs, size_t max, size_t *ret_n)
+{
+	_cleanup_(finalizep) sqlite3_stmt *st = NULL, *del = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (prepare(sp, "SELECT first, last, prev, hash FROM evicted_runs ORDER BY first LIMIT ?",
+		    &st) < 0 ||
+	    prepare(sp, "DELETE FROM evicted_runs WHERE first = ?", &del) < 0)
+		return -EIO;
+	(void) sqlite3_bind_int64(st, 1, (int64_t) max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		runs[n].first = (uint64_t) sqlite3_column_int64(st, 0);
+		runs[n].last = (uint64_t) sqlite3_column_int64(st, 1);
+		copy_hash(runs[n].prev, st, 2);
+		copy_hash(runs[n].hash, st, 3);
+		if (runs[n].prev[0] && runs[n].hash[0] && runs[n].first >= 1 &&
+		    runs[n].first <= runs[n].last)
+			n++;
+	}
+	if (rc != SQLITE_DONE)
+		return db_fail(sp, "read the evicted runs");
+	for (size_t i = 0; i < n; i++) {
+		(void) sqlite3_reset(del);
+		(void) sqlite3_bind_int64(del, 1, (int64_t) runs[i].first);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			return db_fail(sp, "clear the evicted runs");
+	}
+	*ret_n = n;
+	return 0;
+}
+
+#define REPORTS_MAX 16 /* reports spooled by one call: 16 x 256 runs */
+
 int spool_report_evictions(struct spool *sp, int64_t now_ms)
 {
-	_cleanup_(finalizep) sqlite3_stmt *ins = NULL;
-	_cleanup_(freep) char *data = NULL;
-	int64_t count, bytes, oldest, newest, next;
+	_cleanup_(finalizep) sqlite3_stmt *ins = NULL, *runs_left = NULL;
+	_cleanup_(freep) struct evchain_run *runs = NULL;
+	int64_t count, bytes, oldest, newest, next, first_report;
+	char head[EVCHAIN_HEX];
 	int r;
 
 	if (sp->read_only)
 		return -EROFS;
-	if (prepare(sp, insert_sql, &ins) < 0)
+	runs = mm_calloc(EVCHAIN_RUNS_MAX, sizeof(*runs));
+	if (!runs)
+		return -ENOMEM;
+	if (prepare(sp, insert_sql, &ins) < 0 ||
+	    prepare(sp, "SELECT count(*) FROM evicted_runs", &runs_left) < 0)
 		return -EIO;
 	r = begin(sp);
 	if (r < 0)
@@ -597,39 +814,128 @@ int spool_report_evictions(struct spool *sp, int64_t now_ms)
 	if (meta_get(sp, "pend_count", 0, &count) < 0 ||
 	    meta_get(sp, "pend_bytes", 0, &bytes) < 0 ||
 	    meta_get(sp, "pend_oldest", 0, &oldest) < 0 ||
-	    meta_get(sp, "pend_newest", 0, &newest) < 0 || meta_get(sp, "next_seq", 1, &next) < 0)
+	    meta_get(sp, "pend_newest", 0, &newest) < 0 || meta_get(sp, "next_seq", 1, &next) < 0 ||
+	    sqlite3_step(runs_left) != SQLITE_ROW)
 		return rollback(sp, -EIO);
-	if (count == 0)
+	if (count == 0 && sqlite3_column_int64(runs_left, 0) == 0)
 		return rollback(sp, 0);
-	if (oldest > 0)
-		data = mm_asprintf("{\"count\":%" PRId64 ",\"bytes\":%" PRId64
-				   ",\"oldest_seq\":%" PRId64 ",\"newest_seq\":%" PRId64 "}",
-				   count, bytes, oldest, newest);
-	else
-		data = mm_asprintf("{\"count\":%" PRId64 ",\"bytes\":%" PRId64 "}", count, bytes);
-	if (!data)
-		return rollback(sp, -ENOMEM);
 	/* Clear first: what making room for the report evicts goes into the next report. */
 	if (meta_set(sp, "pend_count", 0) < 0 || meta_set(sp, "pend_bytes", 0) < 0 ||
 	    meta_set(sp, "pend_oldest", 0) < 0 || meta_set(sp, "pend_newest", 0) < 0)
 		return rollback(sp, -EIO);
-	r = add_event(sp, ins,
-		      &(struct spool_event){
-			      .type = "agent.spool_evicted", .time_ms = now_ms, .data = data},
-		      next);
-	if (r == 0)
-		r = meta_set(sp, "next_seq", next + 1);
+	r = chain_head(sp, head);
 	if (r < 0)
 		return rollback(sp, r);
+	first_report = next;
+	/* One report per EVCHAIN_RUNS_MAX runs; the first carries the counts. */
+	for (int k = 0; k < REPORTS_MAX; k++) {
+		_cleanup_(freep) char *data = NULL;
+		struct spool_event ev = {.type = EVCHAIN_EVICTED_TYPE, .time_ms = now_ms};
+		struct link l;
+		size_t n = 0;
+
+		r = take_runs(sp, runs, EVCHAIN_RUNS_MAX, &n);
+		if (r < 0)
+			return rollback(sp, r);
+		if (k > 0 && n == 0)
+			break;
+		r = evchain_evicted_format(k ? 0 : (uint64_t) count, k ? 0 : (uint64_t) bytes,
+					   k ? 0 : (uint64_t) oldest, k ? 0 : (uint64_t) newest,
+					   runs, n, &data);
+		if (r < 0)
+			return rollback(sp, r);
+		ev.data = data;
+		r = chain_link(head, &ev, next, evchain_mono_ms(), &l);
+		if (r == 0)
+			r = add_event(sp, ins, &ev, next, &l);
+		if (r < 0)
+			return rollback(sp, r);
+		next++;
+		if (n < EVCHAIN_RUNS_MAX)
+			break;
+	}
+	if (meta_set(sp, "next_seq", next) < 0 || chain_set(sp, NULL, head) < 0)
+		return rollback(sp, -EIO);
 	finalizep(&ins);
-	ins = NULL;
+	finalizep(&runs_left);
+	ins = runs_left = NULL;
 	r = commit(sp);
 	if (r < 0)
 		return r;
 	log_warning("(M2005) reporting %" PRId64 " evicted spool entries (%" PRId64 " bytes%s) to"
 		    " the server as event %" PRId64,
-		    count, bytes, oldest > 0 ? ", some events among them" : "", next);
+		    count, bytes, oldest > 0 ? ", some events among them" : "", first_report);
 	return 1;
+}
+
+int spool_chain_start(struct spool *sp, const char *host_id)
+{
+	_cleanup_(finalizep) sqlite3_stmt *cur = NULL, *pend = NULL, *upd = NULL, *drop = NULL;
+	char head[EVCHAIN_HEX];
+	int rc, r;
+
+	if (sp->read_only)
+		return -EROFS;
+	if (!host_id || !*host_id)
+		return -EINVAL;
+	if (prepare(sp, "SELECT host_id = ? FROM chain WHERE id = 1", &cur) < 0 ||
+	    prepare(sp,
+		    "SELECT id, seq, time_ms, coalesce(mono, 0), type, body FROM entries"
+		    " WHERE kind = 0 ORDER BY seq",
+		    &pend) < 0 ||
+	    prepare(sp, "UPDATE entries SET mono = ?, prev = ?, hash = ? WHERE id = ?", &upd) < 0 ||
+	    prepare(sp, "DELETE FROM evicted_runs", &drop) < 0)
+		return -EIO;
+	r = begin(sp);
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_text(cur, 1, host_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(cur);
+	if (rc == SQLITE_ROW && sqlite3_column_int(cur, 0))
+		return rollback(sp, 0); /* started for this host already */
+	/* A new chain: what waits unsent was linked for no host (spooled before enrolment)
+	 * or another one; it is linked again from this host's genesis value. Runs of
+	 * evicted events chained for the other host are dropped (their count is still
+	 * reported). */
+	r = evchain_genesis(host_id, head);
+	if (r < 0)
+		return rollback(sp, r);
+	while ((rc = sqlite3_step(pend)) == SQLITE_ROW) {
+		struct spool_event e = {
+			.type = (const char *) sqlite3_column_text(pend, 4),
+			.time_ms = sqlite3_column_int64(pend, 2),
+			.mono_ms = sqlite3_column_int64(pend, 3),
+			.data = (const char *) sqlite3_column_text(pend, 5),
+		};
+		struct link l;
+
+		if (!e.type || !e.data)
+			return rollback(sp, -ENOMEM);
+		/* an entry spooled before the chain has no monotonic time: 0 says so */
+		r = chain_link(head, &e, sqlite3_column_int64(pend, 1), e.mono_ms, &l);
+		if (r < 0)
+			return rollback(sp, r);
+		(void) sqlite3_reset(upd);
+		(void) sqlite3_bind_int64(upd, 1, l.mono);
+		(void) sqlite3_bind_text(upd, 2, l.prev, -1, SQLITE_TRANSIENT);
+		(void) sqlite3_bind_text(upd, 3, l.hash, -1, SQLITE_TRANSIENT);
+		(void) sqlite3_bind_int64(upd, 4, sqlite3_column_int64(pend, 0));
+		if (sqlite3_step(upd) != SQLITE_DONE)
+			return rollback(sp, db_fail(sp, "link a spooled event"));
+	}
+	if (rc != SQLITE_DONE)
+		return rollback(sp, db_fail(sp, "read spooled events"));
+	if (sqlite3_step(drop) != SQLITE_DONE)
+		return rollback(sp, db_fail(sp, "drop evicted runs"));
+	r = chain_set(sp, host_id, head);
+	if (r < 0)
+		return rollback(sp, r);
+	finalizep(&cur);
+	finalizep(&pend);
+	finalizep(&upd);
+	finalizep(&drop);
+	cur = pend = upd = drop = NULL;
+	return commit(sp);
 }
 
 int spool_inventory_put(struct spool *sp, const char *doc, size_t len, bool full)
@@ -656,7 +962,7 @@ int spool_inventory_put(struct spool *sp, const char *doc, size_t len, bool full
 		return rollback(sp, -EIO);
 	r = make_room(sp, bytes, SPOOL_PRIO_NORMAL);
 	if (r == -ENOSPC) {
-		r = count_eviction(sp, 0, (int64_t) bytes);
+		r = count_eviction(sp, 0, (int64_t) bytes, NULL, NULL);
 		if (r == 0)
 			r = commit(sp);
 		return r < 0 ? r : -ENOSPC;

@@ -193,3 +193,76 @@ int ctl_call_text(const struct ctl *c, const char *method, const char *path, con
 	*ret_text = buf_take(&answer, NULL);
 	return *ret_text ? 0 : -ENOMEM;
 }
+
+/* Writes what arrives to the output file; fails the transfer (CURLE_WRITE_ERROR) when the
+ * file does not take it. */
+static size_t on_download(char *p, size_t size, size_t n, void *userdata)
+{
+	FILE *f = userdata;
+
+	return fwrite(p, size, n, f) == n ? size * n : 0;
+}
+
+int ctl_download(const struct ctl *c, const char *path, const char *output)
+{
+	_cleanup_(freep) char *url = NULL, *auth = NULL;
+	struct curl_slist *headers = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	FILE *out = stdout;
+	long status = 0;
+	CURLcode cr;
+	CURL *h;
+	int r = 0;
+
+	url = mm_asprintf("%s%s", c->server, path);
+	auth = mm_asprintf("Authorization: Bearer %s", c->token ? c->token : "");
+	h = curl_easy_init();
+	if (!url || !auth || !h) {
+		curl_easy_cleanup(h);
+		return -ENOMEM;
+	}
+	if (output) {
+		out = fopen(output, "we");
+		if (!out) {
+			fprintf(stderr, "mamorictl: cannot write %s: %s\n", output,
+				strerror(errno));
+			curl_easy_cleanup(h);
+			return -EIO;
+		}
+	}
+	headers = curl_slist_append(headers, auth);
+	(void) curl_easy_setopt(h, CURLOPT_URL, url);
+	(void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	(void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_download);
+	(void) curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	(void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	(void) curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void) curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	(void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	(void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* an error answer is JSON, not the export: do not write it into the file */
+	(void) curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+	if (c->ca)
+		(void) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	cr = curl_easy_perform(h);
+	(void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(h);
+	if (cr != CURLE_OK) {
+		if (status >= 400)
+			fprintf(stderr, "mamorictl: %ld: the server refused the export (%s)\n",
+				status, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		else
+			fprintf(stderr, "mamorictl: the export from %s failed: %s\n", c->server,
+				errbuf[0] ? errbuf : curl_easy_strerror(cr));
+		r = status >= 400 ? -EPROTO : -EIO;
+	}
+	if (fflush(out) != 0 && r == 0) {
+		fprintf(stderr, "mamorictl: cannot write the export: %s\n", strerror(errno));
+		r = -EIO;
+	}
+	if (output && fclose(out) != 0 && r == 0)
+		r = -EIO;
+	return r;
+}

@@ -70,10 +70,52 @@ static void print_history(json_t *a)
 
 static void print_events(json_t *a)
 {
-	static const char *const cols[] = {"SEQ", "TIME (ms)", "TYPE", "DATA", NULL};
-	static const char *const keys[] = {"seq", "time", "type", "data", NULL};
+	static const char *const cols[] = {"SEQ", "TIME (UTC)", "TYPE", "CHAIN", "DATA", NULL};
+	static const char *const keys[] = {"seq", "when", "type", "chain", "data", NULL};
+	json_t *e;
+	size_t i;
 
+	/* event times are milliseconds; the table's time format takes seconds */
+	json_array_foreach (json_object_get(a, "events"), i, e) {
+		char buf[32];
+		json_t *t = json_integer(json_integer_value(json_object_get(e, "time")) / 1000);
+
+		(void) json_object_set_new(e, "when", json_string(ctl_time(t, buf)));
+		json_decref(t);
+	}
 	ctl_print_table(json_object_get(a, "events"), cols, keys);
+}
+
+static void print_gaps(json_t *a)
+{
+	static const char *const gcols[] = {"FIRST SEQ", "LAST SEQ", "COUNT",
+					    "REASON",    "REPORT",   NULL};
+	static const char *const gkeys[] = {"first_seq", "last_seq",   "count",
+					    "reason",    "report_seq", NULL};
+	static const char *const bcols[] = {"KIND", "FIRST SEQ", "LAST SEQ", "WHY", NULL};
+	static const char *const bkeys[] = {"kind", "first_seq", "last_seq", "why", NULL};
+	json_t *sum = json_object_get(a, "summary"), *b;
+	size_t i;
+
+	printf("%lld numbers missing (no eviction explains them), %lld evicted and reported, "
+	       "%lld breaks, %lld events flagged\n",
+	       (long long) json_integer_value(json_object_get(sum, "missing")),
+	       (long long) json_integer_value(json_object_get(sum, "evicted")),
+	       (long long) json_integer_value(json_object_get(sum, "breaks")),
+	       (long long) json_integer_value(json_object_get(sum, "flagged")));
+	if (json_array_size(json_object_get(a, "gaps"))) {
+		printf("\nGaps\n");
+		ctl_print_table(json_object_get(a, "gaps"), gcols, gkeys);
+	}
+	json_array_foreach (json_object_get(a, "breaks"), i, b) {
+		json_t *why = json_object_get(json_object_get(b, "detail"), "why");
+
+		(void) json_object_set(b, "why", why ? why : json_null());
+	}
+	if (json_array_size(json_object_get(a, "breaks"))) {
+		printf("\nBreaks\n");
+		ctl_print_table(json_object_get(a, "breaks"), bcols, bkeys);
+	}
 }
 
 static void print_done(json_t *a)
@@ -107,7 +149,7 @@ int ctl_cmd_hosts(struct ctl *c, int argc, char **argv)
 
 	if (!verb) {
 		fprintf(stderr, "mamorictl: hosts needs a verb: list, show, inventory, software, "
-				"history, events, revoke, delete\n");
+				"history, events, gaps, revoke, delete\n");
 		return EXIT_USAGE;
 	}
 	argc -= 2;
@@ -142,6 +184,15 @@ int ctl_cmd_hosts(struct ctl *c, int argc, char **argv)
 			r = ctl_call(c, "GET", buf_str(&q), NULL, &answer);
 		buf_done(&q);
 		return finish(c, r, answer, print_hosts);
+	}
+	if (streq(verb, "gaps")) {
+		if (with_id(c, argc, argv, NULL, &id) < 0)
+			return EXIT_USAGE;
+		r = buf_addf(&q, "/api/v1/hosts/%s/evidence-gaps", id);
+		if (r == 0)
+			r = ctl_call(c, "GET", buf_str(&q), NULL, &answer);
+		buf_done(&q);
+		return finish(c, r, answer, print_gaps);
 	}
 	if (streq(verb, "show") || streq(verb, "revoke") || streq(verb, "delete")) {
 		if (with_id(c, argc, argv, NULL, &id) < 0)

@@ -48,6 +48,13 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, json_t *
 int ctl_call_text(const struct ctl *c, const char *method, const char *path, const char *ctype,
 		  const char *body, size_t len, char **ret_text, json_t **ret_json) _wur_;
 
+/*
+ * Streams the answer to a GET (an export) into the file `output` (stdout when NULL) as it
+ * arrives, never holding it whole. An error status prints the server's status and returns
+ * -EPROTO; a transfer cut short -EIO (the file then ends early).
+ */
+int ctl_download(const struct ctl *c, const char *path, const char *output) _wur_;
+
 /* Appends "name=value" to a query string in b, URL-escaped; skipped when value is NULL. */
 struct buf;
 int ctl_query_add(struct buf *b, const char *name, const char *value) _wur_;
@@ -83,6 +90,7 @@ int ctl_args_parse(int argc, char **argv, const struct ctl_opt *opts, const char
 
 int ctl_cmd_hosts(struct ctl *c, int argc, char **argv);
 int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);
+int ctl_cmd_events(struct ctl *c, int argc, char **argv);
 /* store migrate --from URL --to URL [--force]: links the store library (cmd_store.c). */
 int ctl_cmd_store(struct ctl *c, int argc, char **argv);
 /* `policy check FILE` needs no server: main() calls it before loading the configuration. */
@@ -93,3 +101,11 @@ int ctl_cmd_grants(struct ctl *c, int argc, char **argv);
 
 /* Reads a file the user named (at most max bytes, NUL-free text); prints why on failure. */
 int ctl_read_file(const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
+
+/* cmd_compliance.c: the scorecard, attestations, the catalogue and the advisor. */
+int ctl_cmd_compliance(struct ctl *c, int argc, char **argv);
+int ctl_cmd_attest(struct ctl *c, int argc, char **argv);
+int ctl_cmd_attestations(struct ctl *c, int argc, char **argv);
+int ctl_cmd_advisor(struct ctl *c, int argc, char **argv);
+/* catalog check FILE…: offline, needs no server. */
+int ctl_cmd_catalog(int argc, char **argv);

@@ -33,6 +33,11 @@ static void print_help(void)
 	       "  hosts events ID [--type TYPE] [--after SEQ] [--limit N]\n"
 	       "  hosts revoke ID\n"
 	       "  hosts delete ID\n"
+	       "  hosts gaps ID                 the host's event-chain evidence: gaps, breaks\n"
+	       "  events search [--host ID] [--user U] [--type T] [--from TIME] [--to TIME]\n"
+	       "                [--text Q] [--limit N] [--cursor C] [--asc]\n"
+	       "  events counts [--by type,hour] [filters as for search]\n"
+	       "  events export --format csv|jsonl [--output FILE] [filters as for search]\n"
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
@@ -52,13 +57,22 @@ static void print_help(void)
 	       "  store migrate --from URL --to URL [--force]\n"
 	       "             copy a whole store (servers stopped), e.g. --from sqlite:PATH\n"
 	       "             --to postgresql://…; the target must be empty unless --force\n"
+	       "  compliance summary [--lang ja|en]\n"
+	       "  compliance host ID\n"
+	       "  compliance measure ID [--status met|not_met|unknown|not_applicable]\n"
+	       "  attest MEASURE --status met|not_met|not_applicable --evidence TEXT --owner NAME\n"
+	       "         [--link URL] [--review-days N] [--date YYYY-MM-DD]\n"
+	       "  attestations list [--measure ID]\n"
+	       "  catalog check FILE...      (offline: validates catalogue override files)\n"
+	       "  advisor [--answer QUESTION=ANSWER]... [--lang ja|en]  (asks on a terminal)\n"
 	       "\n"
 	       "The server, token and CA also come from MAMORI_SERVER, MAMORI_TOKEN and "
 	       "MAMORI_CA,\n"
 	       "or from the config file ($MAMORI_CONFIG or ~/.config/mamori/ctl.conf:\n"
 	       "'server = URL', 'token = T', 'ca = FILE'). The server's certificate is always\n"
 	       "verified: against --ca when given, else the system's trusted CAs.\n"
-	       "Every command takes --json to print the API's JSON answer.\n");
+	       "Every command takes --json to print the API's JSON answer. TIME is Unix seconds,\n"
+	       "RFC 3339 (2026-11-01, 2026-11-01T09:00:00+09:00) or -DURATION (-7d, -24h).\n");
 }
 
 int main(int argc, char **argv)
@@ -116,12 +130,19 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts, tokens, policy, devices, "
-				"grants or store (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, policy, "
+				"devices, grants, compliance, attest, attestations, catalog, "
+				"advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
+	if (streq(cmd, "catalog")) {
+		/* offline: no server, no token */
+		r = ctl_cmd_catalog(argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
+	}
 	if (streq(cmd, "store")) {
 		/* offline, on the databases themselves: no server, token or TLS */
 		r = ctl_cmd_store(&c, argc - optind, argv + optind);
@@ -129,7 +150,9 @@ int main(int argc, char **argv)
 		return r;
 	}
 	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "policy") &&
-	    !streq(cmd, "devices") && !streq(cmd, "grants")) {
+	    !streq(cmd, "devices") && !streq(cmd, "grants") && !streq(cmd, "compliance") &&
+	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor") &&
+	    !streq(cmd, "events")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
@@ -150,6 +173,16 @@ int main(int argc, char **argv)
 	}
 	if (streq(cmd, "hosts"))
 		r = ctl_cmd_hosts(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "events"))
+		r = ctl_cmd_events(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "compliance"))
+		r = ctl_cmd_compliance(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "attest"))
+		r = ctl_cmd_attest(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "attestations"))
+		r = ctl_cmd_attestations(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "advisor"))
+		r = ctl_cmd_advisor(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "tokens"))
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "policy"))

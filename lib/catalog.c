@@ -30,6 +30,7 @@ static void stanza_done(struct catalog_stanza *s)
 	for (size_t i = 0; i < s->n_fields; i++) {
 		mm_free(s->fields[i].name);
 		mm_free(s->fields[i].value);
+		mm_free(s->fields[i].file);
 	}
 	mm_free(s->fields);
 	mm_free(s->kind);
@@ -79,7 +80,8 @@ static bool is_kind(const char *name)
 	return false;
 }
 
-static int add_field(struct catalog_stanza *s, const char *name, const char *value, unsigned line)
+static int add_field(struct catalog_stanza *s, const char *name, const char *value,
+		     const char *file, unsigned line)
 {
 	struct catalog_field *f;
 
@@ -92,10 +94,12 @@ static int add_field(struct catalog_stanza *s, const char *name, const char *val
 	f = &s->fields[s->n_fields];
 	f->name = mm_strdup(name);
 	f->value = mm_strdup(value);
+	f->file = mm_strdup(file);
 	f->line = line;
-	if (!f->name || !f->value) {
+	if (!f->name || !f->value || !f->file) {
 		mm_free(f->name);
 		mm_free(f->value);
+		mm_free(f->file);
 		return -ENOMEM;
 	}
 	s->n_fields++;
@@ -141,6 +145,7 @@ static int merge(struct catalog *c, struct catalog_stanza *s)
 			if (repeatable(old->fields[i].name)) {
 				mm_free(old->fields[i].name);
 				mm_free(old->fields[i].value);
+				mm_free(old->fields[i].file);
 			} else {
 				old->fields[k++] = old->fields[i];
 			}
@@ -156,16 +161,18 @@ static int merge(struct catalog *c, struct catalog_stanza *s)
 		if (!repeatable(f->name))
 			for (size_t j = 0; j < old->n_fields; j++)
 				if (streq(old->fields[j].name, f->name)) {
-					char *v = f->value;
+					char *v = f->value, *fl = f->file;
 
 					f->value = old->fields[j].value;
 					old->fields[j].value = v;
+					f->file = old->fields[j].file;
+					old->fields[j].file = fl;
 					old->fields[j].line = f->line;
 					replaced = true;
 					break;
 				}
 		if (!replaced) {
-			int r = add_field(old, f->name, f->value, f->line);
+			int r = add_field(old, f->name, f->value, f->file, f->line);
 
 			if (r < 0)
 				return r;
@@ -279,7 +286,7 @@ int catalog_parse(struct catalog *c, const char *file, const char *text, struct 
 				   name);
 			continue;
 		}
-		r = add_field(&cur, name, value, lineno);
+		r = add_field(&cur, name, value, file, lineno);
 		if (r == -E2BIG) {
 			diag_error(d, file, lineno, 1, "too many fields in one stanza");
 			skip = true;
@@ -404,15 +411,15 @@ static void check_schema(const struct catalog_stanza *s, struct diag *d)
 		if (!rule && streq(s->kind, "Measure") && str_startswith(f->name, "Param-"))
 			continue;
 		if (!rule) {
-			diag_error(d, s->file, f->line, 1, "%s %s: unknown field '%s'", s->kind,
+			diag_error(d, f->file, f->line, 1, "%s %s: unknown field '%s'", s->kind,
 				   s->id, f->name);
 			continue;
 		}
 		if (!*f->value)
-			diag_error(d, s->file, f->line, 1, "%s %s: field '%s' is empty", s->kind,
+			diag_error(d, f->file, f->line, 1, "%s %s: field '%s' is empty", s->kind,
 				   s->id, f->name);
 		else if (rule->values && !in_list(f->value, rule->values))
-			diag_error(d, s->file, f->line, 1, "%s %s: '%s' is not a valid %s", s->kind,
+			diag_error(d, f->file, f->line, 1, "%s %s: '%s' is not a valid %s", s->kind,
 				   s->id, f->value, f->name);
 	}
 	for (const struct field_rule *r = rules; r->name; r++)
@@ -427,7 +434,7 @@ static void check_number(const struct catalog_stanza *s, const char *name, struc
 	unsigned v;
 
 	if (f && *f->value && (str_to_uint(f->value, 10, &v) < 0 || v == 0 || v > 100000))
-		diag_error(d, s->file, f->line, 1,
+		diag_error(d, f->file, f->line, 1,
 			   "%s %s: %s must be a whole number from 1, not '%s'", s->kind, s->id,
 			   name, f->value);
 }
@@ -440,19 +447,19 @@ static void check_measure(const struct catalog *c, const struct catalog_stanza *
 	const char *kind = catalog_get(s, "Kind");
 
 	if (cat && *cat->value && !catalog_find(c, "Category", cat->value))
-		diag_error(d, s->file, cat->line, 1, "Measure %s: no category '%s'", s->id,
+		diag_error(d, cat->file, cat->line, 1, "Measure %s: no category '%s'", s->id,
 			   cat->value);
 	if (kind && streq(kind, "automated")) {
 		if (!check)
 			diag_error(d, s->file, s->line, 0,
 				   "Measure %s: an automated measure needs a Check", s->id);
 		else if (known && !known(check->value))
-			diag_error(d, s->file, check->line, 1, "Measure %s: unknown check '%s'",
+			diag_error(d, check->file, check->line, 1, "Measure %s: unknown check '%s'",
 				   s->id, check->value);
 	}
 	if (kind && streq(kind, "manual")) {
 		if (check)
-			diag_error(d, s->file, check->line, 1,
+			diag_error(d, check->file, check->line, 1,
 				   "Measure %s: a manual measure has no Check", s->id);
 		if (!field_of(s, "Review-days"))
 			diag_error(d, s->file, s->line, 0,
@@ -481,19 +488,19 @@ static void check_grades(const struct catalog *c, const struct catalog_stanza *s
 		char *eq = strchr(tok, '=');
 
 		if (!eq || eq[1] == '\0' || eq[2] != '\0' || !strchr("SABCD", eq[1])) {
-			diag_error(d, s->file, f->line, 1,
+			diag_error(d, f->file, f->line, 1,
 				   "Method %s: grade '%s' must be AXIS=S, A, B, C or D", s->id,
 				   tok);
 			continue;
 		}
 		*eq = '\0';
 		if (!catalog_find(c, "Axis", tok))
-			diag_error(d, s->file, f->line, 1, "Method %s: no axis '%s'", s->id, tok);
+			diag_error(d, f->file, f->line, 1, "Method %s: no axis '%s'", s->id, tok);
 		else
 			graded++;
 	}
 	if (graded != axes)
-		diag_error(d, s->file, f->line, 1, "Method %s: %zu of %zu axes graded", s->id,
+		diag_error(d, f->file, f->line, 1, "Method %s: %zu of %zu axes graded", s->id,
 			   graded, axes);
 }
 
@@ -511,7 +518,7 @@ static void check_refs(const struct catalog *c, const struct catalog_stanza *s, 
 		return;
 	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 		if (!catalog_find(c, kind, tok))
-			diag_error(d, s->file, f->line, 1, "%s %s: no %s '%s'", s->kind, s->id,
+			diag_error(d, f->file, f->line, 1, "%s %s: no %s '%s'", s->kind, s->id,
 				   streq(kind, "Measure") ? "measure" : "method", tok);
 }
 
@@ -527,7 +534,7 @@ static void check_question(const struct catalog *c, const struct catalog_stanza 
 		if (streq(f->name, "Answer"))
 			answers++;
 		else if (str_startswith(f->name, "Answer-") && answers == 0)
-			diag_error(d, s->file, f->line, 1, "Question %s: %s before any Answer",
+			diag_error(d, f->file, f->line, 1, "Question %s: %s before any Answer",
 				   s->id, f->name);
 		if (!streq(f->name, "Answer-adds"))
 			continue;
@@ -540,14 +547,14 @@ static void check_question(const struct catalog *c, const struct catalog_stanza 
 
 			if (!eq || str_to_i64(eq + 1, 10, &v) < 0 || v < -10 || v > 10) {
 				diag_error(
-					d, s->file, f->line, 1,
+					d, f->file, f->line, 1,
 					"Question %s: '%s' must be METHOD=N with N from -10 to 10",
 					s->id, tok);
 				continue;
 			}
 			*eq = '\0';
 			if (!catalog_find(c, "Method", tok))
-				diag_error(d, s->file, f->line, 1, "Question %s: no method '%s'",
+				diag_error(d, f->file, f->line, 1, "Question %s: no method '%s'",
 					   s->id, tok);
 		}
 	}

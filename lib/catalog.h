@@ -19,6 +19,7 @@
 struct catalog_field {
 	char *name;
 	char *value;
+	char *file; /* where this value was set: an override's field names its own file */
 	unsigned line;
 };
 

@@ -23,6 +23,14 @@
 /* Directories and binary logs read by collectors. */
 #define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
 
+/* USB control (docs/usb-control.md). */
+#define LIMIT_USB_DESCRIPTORS ((size_t) 64 * 1024) /* raw descriptors: wTotalLength is 16 bits */
+#define LIMIT_USB_DEVICES     256u                 /* USB devices tracked at once */
+#define LIMIT_USB_BLOCKS      16u                  /* block and sg devices under one USB device */
+#define LIMIT_USB_POLICY_DOC  ((size_t) 4 * 1024 * 1024) /* a policy document with its registry */
+#define LIMIT_USB_REGISTRY    100000u                    /* registered serials in one policy */
+#define LIMIT_USB_GRANTS      10000u                     /* grants in one policy */
+
 /* Documents and protocol bodies. */
 #define LIMIT_INVENTORY_DOC ((size_t) 32 * 1024 * 1024) /* one inventory snapshot, as JSON */
 #define LIMIT_AGENT_BODY    ((size_t) 8 * 1024 * 1024) /* an /agent/v1 request body, decompressed */
@@ -48,6 +56,19 @@
 /* Fields. */
 #define LIMIT_CMDLINE 4096u /* a process command line, as recorded */
 #define LIMIT_PATH    4096u
+
+/* Monitors (docs/internals/monitors.md). */
+#define LIMIT_WATCHED_FOLDERS  64u   /* folder patterns in a collection profile */
+#define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
+#define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
+#define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
+#define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
+#define LIMIT_DIR_CACHE        4096u /* directory handles → paths remembered */
+#define LIMIT_REMOVABLE_MOUNTS 32u   /* removable media marked at once */
+#define LIMIT_HASH_CACHE       1024u /* executables' SHA-256 remembered */
+#define LIMIT_HASH_QUEUE       16u   /* executables waiting to be hashed */
+#define LIMIT_HASH_FILE        ((unsigned long long) 1 << 30) /* larger ones are not hashed */
+#define LIMIT_LOGIN_SESSIONS   1024u /* open sessions remembered, to name who logged out */
 
 /* The agent's daemon (docs/agent.md). */
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */

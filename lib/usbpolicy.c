@@ -906,6 +906,60 @@ void usb_policy_decide(const struct usb_policy *p, const struct usb_device_facts
 	*ret = (struct usb_decision){p->def, 0, "default"};
 }
 
+/* Whether the input-device protection covers this interface (keyboards, mice). */
+static bool input_side(const struct usb_interface *i)
+{
+	unsigned c = interface_classes(i);
+
+	return c == USBC_HID;
+}
+
+void usb_policy_decide_parts(const struct usb_policy *p, const struct usb_device_facts *dev,
+			     struct usb_part_decision *ret)
+{
+	struct usb_interface rest_if[LIMIT_USB_INTERFACES];
+	struct usb_device_facts rest = *dev;
+	struct usb_decision whole, other;
+	size_t n_input = 0;
+
+	usb_policy_decide(p, dev, &whole);
+	*ret = (struct usb_part_decision){.device = whole, .rest = whole};
+	if (!(usb_policy_device_classes(dev) & USBC_HID) || whole.verdict == USB_BLOCK)
+		return; /* no input to protect, or a rule that names input devices blocked it */
+	rest.n_interfaces = 0;
+	rest.interfaces = rest_if;
+	for (size_t i = 0; i < dev->n_interfaces; i++) {
+		if (input_side(&dev->interfaces[i]))
+			n_input++;
+		else if (rest.n_interfaces < ARRAY_SIZE(rest_if))
+			rest_if[rest.n_interfaces++] = dev->interfaces[i];
+	}
+	if (n_input == 0 || (rest.n_interfaces == 0 && !dev->optical))
+		return; /* all input (or input only by device class): nothing to split */
+	rest.device_class = 0;
+	usb_policy_decide(p, &rest, &other);
+	if (other.verdict == whole.verdict)
+		return;
+	ret->device = (struct usb_decision){USB_ALLOW, whole.rule_line,
+					    whole.verdict == USB_ALLOW ? whole.reason
+								       : "input device protected"};
+	ret->rest = other;
+	ret->split = true;
+}
+
+int64_t usb_policy_next_expiry(const struct usb_policy *p, int64_t now)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		int64_t u = p->rules[i].until;
+
+		if (u > now && (next == 0 || u < next))
+			next = u;
+	}
+	return next;
+}
+
 static bool netdef_matches(const struct netdef *nd, const struct usb_network_facts *n)
 {
 	for (size_t i = 0; i < nd->n_ssids; i++)

@@ -91,6 +91,31 @@ struct usb_decision {
 void usb_policy_decide(const struct usb_policy *p, const struct usb_device_facts *dev,
 		       struct usb_decision *ret);
 
+/*
+ * Decides a device part by part (docs/usb-rules.md, "Composite devices"). A device that
+ * has input interfaces and others (a keyboard with a card reader, a "rubber ducky") keeps
+ * its input interfaces under the input-device protection, while its other interfaces get
+ * the verdict they would get on a device of their own. `device` is the verdict for the
+ * device as a whole (its `authorized` file); when `split`, the device stays usable for its
+ * input interfaces and `rest` is the verdict for every other interface (block: those
+ * interfaces are de-authorised; read-only: their storage is read-only). Without a split,
+ * `rest` equals `device`. Never fails.
+ */
+struct usb_part_decision {
+	struct usb_decision device;
+	struct usb_decision rest;
+	bool split;
+};
+void usb_policy_decide_parts(const struct usb_policy *p, const struct usb_device_facts *dev,
+			     struct usb_part_decision *ret);
+
+/*
+ * The earliest `until` of any rule that is still ahead of now (Unix seconds), or 0: when
+ * it passes, a device decided by such a rule may get another verdict, so the enforcer
+ * decides again then.
+ */
+int64_t usb_policy_next_expiry(const struct usb_policy *p, int64_t now);
+
 /* The classes a device has (enum usb_class bits). */
 unsigned usb_policy_device_classes(const struct usb_device_facts *dev);
 

@@ -10,13 +10,16 @@
  * passed to the store.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
+#include "server/compliance.h"
 #include "server/server.h"
 
 #define CSR_MAX      ((size_t) 16 * 1024)
@@ -451,6 +454,58 @@ static int checkin_policy(struct http_request *req, const char *held, json_t *an
 	return 0;
 }
 
+/*
+ * The host's facts changed (a check-in, an inventory, events): re-evaluate its measures.
+ * The agent's request has succeeded whatever happens here; a failure is logged, and the
+ * next trigger for this host re-evaluates it from scratch.
+ */
+static void rescore(struct http_request *req, const json_t *events)
+{
+	int r = events ? compliance_events(req->srv->compliance, req->host_id, events, req->now)
+		       : compliance_host_changed(req->srv->compliance, req->host_id, req->now,
+						 NULL);
+
+	if (r < 0)
+		log_warning("(M4131) compliance of %s not re-evaluated: %s", req->host_id,
+			    strerror(-r));
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	json_int_t x = *(const json_int_t *) a, y = *(const json_int_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Only the events stored now may count in the host's event summary: a retried batch holds
+ * events already counted. The store skips the (host, seq) it holds, and agents send in
+ * sequence order (protocol.md), so the newly stored ones are the `stored` highest.
+ */
+static void rescore_events(struct http_request *req, json_t *events, size_t stored)
+{
+	size_t n = json_array_size(events), i;
+	_cleanup_(freep) json_int_t *seqs = mm_reallocarray(NULL, n ? n : 1, sizeof(*seqs));
+	_cleanup_(json_decrefp) json_t *fresh = json_array();
+	json_int_t from;
+	json_t *e;
+
+	if (!seqs || !fresh) {
+		log_warning("(M4131) compliance of %s not re-evaluated: out of memory",
+			    req->host_id);
+		return;
+	}
+	json_array_foreach (events, i, e)
+		seqs[i] = json_integer_value(json_object_get(e, "seq"));
+	qsort(seqs, n, sizeof(*seqs), cmp_seq);
+	from = seqs[n - MIN(stored, n)];
+	json_array_foreach (events, i, e)
+		if (json_integer_value(json_object_get(e, "seq")) >= from &&
+		    json_array_append(fresh, e) < 0)
+			return;
+	rescore(req, fresh);
+}
+
 static int handle_checkin(struct http_request *req)
 {
 	struct api_agent_checkin in = {0};
@@ -471,6 +526,7 @@ static int handle_checkin(struct http_request *req)
 	r = store_checkin(req->srv->store, req->host_id, req->now, req->remote, state, &res);
 	if (r < 0)
 		return http_fail_store(req, r, "check-in");
+	rescore(req, NULL);
 	if (!res.inventory_digest[0] || !in.inventory_digest[0])
 		inventory = "full";
 	else if (streq(res.inventory_digest, in.inventory_digest))
@@ -516,6 +572,7 @@ static int handle_inventory(struct http_request *req)
 	if (r < 0)
 		return http_fail_store(req, r, "inventory");
 	log_debug("(M4110) inventory of %s stored: %zu changes", req->host_id, changes);
+	rescore(req, NULL);
 	return http_reply_json(
 		req, 200,
 		json_pack("{s:s, s:I}", "digest", digest, "changes", (json_int_t) changes));
@@ -524,9 +581,8 @@ static int handle_inventory(struct http_request *req)
 static int handle_events(struct http_request *req)
 {
 	struct jsonw_error jerr = {{0}};
+	struct store_ingest_result res;
 	json_t *body, *events;
-	uint64_t acked = 0;
-	size_t stored = 0;
 	int r;
 
 	r = http_body_json(req, &body);
@@ -535,14 +591,28 @@ static int handle_events(struct http_request *req)
 	r = api_agent_parse_events(body, &events, &jerr);
 	if (r < 0)
 		return http_fail_json(req, r, &jerr);
-	r = store_events_append(req->srv->store, req->host_id, events, req->now, &acked, &stored);
+	r = store_events_ingest(req->srv->store, req->host_id, events, req->now, &res);
 	if (r < 0)
 		return http_fail_store(req, r, "events");
-	log_debug("(M4120) %zu of %zu events of %s stored", stored, json_array_size(events),
+	log_debug("(M4120) %zu of %zu events of %s stored", res.stored, json_array_size(events),
 		  req->host_id);
+	if (res.altered || res.broken || res.conflicts)
+		log_warning("(M4121) events of %s: the event chain does not hold: %zu altered, "
+			    "%zu broken links, %zu conflicting copies (GET "
+			    "/api/v1/hosts/%s/evidence-gaps)",
+			    req->host_id, res.altered, res.broken, res.conflicts, req->host_id);
+	if (res.gaps)
+		log_warning("(M4122) events of %s: %" PRIu64 " sequence numbers never arrived "
+			    "(%zu gaps)",
+			    req->host_id, res.missing, res.gaps);
+	if (res.explained)
+		log_info("(M4123) events of %s: an eviction report explains %zu missing numbers",
+			 req->host_id, res.explained);
+	if (res.stored)
+		rescore_events(req, events, res.stored);
 	return http_reply_json(req, 200,
-			       json_pack("{s:I, s:I}", "acked_seq", (json_int_t) acked, "stored",
-					 (json_int_t) stored));
+			       json_pack("{s:I, s:I}", "acked_seq", (json_int_t) res.acked_seq,
+					 "stored", (json_int_t) res.stored));
 }
 
 const struct http_route api_agent_routes[] = {

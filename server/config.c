@@ -28,9 +28,13 @@ enum setting_type {
 	T_LISTEN,   /* HOST:PORT */
 	T_STORE,    /* a store URL */
 	T_NAME,     /* a certificate name; repeatable */
+	T_CATALOG,  /* a catalogue override file; repeatable, in order */
 	T_LEVEL,    /* a log level */
 	T_COUNT,    /* an unsigned number in [min, max] */
 	T_DURATION, /* seconds in [min, max], with an optional unit */
+	T_TARGET,   /* HOST:PORT, the host a DNS name or an address */
+	T_HOSTNAME, /* one DNS name or address */
+	T_START,    /* "now" or "beginning" */
 };
 
 struct setting {
@@ -51,6 +55,7 @@ static const struct setting settings[] = {
 	S("api_listen", T_LISTEN, api_listen, 0, 0),
 	S("store", T_STORE, store_url, 0, 0),
 	S("name", T_NAME, names, 0, 0),
+	S("catalog", T_CATALOG, catalogs, 0, 0),
 	S("log_level", T_LEVEL, log_level, 0, 0),
 	S("threads", T_COUNT, threads, 1, 64),
 	S("max_connections", T_COUNT, max_connections, 1, 100000),
@@ -60,7 +65,20 @@ static const struct setting settings[] = {
 	S("shutdown_timeout", T_DURATION, shutdown_timeout, 0, 3600),
 	S("checkin_interval", T_DURATION, checkin_interval, 10, 86400),
 	S("inventory_interval", T_DURATION, inventory_interval, 60, (int64_t) 7 * 86400),
+	S("retention_interval", T_DURATION, retention_interval, 10, 86400),
+	S("siem_target", T_TARGET, siem_target, 0, 0),
+	S("siem_ca", T_STRING, siem_ca, 0, 0),
+	S("siem_name", T_HOSTNAME, siem_name, 0, 0),
+	S("siem_start", T_START, siem_from_start, 0, 0),
+	S("siem_interval", T_DURATION, siem_interval, 1, 3600),
+	S("job_retry_interval", T_DURATION, job_retry_interval, 1, 3600),
+	S("maintain_interval", T_DURATION, maintain_interval, 1, 86400),
 };
+
+#define RETENTION_PREFIX "retention."
+#define RETENTION_MIN    3600                     /* an hour */
+#define RETENTION_MAX    ((int64_t) 3650 * 86400) /* ten years */
+#define RETENTION_TYPE   64u                      /* LIMIT_EVENT_TYPE */
 
 #undef S
 
@@ -76,6 +94,11 @@ int config_init(struct config *c)
 		.shutdown_timeout = 10,
 		.checkin_interval = 300,
 		.inventory_interval = 3600,
+		.retention_default = (int64_t) 180 * 86400,
+		.retention_interval = 3600,
+		.siem_interval = 5,
+		.job_retry_interval = 30,
+		.maintain_interval = 3600,
 	};
 	c->state_dir = mm_strdup("/var/lib/mamori-server");
 	c->agent_listen = mm_strdup("0.0.0.0:8443");
@@ -97,10 +120,17 @@ void config_clear_names(struct config *c)
 void config_done(struct config *c)
 {
 	config_clear_names(c);
+	for (size_t i = 0; i < c->n_catalogs; i++)
+		mm_free(c->catalogs[i]);
 	mm_free(c->state_dir);
 	mm_free(c->agent_listen);
 	mm_free(c->api_listen);
 	mm_free(c->store_url);
+	for (size_t i = 0; i < c->n_retention; i++)
+		mm_free(c->retention[i].type);
+	mm_free(c->siem_target);
+	mm_free(c->siem_ca);
+	mm_free(c->siem_name);
 	*c = (struct config){0};
 }
 
@@ -232,13 +262,81 @@ static int set_string(char **field, const char *value)
 	return 0;
 }
 
+int64_t config_retention_of(const struct config *c, const char *type)
+{
+	for (size_t i = 0; i < c->n_retention; i++)
+		if (streq(c->retention[i].type, type))
+			return c->retention[i].seconds;
+	return c->retention_default;
+}
+
+static bool valid_event_type(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > RETENTION_TYPE)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '.' ||
+		      t[i] == '_' || t[i] == '-'))
+			return false;
+	return true;
+}
+
+/* retention.default / retention.TYPE = DURATION or "forever". */
+static int set_retention(struct config *c, const char *type, const char *value, char *errbuf,
+			 size_t errlen)
+{
+	int64_t v = 0;
+	char *copy;
+
+	if (!valid_event_type(type)) {
+		(void) snprintf(errbuf, errlen,
+				"'retention.%s': not an event type ([a-z0-9_.-], 1 to %u "
+				"characters)",
+				type, RETENTION_TYPE);
+		return -EINVAL;
+	}
+	if (!streq(value, "forever") &&
+	    config_parse_duration(value, RETENTION_MIN, RETENTION_MAX, &v) < 0) {
+		(void) snprintf(
+			errbuf, errlen,
+			"'retention.%s': expected a duration from 1h to 3650d (e.g. 90d) or "
+			"forever, not '%s'",
+			type, value);
+		return -EINVAL;
+	}
+	if (streq(type, "default")) {
+		c->retention_default = v;
+		return 0;
+	}
+	for (size_t i = 0; i < c->n_retention; i++)
+		if (streq(c->retention[i].type, type)) {
+			(void) snprintf(errbuf, errlen, "'retention.%s' is set twice", type);
+			return -EEXIST;
+		}
+	if (c->n_retention >= CONFIG_RETENTION_MAX) {
+		(void) snprintf(errbuf, errlen, "more than %d retention settings",
+				CONFIG_RETENTION_MAX);
+		return -E2BIG;
+	}
+	copy = mm_strdup(type);
+	if (!copy)
+		return -ENOMEM;
+	c->retention[c->n_retention++] = (struct config_retention){copy, v};
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *errbuf, size_t errlen)
 {
 	const struct setting *s = find_setting(key);
+	const char *rest = str_startswith(key, RETENTION_PREFIX);
 	void *field;
 	int64_t v;
 	int level;
 
+	if (rest && *value)
+		return set_retention(c, rest, value, errbuf, errlen);
 	if (!s) {
 		(void) snprintf(errbuf, errlen, "unknown setting '%s'", key);
 		return -ENOENT;
@@ -277,6 +375,58 @@ int config_set(struct config *c, const char *key, const char *value, char *errbu
 			return -EINVAL;
 		}
 		return set_string(field, value);
+	case T_TARGET: {
+		const char *colon = strrchr(value, ':');
+		_cleanup_(freep) char *host = NULL;
+		unsigned port;
+
+		if (colon)
+			host = value[0] == '[' && colon > value + 1 && colon[-1] == ']'
+				       ? mm_strndup(value + 1, (size_t) (colon - value - 2))
+				       : mm_strndup(value, (size_t) (colon - value));
+		if (colon && !host)
+			return -ENOMEM;
+		if (!host || !valid_name(host) || str_to_uint(colon + 1, 10, &port) < 0 ||
+		    port < 1 || port > 65535) {
+			(void) snprintf(errbuf, errlen,
+					"'%s': expected HOST:PORT (a DNS name or an address), not "
+					"'%s'",
+					key, value);
+			return -EINVAL;
+		}
+		return set_string(field, value);
+	}
+	case T_HOSTNAME:
+		if (!valid_name(value)) {
+			(void) snprintf(errbuf, errlen,
+					"'%s': '%s' is neither a DNS name nor an IP address", key,
+					value);
+			return -EINVAL;
+		}
+		return set_string(field, value);
+	case T_START:
+		if (!streq(value, "now") && !streq(value, "beginning")) {
+			(void) snprintf(errbuf, errlen, "'%s': expected now or beginning, not '%s'",
+					key, value);
+			return -EINVAL;
+		}
+		*(bool *) field = streq(value, "beginning");
+		return 0;
+	case T_CATALOG:
+		if (strlen(value) >= LIMIT_PATH) {
+			(void) snprintf(errbuf, errlen, "'%s': path too long", key);
+			return -EINVAL;
+		}
+		if (c->n_catalogs >= CONFIG_CATALOGS_MAX) {
+			(void) snprintf(errbuf, errlen, "more than %d catalogue files",
+					CONFIG_CATALOGS_MAX);
+			return -E2BIG;
+		}
+		c->catalogs[c->n_catalogs] = mm_strdup(value);
+		if (!c->catalogs[c->n_catalogs])
+			return -ENOMEM;
+		c->n_catalogs++;
+		return 0;
 	case T_NAME:
 		if (!valid_name(value)) {
 			(void) snprintf(errbuf, errlen,
@@ -399,12 +549,12 @@ int config_parse(struct config *c, const char *text, size_t len, const char *fil
 		value = str_strip(eq + 1);
 		key = str_strip(key);
 		s = find_setting(key);
-		if (!s) {
+		if (!s && !str_startswith(key, RETENTION_PREFIX)) {
 			diag_error(d, file, lineno, (unsigned) (key - line) + 1,
 				   "unknown setting '%s'", key);
 			continue;
 		}
-		if (s->type != T_NAME) {
+		if (s && s->type != T_NAME) {
 			size_t i = (size_t) (s - settings);
 
 			if (first_seen[i]) {

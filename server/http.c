@@ -76,6 +76,7 @@ static const struct {
 	{EBUSY, 503, "busy", "the server is busy; retry later"},
 	{EAGAIN, 503, "busy", "the server is busy; retry later"},
 	{ENOMEM, 503, "busy", "the server is short of memory; retry later"},
+	{ENOSYS, 501, "not_implemented", "this server's store cannot do that yet"},
 	{EIO, 500, "internal", "the server failed; its log says why"},
 };
 
@@ -231,6 +232,72 @@ int http_reply_text(struct http_request *req, unsigned status, const char *conte
 	return 0;
 }
 
+/* A streamed body: the handler's reader behind libmicrohttpd's callback. */
+struct stream {
+	http_stream_fn fn;
+	void (*done)(void *cls);
+	void *cls;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos _unused_, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	ssize_t n = s->fn(s->cls, buf, max);
+
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s->done)
+		s->done(s->cls);
+	mm_free(s);
+}
+
+int http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
+		      const char *filename, http_stream_fn fn, void *cls, void (*done)(void *cls))
+{
+	struct stream *s = mm_malloc(sizeof(*s));
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	char disposition[128];
+
+	if (!s) {
+		if (done)
+			done(cls);
+		return http_fail(req, -ENOMEM, NULL, "the server is short of memory; retry later");
+	}
+	*s = (struct stream){.fn = fn, .done = done, .cls = cls};
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_read,
+						 s, stream_free);
+	if (!resp) {
+		stream_free(s);
+		return http_fail(req, -ENOMEM, NULL, "the server is short of memory; retry later");
+	}
+	(void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	(void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void) MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (filename) {
+		(void) snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s\"",
+				filename);
+		(void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+					       disposition);
+	}
+	req->status = status;
+	ok = MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);
+	if (ok != MHD_YES)
+		return -EIO;
+	req->replied = true;
+	return 0;
+}
+
 const char *http_query(struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -334,6 +401,8 @@ static const struct http_route *find_route(enum http_api api, const char *method
 		{api_policies_routes, api == HTTP_API_ADMIN ? api_policies_n_routes : 0},
 		{api_devices_routes, api == HTTP_API_ADMIN ? api_devices_n_routes : 0},
 		{api_grants_routes, api == HTTP_API_ADMIN ? api_grants_n_routes : 0},
+		{api_compliance_routes, api == HTTP_API_ADMIN ? api_compliance_n_routes : 0},
+		{api_events_routes, api == HTTP_API_ADMIN ? api_events_n_routes : 0},
 	};
 
 	*ret_path_known = false;

@@ -5,9 +5,12 @@
  * listening sockets, so a server that cannot work never accepts a connection.
  *
  * Signals are blocked before any thread starts and taken by sigwaitinfo() here, so
- * libmicrohttpd's workers never see them. SIGTERM or SIGINT: stop accepting, let requests
- * already received finish (up to shutdown_timeout), stop the listeners, close the store,
- * exit 0. Bad use of the command line prints one line and exits 2.
+ * libmicrohttpd's workers and the job thread (jobs.c) never see them. SIGTERM or SIGINT: stop
+ * accepting, let requests already received finish (up to shutdown_timeout), stop the listeners,
+ * close the store, exit 0. SIGHUP: reload the guideline catalogue (the built-in one and the
+ * catalogue files of the configuration); on any error the previous catalogue stays in force
+ * and every error is logged with its file:line. Bad use of the command line prints one line
+ * and exits 2.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
+#include "server/compliance.h"
 #include "server/server.h"
 
 #define EXIT_USAGE 2
@@ -44,7 +48,7 @@ static void print_help(void)
 {
 	printf("Usage: mamori-server [--config FILE] [--state-dir DIR] [--agent-listen HOST:PORT]\n"
 	       "                     [--api-listen HOST:PORT] [--store URL] [--name NAME]...\n"
-	       "                     [--log-level LEVEL]\n"
+	       "                     [--log-level LEVEL] [--catalog FILE]...\n"
 	       "       mamori-server --version | --help\n"
 	       "\n"
 	       "  --config FILE           read settings from FILE (flags override it)\n"
@@ -56,6 +60,9 @@ static void print_help(void)
 	       "  --name NAME             a name of the server certificate; repeatable\n"
 	       "                          (localhost, 127.0.0.1, ::1 and the host name)\n"
 	       "  --log-level LEVEL       error, warning, notice, info or debug (info)\n"
+	       "  --catalog FILE          a guideline catalogue override, after the built-in "
+	       "one;\n"
+	       "                          repeatable (docs/catalog.md); SIGHUP reloads them\n"
 	       "See docs/server.md, docs/protocol.md and docs/api.md.\n");
 }
 
@@ -91,8 +98,60 @@ static int prepare_state_dir(const char *dir)
 	return 0;
 }
 
-/* Waits for SIGTERM or SIGINT; SIGHUP is logged and otherwise ignored. */
-static int wait_for_signal(const sigset_t *set)
+/*
+ * Loads the catalogue: built-in, then the configuration's files. Every problem is logged
+ * with file:line. Returns 0 with *ret, or -EINVAL / -ENOMEM (nothing to use).
+ */
+static int load_catalog(const struct config *cfg, struct catalog **ret)
+{
+	struct diag d;
+	int r;
+
+	diag_init(&d);
+	r = compliance_catalog_load((const char *const *) cfg->catalogs, cfg->n_catalogs, ret, &d);
+	for (size_t i = 0; i < d.n; i++) {
+		_cleanup_(freep) char *line = diag_format(&d.entries[i]);
+
+		if (d.entries[i].severity == DIAG_ERROR)
+			log_error("(M3040) catalogue: %s", line ? line : "out of memory");
+		else
+			log_warning("(M3040) catalogue: %s", line ? line : "out of memory");
+	}
+	if (r < 0)
+		log_error("(M3040) catalogue: %zu error(s)%s", d.n_errors,
+			  r == -ENOMEM ? " (out of memory)" : "");
+	diag_done(&d);
+	return r;
+}
+
+/* SIGHUP: a new catalogue replaces the old one only when it loads without an error. */
+static void reload_catalog(struct server *srv)
+{
+	struct catalog *cat = NULL;
+	size_t n = 0;
+	int r = load_catalog(srv->cfg, &cat);
+
+	if (r < 0) {
+		log_error("(M3042) SIGHUP: the catalogue was not reloaded; the previous one stays "
+			  "in force");
+		return;
+	}
+	for (size_t i = 0; i < cat->n; i++)
+		n += streq(cat->stanzas[i].kind, "Measure") && !catalog_disabled(&cat->stanzas[i]);
+	r = compliance_set_catalog(srv->compliance, cat, (int64_t) time(NULL));
+	if (r < 0)
+		log_error(
+			"(M3043) SIGHUP: the catalogue (%zu measures) is in force, but re-scoring "
+			"the hosts failed: %s",
+			n, strerror(-r));
+	else
+		log_notice("(M3041) SIGHUP: catalogue reloaded, %zu measures in force; hosts "
+			   "re-scored",
+			   n);
+}
+
+/* Waits for SIGTERM or SIGINT; SIGHUP reloads the catalogue. */
+static int wait_for_signal(struct server *srv, const sigset_t *set)
 {
 	for (;;) {
 		siginfo_t si;
@@ -104,9 +163,7 @@ static int wait_for_signal(const sigset_t *set)
 			return -errno;
 		}
 		if (sig == SIGHUP) {
-			log_notice(
-				"(M3009) SIGHUP: reloading is not supported; restart the server to "
-				"apply a new configuration");
+			reload_catalog(srv);
 			continue;
 		}
 		return sig;
@@ -137,8 +194,11 @@ static int run(struct config *cfg)
 {
 	_cleanup_(store_freep) struct store *store = NULL;
 	_cleanup_(ca_freep) struct ca *ca = NULL;
+	_cleanup_(compliance_freep) struct compliance *engine = NULL;
+	struct catalog *cat = NULL;
 	_cleanup_(freep) char *store_url = NULL, *token_path = NULL;
 	struct http_daemon *agent = NULL, *admin = NULL;
+	struct jobs *jobs = NULL;
 	struct server srv = {.cfg = cfg};
 	char err[512], bound[96];
 	sigset_t set;
@@ -178,6 +238,26 @@ static int run(struct config *cfg)
 	srv.ca = ca;
 	if (auth_bootstrap(&srv) < 0)
 		return EXIT_FAILURE;
+	if (load_catalog(cfg, &cat) < 0) {
+		log_error("(M3040) refusing to start: fix the catalogue files named above");
+		return EXIT_FAILURE;
+	}
+	if (compliance_new(store, cat, &engine) < 0)
+		return EXIT_FAILURE;
+	srv.compliance = engine;
+	{
+		/* the stored scores may come from another catalogue or an older server */
+		size_t hosts = 0;
+		time_t t0 = time(NULL);
+
+		r = compliance_recompute(engine, (int64_t) t0, &hosts, NULL);
+		if (r < 0)
+			log_warning("(M3044) scoring the hosts at startup failed: %s",
+				    strerror(-r));
+		else
+			log_info("(M3044) %zu hosts scored against the catalogue in %llds", hosts,
+				 (long long) (time(NULL) - t0));
+	}
 
 	/* Block the signals before libmicrohttpd starts its threads, which inherit the mask. */
 	sigemptyset(&set);
@@ -202,9 +282,16 @@ static int run(struct config *cfg)
 		return EXIT_FAILURE;
 	}
 	log_notice("(M3003) admin API listening on %s", bound);
+	r = jobs_start(&srv, &jobs);
+	if (r < 0) {
+		log_error("(M3041) cannot start the background jobs: %s", strerror(-r));
+		(void) http_stop(agent);
+		(void) http_stop(admin);
+		return EXIT_FAILURE;
+	}
 	log_notice("(M3000) mamori-server %s ready", MAMORI_VERSION);
 
-	sig = wait_for_signal(&set);
+	sig = wait_for_signal(&srv, &set);
 	log_notice("(M3006) %s: stopping; finishing the requests in progress",
 		   sig > 0 ? strsignal(sig) : "signal wait failed");
 	http_quiesce(agent);
@@ -212,6 +299,7 @@ static int run(struct config *cfg)
 	drain(&srv);
 	(void) http_stop(agent);
 	(void) http_stop(admin);
+	(void) jobs_stop(jobs);
 	log_notice("(M3007) stopped");
 	return sig > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
@@ -226,6 +314,7 @@ int main(int argc, char **argv)
 		{"store", required_argument, NULL, 'S'},
 		{"name", required_argument, NULL, 'n'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"catalog", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -269,6 +358,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			key = "log_level";
+			break;
+		case 'C':
+			key = "catalog";
 			break;
 		case 'h':
 			print_help();

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <gnutls/gnutls.h>
 #include <jansson.h>
@@ -27,7 +28,15 @@
 
 /* ---- config.c: the configuration file and its defaults ---- */
 
-#define CONFIG_NAMES_MAX 32 /* names in the server certificate */
+#define CONFIG_NAMES_MAX     32 /* names in the server certificate */
+#define CONFIG_CATALOGS_MAX  16 /* catalogue override files */
+#define CONFIG_RETENTION_MAX 64 /* event types with their own retention */
+
+/* How long events of one type are kept: retention.TYPE = DURATION (0: forever). */
+struct config_retention {
+	char *type;
+	int64_t seconds;
+};
 
 struct config {
 	char *state_dir;               /* CA, keys, the bootstrap token and the default store */
@@ -36,6 +45,8 @@ struct config {
 	char *store_url;               /* NULL: "sqlite:STATE_DIR/store.db" */
 	char *names[CONFIG_NAMES_MAX]; /* subject alternative names of the server cert */
 	size_t n_names;                /* 0: localhost, 127.0.0.1, ::1 and the hostname */
+	char *catalogs[CONFIG_CATALOGS_MAX]; /* catalogue override files, after the built-in */
+	size_t n_catalogs;
 	int log_level;
 	unsigned threads;            /* threads (and sockets) per listener, 1..64 */
 	unsigned max_connections;    /* per listener */
@@ -45,6 +56,21 @@ struct config {
 	unsigned shutdown_timeout;   /* seconds to let requests finish on SIGTERM */
 	unsigned checkin_interval;   /* seconds, told to agents */
 	unsigned inventory_interval; /* seconds, told to agents */
+	unsigned job_retry_interval; /* seconds between tries for a job another server runs */
+	unsigned maintain_interval;  /* seconds between runs of the store_maintain job */
+
+	/* retention of events (retention.c): retention.default and retention.TYPE */
+	int64_t retention_default; /* seconds; 0: forever */
+	struct config_retention retention[CONFIG_RETENTION_MAX];
+	size_t n_retention;
+	unsigned retention_interval; /* seconds between purge runs */
+
+	/* forwarding events to a SIEM (siem.c); siem_target NULL: none */
+	char *siem_target;      /* HOST:PORT of a syslog receiver over TLS (RFC 5425) */
+	char *siem_ca;          /* PEM file of the CA the receiver's certificate must chain to */
+	char *siem_name;        /* the name its certificate must carry; NULL: the target's host */
+	bool siem_from_start;   /* a first start forwards every stored event, not only new ones */
+	unsigned siem_interval; /* seconds between looks for new events */
 };
 
 /* Fills c with the defaults (docs/server.md); config_done() frees what it holds. */
@@ -53,13 +79,21 @@ void config_done(struct config *c);
 
 /*
  * Sets one setting from its text form, as the file and the flags give it: "state_dir",
- * "agent_listen", "api_listen", "store", "name" (appends), "log_level", "threads",
+ * "agent_listen", "api_listen", "store", "name" (appends), "catalog" (appends), "log_level",
+ * "threads",
  * "max_connections", "connection_timeout", "agent_max_inflight", "retry_after",
- * "shutdown_timeout", "checkin_interval", "inventory_interval". -ENOENT for an unknown
- * key, -EINVAL for a bad value, -E2BIG for too many names, -ENOMEM; errbuf says why.
+ * "shutdown_timeout", "checkin_interval", "inventory_interval", "job_retry_interval",
+ * "maintain_interval", "retention_interval", "siem_target", "siem_ca", "siem_name",
+ * "siem_start", "siem_interval", and "retention.default" / "retention.TYPE" (a duration or
+ * "forever"). -ENOENT for an unknown key, -EINVAL for a bad value, -E2BIG for too many
+ * names or retention types, -EEXIST for a retention type set twice, -ENOMEM; errbuf says
+ * why.
  */
 int config_set(struct config *c, const char *key, const char *value, char *errbuf, size_t errlen)
 	_wur_;
+/* The retention of events of `type`: its own setting or the default (seconds, 0: forever). */
+int64_t config_retention_of(const struct config *c, const char *type);
+
 /* Forgets the names, so command-line --name flags replace those of the file. */
 void config_clear_names(struct config *c);
 
@@ -132,13 +166,37 @@ int ca_peer_serial(gnutls_session_t session, uint64_t *ret_serial, char *errbuf,
 
 /* ---- the server ---- */
 
+struct compliance;
+
 struct server {
 	struct config *cfg;
 	struct store *store;
+	struct compliance *compliance; /* the guideline scorecard (server/compliance.h) */
 	struct ca *ca;
 	atomic_uint inflight;       /* requests between their headers and their completion */
 	atomic_uint agent_inflight; /* of which on the agent listener */
 };
+
+/* ---- jobs.c: background jobs, each on one server of those sharing a store ---- */
+
+struct jobs;
+
+/*
+ * Starts the job runner: one thread that, every cfg->job_retry_interval seconds (and at
+ * once), tries to take the store's lock of each job it does not hold yet
+ * (store_job_try_lock) and runs each job it holds when its interval has passed since its
+ * last run here (at once when just taken). The jobs: "maintain" (store_maintain, every
+ * cfg->maintain_interval) and "retention" (retention_run, every cfg->retention_interval);
+ * with cfg->siem_target, the SIEM forwarder on a thread of its own under the lock "siem"
+ * (siem_forward, every cfg->siem_interval). A lock once taken is kept until jobs_stop(),
+ * so a job stays on one server and moves only when that server stops or dies. Returns
+ * -errno when a thread or its timer cannot be made, -EINVAL when siem_ca cannot be loaded
+ * (logged, M4215).
+ */
+int jobs_start(struct server *srv, struct jobs **ret) _wur_;
+/* Stops the thread (waiting for a job in progress), releases the locks and frees. NULL is
+ * fine. */
+struct jobs *jobs_stop(struct jobs *j);
 
 /* ---- http.c: libmicrohttpd, routing, bodies, errors ---- */
 
@@ -230,6 +288,21 @@ int http_reply_json(struct http_request *req, unsigned status, json_t *body) _wu
 int http_reply_text(struct http_request *req, unsigned status, const char *content_type,
 		    const char *text) _wur_;
 
+/*
+ * Answers with a body produced piece by piece, so a large answer (an export) is never held
+ * in memory whole. fn is called from libmicrohttpd's thread, after the handler returned,
+ * to fill buf with at most max bytes: it returns how many it wrote, 0 at the end, or -errno
+ * to cut the body short (the status and headers are sent already, so a failure then can
+ * only close the connection: the client sees a body without its end). done(cls) runs when
+ * the response is over, however it ended (also when this call fails). filename, when not
+ * NULL, is sent as Content-Disposition: attachment.
+ */
+#define HTTP_STREAM_BLOCK ((size_t) 64 * 1024)
+typedef ssize_t (*http_stream_fn)(void *cls, char *buf, size_t max);
+int http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
+		      const char *filename, http_stream_fn fn, void *cls, void (*done)(void *cls))
+	_wur_;
+
 /* The request body parsed as JSON (the reference stays with req); a failure is recorded. */
 int http_body_json(struct http_request *req, json_t **ret) _wur_;
 /* A query parameter, or NULL. */
@@ -250,7 +323,7 @@ const char *http_header(struct http_request *req, const char *name);
 int http_body_text(struct http_request *req, const char **ret, size_t *ret_len) _wur_;
 
 /* The routes of each API (api_agent.c, api_hosts.c, api_tokens.c, api_policies.c,
- * api_devices.c, api_grants.c). */
+ * api_devices.c, api_grants.c, api_events.c, api_compliance.c). */
 extern const struct http_route api_agent_routes[];
 extern const size_t api_agent_n_routes;
 extern const struct http_route api_hosts_routes[];
@@ -263,6 +336,10 @@ extern const struct http_route api_devices_routes[];
 extern const size_t api_devices_n_routes;
 extern const struct http_route api_grants_routes[];
 extern const size_t api_grants_n_routes;
+extern const struct http_route api_events_routes[];
+extern const size_t api_events_n_routes;
+extern const struct http_route api_compliance_routes[];
+extern const size_t api_compliance_n_routes;
 
 /* ---- auth.c: secrets and admin authentication ---- */
 
@@ -328,6 +405,40 @@ int api_agent_parse_inventory(json_t *body, struct api_agent_inventory *ret,
  * and the field ("events[3].type: …"), -E2BIG for more than LIMIT_EVENT_BATCH events or
  * an event over LIMIT_EVENT_SIZE. */
 int api_agent_parse_events(json_t *body, json_t **ret_events, struct jsonw_error *err) _wur_;
+
+/* ---- retention.c: purging events past their retention ---- */
+
+/*
+ * One purge run at `now`: every event type with its own retention, then every other type
+ * with the default, each in transactions of at most `batch` events, stopping early when
+ * *stop becomes true. A run that deleted anything appends one "events.purge" record to the
+ * audit trail. *ret_deleted counts what it deleted. -errno from the store (logged; what was
+ * deleted before the failure is still audited).
+ */
+int retention_run(struct store *st, const struct config *cfg, int64_t now, size_t batch,
+		  const atomic_bool *stop, size_t *ret_deleted) _wur_;
+
+/* ---- siem.c: forwarding events to a SIEM over syslog/TLS ---- */
+
+struct siem;
+
+/* Prepares a forwarder from cfg's siem_* settings (loading siem_ca). errbuf says what is
+ * wrong (-EINVAL). Nothing connects yet. */
+int siem_new(const struct config *cfg, struct siem **ret, char *errbuf, size_t errlen) _wur_;
+struct siem *siem_free(struct siem *s);
+DEFINE_POINTER_CLEANUP(struct siem, siem_free)
+
+/*
+ * Forwards the events stored after the forwarder's cursor, connecting when needed, a batch
+ * at a time, moving the cursor after each batch written. Returns 1 when more are waiting
+ * (call again at once), 0 when caught up, -errno when the receiver or the store failed
+ * (logged once per outage; the cursor stays, so nothing is skipped). *ret_sent counts.
+ */
+int siem_forward(struct siem *s, struct store *st, int64_t now, size_t *ret_sent) _wur_;
+
+/* Appends one event (as the store lists it) to out as an RFC 5424 message with RFC 5425
+ * octet counting: "LEN <PRI>1 TIME HOST mamori - TYPE - JSON". -E2BIG past 256 KiB. */
+int siem_format(const json_t *event, struct buf *out) _wur_;
 
 /* ---- ingest.c: storing inventories ---- */
 

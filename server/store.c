@@ -228,10 +228,108 @@ int store_inventory_commit(struct store *st, const char *host_id, const char *ba
 					 ret_changes);
 }
 
+int store_events_ingest(struct store *st, const char *host_id, json_t *events, int64_t now,
+			struct store_ingest_result *ret)
+{
+	struct store_ingest_result res = {0};
+	struct store_event *ev = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!host_id || !ret)
+		return -EINVAL;
+	if (!st->ops->events_ingest) {
+		/* a backend without the chain's verification yet stores the batch as it was
+		 * (the chain's fields kept with the event, store_prep_events) */
+		r = st->ops->events_append(st, host_id, events, now, &res.acked_seq, &res.stored);
+		if (r >= 0)
+			*ret = res;
+		return r;
+	}
+	/* validated and serialised before the backend takes its write lock */
+	r = store_chain_prepare(events, &ev, &n);
+	if (r < 0)
+		return r;
+	r = st->ops->events_ingest(st, host_id, ev, n, now, &res);
+	store_chain_events_free(ev, n);
+	if (r >= 0)
+		*ret = res;
+	return r;
+}
+
 int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
 			uint64_t *ret_acked, size_t *ret_stored)
 {
-	return st->ops->events_append(st, host_id, events, now, ret_acked, ret_stored);
+	struct store_ingest_result res;
+	int r = store_events_ingest(st, host_id, events, now, &res);
+
+	if (r < 0)
+		return r;
+	if (ret_acked)
+		*ret_acked = res.acked_seq;
+	if (ret_stored)
+		*ret_stored = res.stored;
+	return 0;
+}
+
+/* ---- the event store: a backend without it answers -EOPNOTSUPP ---- */
+
+int store_events_search(struct store *st, const struct store_event_query *q, json_t **ret)
+{
+	if (!st->ops->events_search)
+		return -EOPNOTSUPP;
+	return st->ops->events_search(st, q, ret);
+}
+
+int store_events_counts(struct store *st, const struct store_event_query *q, const char *by1,
+			const char *by2, json_t **ret)
+{
+	if (!st->ops->events_counts)
+		return -EOPNOTSUPP;
+	return st->ops->events_counts(st, q, by1, by2, ret);
+}
+
+int store_host_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
+{
+	if (!st->ops->host_evidence)
+		return -EOPNOTSUPP;
+	return st->ops->host_evidence(st, host_id, limit, ret);
+}
+
+int store_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
+		       int64_t *io_key, size_t max, size_t *ret_deleted)
+{
+	if (!st->ops->events_purge)
+		return -EOPNOTSUPP;
+	return st->ops->events_purge(st, type, except, before_ms, io_key, max, ret_deleted);
+}
+
+int store_events_since(struct store *st, int64_t after, size_t limit, json_t **ret)
+{
+	if (!st->ops->events_since)
+		return -EOPNOTSUPP;
+	return st->ops->events_since(st, after, limit, ret);
+}
+
+int store_events_position(struct store *st, int64_t *ret)
+{
+	if (!st->ops->events_position)
+		return -EOPNOTSUPP;
+	return st->ops->events_position(st, ret);
+}
+
+int store_cursor_get(struct store *st, const char *name, int64_t *ret)
+{
+	if (!st->ops->cursor_get)
+		return -EOPNOTSUPP;
+	return st->ops->cursor_get(st, name, ret);
+}
+
+int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
+{
+	if (!st->ops->cursor_set)
+		return -EOPNOTSUPP;
+	return st->ops->cursor_set(st, name, position, now);
 }
 
 int store_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret)
@@ -367,4 +465,90 @@ int store_grants_list(struct store *st, int64_t now, bool all, size_t limit, siz
 int store_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor)
 {
 	return st->ops->grant_revoke(st, id, now, actor);
+}
+
+/* ---- compliance and attestations: a backend without them answers -EOPNOTSUPP ---- */
+
+void store_compliance_host_done(struct store_compliance_host *h)
+{
+	json_decref(h->doc);
+	json_decref(h->events);
+	mm_free(h->owner);
+	*h = (struct store_compliance_host){.last_inventory = -1, .policy_version = -1};
+}
+
+int store_host_set_owner(struct store *st, const char *host_id, const char *owner)
+{
+	if (!st->ops->host_set_owner)
+		return -EOPNOTSUPP;
+	return st->ops->host_set_owner(st, host_id, owner);
+}
+
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+{
+	if (!st->ops->compliance_host_get)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_host_get(st, host_id, items, ret);
+}
+
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			  size_t limit, store_compliance_scan_fn fn, void *userdata,
+			  size_t *ret_count)
+{
+	if (!st->ops->compliance_scan)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_scan(st, items, after, limit, fn, userdata, ret_count);
+}
+
+int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
+			   int64_t now, size_t *ret_changed)
+{
+	if (!st->ops->compliance_apply)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_apply(st, hosts, n, now, ret_changed);
+}
+
+int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			    int64_t now)
+{
+	if (!st->ops->compliance_events)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_events(st, host_id, events, now);
+}
+
+int store_compliance_results(struct store *st, const struct store_compliance_query *q, json_t **ret)
+{
+	if (!st->ops->compliance_results)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_results(st, q, ret);
+}
+
+int store_compliance_rollups(struct store *st, json_t **ret)
+{
+	if (!st->ops->compliance_rollups)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_rollups(st, ret);
+}
+
+int store_compliance_history(struct store *st, int64_t since_day, json_t **ret)
+{
+	if (!st->ops->compliance_history)
+		return -EOPNOTSUPP;
+	return st->ops->compliance_history(st, since_day, ret);
+}
+
+int store_attestation_add(struct store *st, const struct store_attestation *a,
+			  char ret_id[STORE_ID_MAX])
+{
+	if (!st->ops->attestation_add)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_add(st, a, ret_id);
+}
+
+int store_attestation_list(struct store *st, const char *measure, json_t **ret)
+{
+	if (!st->ops->attestation_list)
+		return -EOPNOTSUPP;
+	return st->ops->attestation_list(st, measure, ret);
 }

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "lib/checks.h"
 #include "lib/macro.h"
 
 #define STORE_ID_MAX     40 /* room for a UUID and its NUL */
@@ -163,13 +164,36 @@ int store_inventory_commit(struct store *st, const char *host_id, const char *ba
 			   const json_t *delta, const char *new_digest, int64_t now,
 			   size_t *ret_changes) _wur_;
 
+/* What storing a batch of events found (docs/protocol.md, "Event chain"). */
+struct store_ingest_result {
+	uint64_t acked_seq; /* the highest seq held for the host after the batch */
+	size_t stored;      /* events new to the store (flagged ones included) */
+	size_t duplicates;  /* already held, the same record: skipped */
+	size_t altered;     /* stored, flagged: the record is not the one its hash was made for */
+	size_t broken;      /* stored, flagged: its prev is not its predecessor's hash */
+	size_t unchained;   /* stored, flagged: no chain fields */
+	size_t conflicts;   /* a different record for a seq already held: kept as evidence only */
+	size_t gaps;        /* gaps opened: sequence numbers skipped */
+	uint64_t missing;   /* how many numbers they skipped */
+	size_t explained;   /* numbers an eviction report explained */
+};
+
 /*
- * Stores a batch of events for a host: `events` is an array of validated objects
- * {"seq": int >= 1, "time": ms, "type": string, "data": object, …}. A (host, seq) already
- * held is skipped, so a retried batch is stored once. *ret_acked gets the highest seq held
- * for the host after the batch, *ret_stored how many were new. -EINVAL when an event is
- * not of that shape, -E2BIG past LIMIT_EVENT_BATCH events; nothing is stored then.
+ * Stores a batch of events for a host: `events` is an array of objects {"seq": int >= 1,
+ * "time": ms, "type": string, "data": object, "mono": ms, "prev": hex, "hash": hex, …}
+ * and verifies the event chain on the way: every event's hash, its link to the event
+ * before it (stored or in the batch), gaps in the numbering, and eviction reports that
+ * explain gaps. Events are stored even when the chain does not hold — flagged, with the
+ * evidence recorded (store_host_evidence) — because an investigator must see both what
+ * arrived and that it was tampered with. A (host, seq) already held with the same record
+ * is skipped, so a retried batch is stored once; a different record for it is not stored
+ * but recorded as a conflict. One transaction. -EINVAL when an event is out of shape,
+ * -E2BIG past LIMIT_EVENT_BATCH events, -ENOENT for an unknown host: nothing is stored.
  */
+int store_events_ingest(struct store *st, const char *host_id, json_t *events, int64_t now,
+			struct store_ingest_result *ret) _wur_;
+
+/* store_events_ingest() for callers that need only the acknowledgement and the count. */
 int store_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
 			uint64_t *ret_acked, size_t *ret_stored) _wur_;
 
@@ -188,7 +212,8 @@ struct store_host_query {
 /* *ret = {"hosts": [{"id", "hostname", "group", "os", "agent_version", "enrolled",
  * "last_seen", "last_inventory", "revoked", "serial_number", "chassis"}], "total": N}. */
 int store_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
-/* One host with its enrolment facts, last check-in state and certificate. -ENOENT. */
+/* One host with its enrolment facts, last check-in state and certificate, and the event
+ * chain's evidence summary ("evidence": as in store_host_evidence). -ENOENT. */
 int store_host_get(struct store *st, const char *host_id, json_t **ret) _wur_;
 /* The host's software packages: {"packages": [...], "total": N}, filtered by a name
  * substring (NULL for all), sorted by name. */
@@ -206,6 +231,72 @@ int store_host_events(struct store *st, const char *host_id, uint64_t after, con
 int store_host_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
 /* Deletes a host and everything stored for it. Its certificate is refused afterwards. */
 int store_host_delete(struct store *st, const char *host_id, int64_t now) _wur_;
+
+/* ---- the event store: search, counts, evidence, retention, forwarding ---- */
+
+/*
+ * A search over every host's events. Results are ordered by event time, ties in arrival
+ * order, newest first unless `ascending`; `cursor` (0 for the first page) is the `next`
+ * value of the previous page, so paging is stable while events keep arriving.
+ */
+struct store_event_query {
+	const char *host_id; /* NULL: every host */
+	const char *user;    /* exact user name (data.user); NULL: any */
+	const char *type;    /* exact event type; NULL: any */
+	const char *text;    /* substring of the event's strings (case-insensitive); NULL */
+	int64_t from_ms;     /* event time >= from_ms */
+	int64_t to_ms;       /* event time < to_ms; 0: no bound */
+	int64_t cursor;
+	bool ascending;
+	size_t limit; /* 1..1000 */
+};
+
+/*
+ * *ret = {"events": [{"host_id", "hostname", "seq", "time", "mono", "type", "user", "data",
+ * "received", "chain", "hash", "prev", …extra}], "next": N or null}. -ENOENT for an unknown
+ * host_id, -EINVAL for a bad query.
+ */
+int store_events_search(struct store *st, const struct store_event_query *q, json_t **ret) _wur_;
+
+/*
+ * Counts of the events matching q (cursor, ascending and limit ignored), grouped by one or
+ * two of "type", "host", "user", "hour", "day" (by2 may be NULL): *ret = {"by": [...],
+ * "buckets": [{KEY: value, …, "count": N}], "total": N}; hour and day are the bucket's
+ * start in Unix ms (UTC). At most STORE_COUNTS_MAX buckets (-E2BIG past it).
+ */
+#define STORE_COUNTS_MAX 10000u
+int store_events_counts(struct store *st, const struct store_event_query *q, const char *by1,
+			const char *by2, json_t **ret) _wur_;
+
+/*
+ * The event chain's evidence for a host: *ret = {"gaps": [{"first_seq", "last_seq", "count",
+ * "reason": "missing"|"evicted", "report_seq", "detected"}], "breaks": [{"kind",
+ * "first_seq", "last_seq", "detected", "detail"}], "summary": {"gaps", "missing", "evicted",
+ * "breaks", "flagged"}}, in sequence order, at most `limit` (1..1000) of each. -ENOENT.
+ */
+int store_host_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret) _wur_;
+
+/*
+ * Deletes at most `max` events older than before_ms, oldest first, in one short
+ * transaction: of type `type`, or when type is NULL of every type not named in `except`
+ * (an array of strings, may be NULL). *io_key is where the previous call stopped (0 to
+ * start); it moves on so a run never rescans what it kept. *ret_deleted counts the events
+ * deleted. Returns 1 when there may be more (call again with *io_key), 0 when done.
+ */
+int store_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
+		       int64_t *io_key, size_t max, size_t *ret_deleted) _wur_;
+
+/*
+ * Events in the order they were stored (each with "rx", its position), after position
+ * `after`, at most limit (1..1000): *ret = {"events": [...]} shaped as in the search.
+ * store_events_position() gives the position of the last event stored (0 for none).
+ */
+int store_events_since(struct store *st, int64_t after, size_t limit, json_t **ret) _wur_;
+int store_events_position(struct store *st, int64_t *ret) _wur_;
+
+/* Durable named positions (the SIEM forwarder's). -ENOENT before the first set. */
+int store_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
+int store_cursor_set(struct store *st, const char *name, int64_t position, int64_t now) _wur_;
 
 /* ---- audit trail ---- */
 
@@ -367,3 +458,120 @@ int store_grants_list(struct store *st, int64_t now, bool all, size_t limit, siz
 		      json_t **ret) _wur_;
 /* Revokes a grant at now; revoking twice is not an error. -ENOENT for an unknown id. */
 int store_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor) _wur_;
+/* ---- compliance: the guideline scorecard (server/compliance.c, docs/internals/store.md) ---- */
+
+/* Sets (or with NULL clears) the person responsible for a host. -ENOENT when unknown. */
+int store_host_set_owner(struct store *st, const char *host_id, const char *owner) _wur_;
+
+/* What the checks need of one host (lib/checks.h). */
+struct store_compliance_host {
+	char host_id[STORE_ID_MAX];
+	json_t *doc;            /* the inventory items asked for, as a partial document */
+	int64_t last_inventory; /* Unix seconds of the last inventory commit; -1: none */
+	char *owner;            /* NULL: nobody assigned */
+	int64_t policy_version; /* from the last check-in's state; -1: not reported */
+	json_t *events;         /* the event summary (checks_events_summarise); {} when none */
+};
+void store_compliance_host_done(struct store_compliance_host *h);
+
+/*
+ * Loads one host for evaluation: its inventory items named in `items` (lib/checks.h: ended
+ * by an item whose section is NULL; each value without the members at its `drop` paths),
+ * its owner, last
+ * inventory time, reported policy version and event summary. -ENOENT when the host is
+ * unknown, deleted or revoked (revoked hosts are not scored). On success ret is the
+ * caller's: store_compliance_host_done().
+ */
+int store_compliance_host_get(struct store *st, const char *host_id,
+			      const struct checks_item *items, struct store_compliance_host *ret)
+	_wur_;
+
+/* Called for each host of a scan; h is valid during the call only. A negative return
+ * stops the scan and is what store_compliance_scan() returns. */
+typedef int (*store_compliance_scan_fn)(const struct store_compliance_host *h, void *userdata);
+/*
+ * Calls fn for up to `limit` live, unrevoked hosts whose id sorts after `after` (NULL or ""
+ * for the first), in id order, from one snapshot. *ret_count (optional) gets how many were
+ * visited: fewer than limit means the scan reached the end. Paging lets the caller write
+ * each page's results between reads.
+ */
+int store_compliance_scan(struct store *st, const struct checks_item *items, const char *after,
+			  size_t limit, store_compliance_scan_fn fn, void *userdata,
+			  size_t *ret_count) _wur_;
+
+/* One measure's result for one host. Strings are borrowed. */
+struct store_compliance_row {
+	const char *measure, *category, *role;
+	const char *status;   /* "met", "not_met", "unknown", "not_applicable" */
+	const char *evidence; /* compact JSON text: the same evidence always gives the same text */
+};
+/* The complete set of results of one host: measures without a row here are dropped. */
+struct store_compliance_result {
+	const char *host_id;
+	const struct store_compliance_row *rows;
+	size_t n;
+};
+
+/*
+ * Stores the results of n hosts in one transaction. Only rows whose status, evidence,
+ * category or role differ from what is stored are written (a row keeps the time its
+ * status began: "since"); rows of measures missing from a host's set are deleted. The
+ * roll-ups (per organisation, category, role and measure: counts of each status) move by
+ * the same deltas; every change of a stored row's status (not a first evaluation, not a
+ * row dropped with its measure) is appended to the history at `now`; when anything
+ * changed, the snapshot of the roll-ups for the day of `now` (UTC) is refreshed. Hosts
+ * that are unknown, deleted or revoked are skipped. *ret_changed (optional) counts the
+ * rows written or deleted. -EINVAL for a row that is not well-formed; nothing is stored.
+ */
+int store_compliance_apply(struct store *st, const struct store_compliance_result *hosts, size_t n,
+			   int64_t now, size_t *ret_changed) _wur_;
+
+/* Folds an event batch into the host's event summary (lib/checks.h), in one transaction
+ * with reading it, so concurrent batches of one host do not lose counts. -ENOENT. */
+int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
+			    int64_t now) _wur_;
+
+struct store_compliance_query {
+	const char *host_id; /* NULL: every host */
+	const char *measure; /* NULL: every measure */
+	const char *status;  /* NULL: every status */
+	size_t limit;        /* 1..10000 */
+	size_t offset;
+};
+/* Stored results: {"results": [{"host_id", "hostname", "owner", "measure", "category",
+ * "role", "status", "evidence" (object), "since"}], "total": N}, by hostname, then
+ * measure. */
+int store_compliance_results(struct store *st, const struct store_compliance_query *q, json_t **ret)
+	_wur_;
+
+/* The roll-ups: {"hosts": N (scored hosts), "organisation": COUNTS, "category": {ID:
+ * COUNTS}, "role": {ID: COUNTS}, "measure": {ID: COUNTS}}, COUNTS = {"met", "not_met",
+ * "unknown", "not_applicable"}. */
+int store_compliance_rollups(struct store *st, json_t **ret) _wur_;
+
+/* The history from day `since_day` (Unix days, UTC) on: {"days": [{"day", "organisation":
+ * COUNTS, "category": {…}, "role": {…}, "measure": {…}}], "changes": [{"day", "total",
+ * "to_met", "to_not_met", "to_unknown", "to_not_applicable"}]}, oldest first. */
+int store_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+
+/* ---- attestations: the evidence for manual measures ---- */
+
+struct store_attestation {
+	const char *measure;
+	const char *status; /* "met", "not_met", "not_applicable" */
+	const char *evidence;
+	const char *link; /* may be NULL */
+	const char *owner;
+	int64_t date;         /* when the measure was checked (Unix seconds) */
+	unsigned review_days; /* >= 1 */
+	int64_t created;
+	const char *created_by;
+};
+
+/* Records an attestation (they are never changed, only superseded by newer ones). */
+int store_attestation_add(struct store *st, const struct store_attestation *a,
+			  char ret_id[STORE_ID_MAX]) _wur_;
+/* {"attestations": [{"id", "measure", "status", "evidence", "link", "owner", "date",
+ * "review_days", "created", "created_by"}]}, for one measure or all (NULL), by measure
+ * then newest date first. */
+int store_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "server/store.h"
+#include "server/store_chain.h"
 
 /* Called by bulk_read for each row (a borrowed JSON array); a negative return stops it. */
 typedef int (*store_row_fn)(json_t *row, void *userdata);
@@ -50,6 +51,12 @@ struct store_ops {
 	int (*inventory_commit)(struct store *st, const char *host_id, const char *base_digest,
 				const json_t *delta, const char *new_digest, int64_t now,
 				size_t *ret_changes);
+	/* The batch is validated and sorted (store_chain.h); the backend runs
+	 * store_chain_ingest() inside its write transaction and sets ret->acked_seq. A backend
+	 * without it (PostgreSQL, for now) has events_append instead: the batch stored without
+	 * the chain's verification (store_prep_events keeps the chain's fields in extra). */
+	int (*events_ingest)(struct store *st, const char *host_id, const struct store_event *ev,
+			     size_t n, int64_t now, struct store_ingest_result *ret);
 	int (*events_append)(struct store *st, const char *host_id, json_t *events, int64_t now,
 			     uint64_t *ret_acked, size_t *ret_stored);
 
@@ -63,6 +70,19 @@ struct store_ops {
 			   size_t limit, json_t **ret);
 	int (*host_revoke)(struct store *st, const char *host_id, int64_t now);
 	int (*host_delete)(struct store *st, const char *host_id, int64_t now);
+
+	/* The event store (store_sqlite_search.c, store_sqlite_events.c); optional: a backend
+	 * without them answers -EOPNOTSUPP. */
+	int (*events_search)(struct store *st, const struct store_event_query *q, json_t **ret);
+	int (*events_counts)(struct store *st, const struct store_event_query *q, const char *by1,
+			     const char *by2, json_t **ret);
+	int (*host_evidence)(struct store *st, const char *host_id, size_t limit, json_t **ret);
+	int (*events_purge)(struct store *st, const char *type, json_t *except, int64_t before_ms,
+			    int64_t *io_key, size_t max, size_t *ret_deleted);
+	int (*events_since)(struct store *st, int64_t after, size_t limit, json_t **ret);
+	int (*events_position)(struct store *st, int64_t *ret);
+	int (*cursor_get)(struct store *st, const char *name, int64_t *ret);
+	int (*cursor_set)(struct store *st, const char *name, int64_t position, int64_t now);
 
 	int (*audit_append)(struct store *st, int64_t now, const char *actor, const char *action,
 			    const char *target, json_t *details, const char *remote);
@@ -102,6 +122,24 @@ struct store_ops {
 	int (*bulk_write)(struct store *st, void *session, int t, json_t *rows);
 	int (*bulk_clear)(struct store *st, void *session);
 	int (*bulk_end)(struct store *st, void *session, int r);
+	int (*host_set_owner)(struct store *st, const char *host_id, const char *owner);
+	int (*compliance_host_get)(struct store *st, const char *host_id,
+				   const struct checks_item *items,
+				   struct store_compliance_host *ret);
+	int (*compliance_scan)(struct store *st, const struct checks_item *items, const char *after,
+			       size_t limit, store_compliance_scan_fn fn, void *userdata,
+			       size_t *ret_count);
+	int (*compliance_apply)(struct store *st, const struct store_compliance_result *hosts,
+				size_t n, int64_t now, size_t *ret_changed);
+	int (*compliance_events)(struct store *st, const char *host_id, const json_t *events,
+				 int64_t now);
+	int (*compliance_results)(struct store *st, const struct store_compliance_query *q,
+				  json_t **ret);
+	int (*compliance_rollups)(struct store *st, json_t **ret);
+	int (*compliance_history)(struct store *st, int64_t since_day, json_t **ret);
+	int (*attestation_add)(struct store *st, const struct store_attestation *a,
+			       char ret_id[STORE_ID_MAX]);
+	int (*attestation_list)(struct store *st, const char *measure, json_t **ret);
 };
 
 /* The head of every backend's handle. */
@@ -198,18 +236,13 @@ int store_prep_audit_hash(const char *prev, int64_t id, int64_t time, const char
  */
 char *store_prep_like_pattern(const char *text);
 
-/* One validated event of a batch: its fields, data and extra members as JSON text. */
-struct store_event {
-	int64_t seq, time_ms;
-	const char *type; /* borrowed from the batch */
-	char *data;       /* the "data" object, compact ("{}" when absent) */
-	char *extra;      /* members beyond seq, time, type and data, or NULL when none */
-};
-
 /*
  * Validates a batch ({"seq" >= 1, "time", "type", "data"?: object} each) and serialises
- * it: *ret (n entries, free with store_prep_events_free) and *ret_n. -EINVAL for a bad
- * event, -E2BIG past LIMIT_EVENT_BATCH, -ENOMEM.
+ * it, for a backend without the event chain's verification (events_append): *ret (n
+ * entries of store_chain.h's struct store_event, in the batch's order, free with
+ * store_prep_events_free) and *ret_n. Members beyond seq, time, type and data — the
+ * chain's mono, prev and hash among them — are kept in `extra`. -EINVAL for a bad event,
+ * -E2BIG past LIMIT_EVENT_BATCH, -ENOMEM.
  */
 int store_prep_events(json_t *events, struct store_event **ret, size_t *ret_n) _wur_;
 void store_prep_events_free(struct store_event *ev, size_t n);

@@ -187,7 +187,163 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
 
-	/* 2: USB control — policies, the device registry, grants (store_sqlite_policy.c) */
+	/* 2: the guideline scorecard and attestations (store_sqlite_compliance.c) */
+	"ALTER TABLE hosts ADD COLUMN owner TEXT;"
+
+	"CREATE TABLE compliance_facts ("
+	"  host INTEGER PRIMARY KEY REFERENCES hosts(num),"
+	"  events TEXT NOT NULL"
+	") STRICT;"
+
+	"CREATE TABLE compliance_results ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  measure TEXT NOT NULL,"
+	"  category TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('met', 'not_met', 'unknown', 'not_applicable')),"
+	"  evidence TEXT NOT NULL,"
+	"  since INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, measure)"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX compliance_results_measure ON compliance_results(measure, status);"
+
+	"CREATE TABLE compliance_rollup ("
+	"  kind TEXT NOT NULL CHECK (kind IN ('organisation', 'category', 'role', 'measure')),"
+	"  id TEXT NOT NULL,"
+	"  met INTEGER NOT NULL DEFAULT 0,"
+	"  not_met INTEGER NOT NULL DEFAULT 0,"
+	"  unknown INTEGER NOT NULL DEFAULT 0,"
+	"  not_applicable INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (kind, id)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE compliance_daily ("
+	"  day INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  met INTEGER NOT NULL,"
+	"  not_met INTEGER NOT NULL,"
+	"  unknown INTEGER NOT NULL,"
+	"  not_applicable INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, kind, id)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE compliance_changes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  measure TEXT NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  old_status TEXT,"
+	"  new_status TEXT"
+	") STRICT;"
+	"CREATE INDEX compliance_changes_time ON compliance_changes(time);"
+	"CREATE INDEX compliance_changes_host ON compliance_changes(host, time);"
+
+	"CREATE TABLE attestations ("
+	"  id TEXT PRIMARY KEY,"
+	"  measure TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('met', 'not_met', 'not_applicable')),"
+	"  evidence TEXT NOT NULL,"
+	"  link TEXT,"
+	"  owner TEXT NOT NULL,"
+	"  date INTEGER NOT NULL,"
+	"  review_days INTEGER NOT NULL CHECK (review_days >= 1),"
+	"  created INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX attestations_measure ON attestations(measure, date);",
+
+	/*
+	 * 3: the event store. Events get a time-ordered key (id = event time in ms << 20 plus
+	 * a counter, so the primary key is the time index and full-text matches come back in
+	 * time order), the chain's columns, indexes for the admin's filters, an external-content
+	 * FTS5 trigram index over their strings (indexed per batch, not per row: FTS5 flushes
+	 * its pending terms at every statement, so one statement per batch is one segment
+	 * instead of hundreds), the chain's gaps and evidence, the insertion
+	 * position the SIEM forwarder follows and named cursors. Events stored
+	 * before it came without chain fields: they are flagged unchained (4).
+	 */
+	"CREATE TABLE events_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  seq INTEGER NOT NULL CHECK (seq >= 1),"
+	"  time_ms INTEGER NOT NULL,"
+	"  mono_ms INTEGER,"
+	"  type TEXT NOT NULL,"
+	"  user_name TEXT,"
+	"  data TEXT NOT NULL,"
+	"  extra TEXT,"
+	"  text TEXT NOT NULL,"
+	"  prev TEXT,"
+	"  hash TEXT,"
+	"  chain INTEGER NOT NULL DEFAULT 0,"
+	"  received INTEGER NOT NULL,"
+	"  rx INTEGER NOT NULL"
+	") STRICT;"
+	"INSERT INTO events_v2 (id, host, seq, time_ms, type, user_name, data, extra, text, chain,"
+	"   received, rx)"
+	" SELECT (k << 20) + row_number() OVER (PARTITION BY k ORDER BY host, seq) - 1,"
+	"   host, seq, time_ms, type,"
+	"   CASE WHEN json_type(data, '$.user') = 'text' THEN json_extract(data, '$.user') END,"
+	"   data, extra,"
+	"   coalesce((SELECT group_concat(value, char(10)) FROM json_tree(e.data)"
+	"             WHERE json_tree.type = 'text'), ''),"
+	"   4, received, row_number() OVER (ORDER BY received, host, seq)"
+	" FROM (SELECT *, max(0, min(time_ms, 8796093022207)) AS k FROM events) e;"
+	"DROP TABLE events;"
+	"ALTER TABLE events_v2 RENAME TO events;"
+	"CREATE UNIQUE INDEX events_host_seq ON events(host, seq);"
+	"CREATE INDEX events_host_time ON events(host, id);"
+	"CREATE INDEX events_type_time ON events(type, id);"
+	"CREATE INDEX events_host_type_time ON events(host, type, id);"
+	"CREATE INDEX events_user_time ON events(user_name, id) WHERE user_name IS NOT NULL;"
+	"CREATE INDEX events_rx ON events(rx);"
+	"CREATE INDEX events_flagged ON events(host, seq) WHERE chain != 0;"
+	"CREATE VIRTUAL TABLE events_fts USING fts5(text, content='events', content_rowid='id',"
+	"   tokenize='trigram');"
+	"INSERT INTO events_fts(events_fts) VALUES ('rebuild');"
+	"CREATE TRIGGER events_fts_delete AFTER DELETE ON events"
+	"  BEGIN INSERT INTO events_fts(events_fts, rowid, text) VALUES ('delete', old.id, "
+	"old.text);"
+	"  END;"
+	"CREATE TRIGGER events_fixed BEFORE UPDATE OF id, host, seq, text ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'an event''s key and text never change'); END;"
+
+	"CREATE TABLE event_gaps ("
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  first_seq INTEGER NOT NULL CHECK (first_seq >= 1),"
+	"  last_seq INTEGER NOT NULL CHECK (last_seq >= first_seq),"
+	"  reason TEXT NOT NULL CHECK (reason IN ('missing', 'evicted')),"
+	"  report_seq INTEGER,"
+	"  run_prev TEXT,"
+	"  run_hash TEXT,"
+	"  detected INTEGER NOT NULL,"
+	"  PRIMARY KEY (host, first_seq)"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE chain_evidence ("
+	"  id INTEGER PRIMARY KEY,"
+	"  host INTEGER NOT NULL REFERENCES hosts(num),"
+	"  kind TEXT NOT NULL,"
+	"  first_seq INTEGER NOT NULL,"
+	"  last_seq INTEGER NOT NULL,"
+	"  detected INTEGER NOT NULL,"
+	"  detail TEXT"
+	") STRICT;"
+	"CREATE INDEX chain_evidence_host ON chain_evidence(host, first_seq, id);"
+	"CREATE INDEX chain_evidence_run ON chain_evidence(host, kind, last_seq)"
+	"  WHERE detail IS NULL;"
+
+	"CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;"
+	"INSERT INTO counters VALUES ('events_rx', (SELECT coalesce(max(rx), 0) FROM events));"
+	"CREATE TABLE cursors ("
+	"  name TEXT PRIMARY KEY,"
+	"  position INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL"
+	") STRICT;",
+
+	/* 4: USB control — policies, the device registry, grants (store_sqlite_policy.c) */
 	"CREATE TABLE policies ("
 	"  version INTEGER PRIMARY KEY,"
 	"  scope TEXT NOT NULL CHECK (scope = 'all' OR scope LIKE 'group:_%'"
@@ -1317,7 +1473,15 @@ static const struct store_ops sqlite_ops = {
 	.checkin = sqlite_checkin,
 	.inventory_get = store_sqlite_inventory_get,
 	.inventory_commit = store_sqlite_inventory_commit,
-	.events_append = store_sqlite_events_append,
+	.events_ingest = store_sqlite_events_ingest,
+	.events_search = store_sqlite_search_events,
+	.events_counts = store_sqlite_search_counts,
+	.host_evidence = store_sqlite_events_evidence,
+	.events_purge = store_sqlite_events_purge,
+	.events_since = store_sqlite_events_since,
+	.events_position = store_sqlite_events_position,
+	.cursor_get = store_sqlite_jobs_cursor_get,
+	.cursor_set = store_sqlite_jobs_cursor_set,
 	.hosts_list = store_sqlite_hosts_list,
 	.host_get = store_sqlite_hosts_get,
 	.host_software = store_sqlite_inventory_software,
@@ -1345,6 +1509,16 @@ static const struct store_ops sqlite_ops = {
 	.bulk_write = store_sqlite_bulk_write,
 	.bulk_clear = store_sqlite_bulk_clear,
 	.bulk_end = store_sqlite_bulk_end,
+	.host_set_owner = store_sqlite_compliance_set_owner,
+	.compliance_host_get = store_sqlite_compliance_host_get,
+	.compliance_scan = store_sqlite_compliance_scan,
+	.compliance_apply = store_sqlite_compliance_apply,
+	.compliance_events = store_sqlite_compliance_events,
+	.compliance_results = store_sqlite_compliance_results,
+	.compliance_rollups = store_sqlite_compliance_rollups,
+	.compliance_history = store_sqlite_compliance_history,
+	.attestation_add = store_sqlite_attestation_add,
+	.attestation_list = store_sqlite_attestation_list,
 };
 
 int store_sqlite_open(const char *path, const struct store_params *p, struct store **ret)

@@ -113,10 +113,39 @@ int store_sqlite_inventory_history(struct store *st, const char *host_id, int64_
 				   size_t limit, size_t offset, json_t **ret) _wur_;
 
 /* Operations in store_sqlite_events.c. */
-int store_sqlite_events_append(struct store *st, const char *host_id, json_t *events, int64_t now,
-			       uint64_t *ret_acked, size_t *ret_stored) _wur_;
+int store_sqlite_events_ingest(struct store *st, const char *host_id, const struct store_event *ev,
+			       size_t n, int64_t now, struct store_ingest_result *ret) _wur_;
 int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after,
 			     const char *type, size_t limit, json_t **ret) _wur_;
+int store_sqlite_events_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
+	_wur_;
+int store_sqlite_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
+			      int64_t *io_key, size_t max, size_t *ret_deleted) _wur_;
+int store_sqlite_events_since(struct store *st, int64_t after, size_t limit, json_t **ret) _wur_;
+int store_sqlite_events_position(struct store *st, int64_t *ret) _wur_;
+/* The evidence summary of a host (store_host_get's "evidence"), inside a transaction. */
+int store_sqlite_events_evidence_summary(struct store_sqlite_conn *c, int64_t host, json_t **ret)
+	_wur_;
+
+/*
+ * The columns every listing of events selects, in this order, from events e JOIN hosts h,
+ * and the object made of one such row (NULL on allocation failure): the admin API's event.
+ */
+#define STORE_SQLITE_EVENT_COLS                                                          \
+	"e.seq, e.time_ms, e.mono_ms, e.type, e.user_name, e.data, e.extra, e.received," \
+	" e.chain, e.hash, e.prev, e.id, e.rx, h.id, h.hostname"
+json_t *store_sqlite_events_json(sqlite3_stmt *q);
+
+/* Operations in store_sqlite_search.c. */
+int store_sqlite_search_events(struct store *st, const struct store_event_query *q, json_t **ret)
+	_wur_;
+int store_sqlite_search_counts(struct store *st, const struct store_event_query *q, const char *by1,
+			       const char *by2, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_jobs.c. */
+int store_sqlite_jobs_cursor_get(struct store *st, const char *name, int64_t *ret) _wur_;
+int store_sqlite_jobs_cursor_set(struct store *st, const char *name, int64_t position, int64_t now)
+	_wur_;
 
 /* Operations in store_sqlite_hosts.c. */
 int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, json_t **ret) _wur_;
@@ -157,3 +186,31 @@ int store_sqlite_policy_grants_list(struct store *st, int64_t now, bool all, siz
 				    size_t offset, json_t **ret) _wur_;
 int store_sqlite_policy_grant_revoke(struct store *st, const char *id, int64_t now,
 				     const char *actor) _wur_;
+
+/* Operations in store_sqlite_compliance.c. */
+int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)
+	_wur_;
+int store_sqlite_compliance_host_get(struct store *st, const char *host_id,
+				     const struct checks_item *items,
+				     struct store_compliance_host *ret) _wur_;
+int store_sqlite_compliance_scan(struct store *st, const struct checks_item *items,
+				 const char *after, size_t limit, store_compliance_scan_fn fn,
+				 void *userdata, size_t *ret_count) _wur_;
+int store_sqlite_compliance_apply(struct store *st, const struct store_compliance_result *hosts,
+				  size_t n, int64_t now, size_t *ret_changed) _wur_;
+int store_sqlite_compliance_events(struct store *st, const char *host_id, const json_t *events,
+				   int64_t now) _wur_;
+int store_sqlite_compliance_results(struct store *st, const struct store_compliance_query *q,
+				    json_t **ret) _wur_;
+int store_sqlite_compliance_rollups(struct store *st, json_t **ret) _wur_;
+int store_sqlite_compliance_history(struct store *st, int64_t since_day, json_t **ret) _wur_;
+int store_sqlite_attestation_add(struct store *st, const struct store_attestation *a,
+				 char ret_id[STORE_ID_MAX]) _wur_;
+int store_sqlite_attestation_list(struct store *st, const char *measure, json_t **ret) _wur_;
+/*
+ * Removes a host's results from the scorecard (subtracting them from the roll-ups) and its
+ * event summary, inside the caller's write transaction: when a host is revoked or deleted.
+ * With `history`, its status changes go too (deletion forgets everything of a host).
+ */
+int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, int64_t now,
+				   bool history) _wur_;

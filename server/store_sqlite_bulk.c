@@ -44,8 +44,13 @@ static const char *const selects[STORE_T_COUNT] = {
 		"SELECT h.id, s.item_key, s.manager, s.name, s.arch, s.version, s.source,"
 		"   s.source_version"
 		" FROM software s JOIN hosts h ON h.num = s.host ORDER BY h.id, s.item_key",
-	[STORE_T_EVENTS] = "SELECT h.id, e.seq, e.time_ms, e.type, e.data, e.extra, e.received"
-			   " FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
+	/* the event chain's fields travel in extra, where a backend without the chain keeps
+	 * them too (store_prep_events) */
+	[STORE_T_EVENTS] =
+		"SELECT h.id, e.seq, e.time_ms, e.type, e.data,"
+		"   CASE WHEN e.hash IS NULL THEN e.extra ELSE json_set(coalesce(e.extra, '{}'),"
+		"     '$.mono', e.mono_ms, '$.prev', e.prev, '$.hash', e.hash) END, e.received"
+		" FROM events e JOIN hosts h ON h.num = e.host ORDER BY h.id, e.seq",
 	[STORE_T_AUDIT] = "SELECT id, time, actor, action, target, details, remote, prev_hash, hash"
 			  " FROM audit ORDER BY id",
 	[STORE_T_POLICIES] =
@@ -89,9 +94,22 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"INSERT INTO software (host, item_key, manager, name, arch, version, source,"
 		"   source_version)"
 		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* as store_sqlite_events.c keys, texts and numbers an event; copied events are flagged
+	 * unchained (their verification stays with the source), the chain's fields are taken
+	 * back out of extra; the full-text index follows in bulk_write */
 	[STORE_T_EVENTS] =
-		"INSERT INTO events (host, seq, time_ms, type, data, extra, received)"
-		" VALUES ((SELECT num FROM hosts WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+		"INSERT INTO events (id, host, seq, time_ms, mono_ms, type, user_name, data, extra,"
+		"   text, prev, hash, chain, received, rx)"
+		" SELECT coalesce((SELECT max(id) + 1 FROM events"
+		"     WHERE id BETWEEN x.k AND x.k + 1048575), x.k),"
+		"   (SELECT num FROM hosts WHERE id = ?1), ?2, ?3, json_extract(?6, '$.mono'), ?4,"
+		"   CASE WHEN json_type(?5, '$.user') = 'text' THEN json_extract(?5, '$.user') END,"
+		"   ?5, ?6,"
+		"   coalesce((SELECT group_concat(value, char(10)) FROM json_tree(?5)"
+		"             WHERE json_tree.type = 'text'), ''),"
+		"   json_extract(?6, '$.prev'), json_extract(?6, '$.hash'), 4, ?7,"
+		"   (SELECT coalesce(max(rx), 0) + 1 FROM events)"
+		" FROM (SELECT max(0, min(?3, 8796093022207)) << 20 AS k) x",
 	[STORE_T_AUDIT] =
 		"INSERT INTO audit (id, time, actor, action, target, details, remote, prev_hash,"
 		"   hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -207,10 +225,52 @@ static int bind(sqlite3_stmt *q, int i, char type, json_t *v, uint8_t hash[32])
 	}
 }
 
+/* The highest insertion number of events (0 for none). */
+static int events_rx(struct store_sqlite_conn *c, int64_t *ret)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int r = store_sqlite_stmt(c, "SELECT coalesce(max(rx), 0) FROM events", &q);
+
+	if (r < 0)
+		return r;
+	r = store_sqlite_step(c, q, "numbering events");
+	if (r <= 0)
+		return r < 0 ? r : -EIO;
+	*ret = sqlite3_column_int64(q, 0);
+	return 0;
+}
+
+/* After a chunk of copied events: their full-text index, and the insertion counter. */
+static int events_done(struct store_sqlite_conn *c, int64_t rx_before)
+{
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *fts = NULL, *cnt = NULL;
+	int64_t rx;
+	int r = store_sqlite_stmt(c,
+				  "INSERT INTO events_fts(rowid, text)"
+				  " SELECT id, text FROM events WHERE rx > ?1 ORDER BY id",
+				  &fts);
+
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_int64(fts, 1, rx_before);
+	r = store_sqlite_step(c, fts, "indexing copied events");
+	if (r < 0)
+		return r;
+	r = events_rx(c, &rx);
+	if (r < 0)
+		return r;
+	r = store_sqlite_stmt(c, "UPDATE counters SET value = ?1 WHERE name = 'events_rx'", &cnt);
+	if (r < 0)
+		return r;
+	(void) sqlite3_bind_int64(cnt, 1, rx);
+	return store_sqlite_step(c, cnt, "numbering events");
+}
+
 int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows)
 {
 	struct store_sqlite_conn *c = session;
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	int64_t rx_before = 0;
 	const char *types;
 	size_t i, ncols;
 	json_t *row;
@@ -224,6 +284,11 @@ int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows
 	r = store_sqlite_stmt(c, inserts[t], &q);
 	if (r < 0)
 		return r;
+	if (t == STORE_T_EVENTS) {
+		r = events_rx(c, &rx_before);
+		if (r < 0)
+			return r;
+	}
 	json_array_foreach (rows, i, row) {
 		uint8_t hash[32];
 
@@ -239,14 +304,15 @@ int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return t == STORE_T_EVENTS ? events_done(c, rx_before) : 0;
 }
 
 int store_sqlite_bulk_clear(struct store *st, void *session)
 {
 	static const char *const clear =
 		"DROP TRIGGER audit_no_delete; DROP TRIGGER policies_no_delete;"
-		"DELETE FROM audit; DELETE FROM events; DELETE FROM software;"
+		"DELETE FROM audit; DELETE FROM events; DELETE FROM event_gaps;"
+		"DELETE FROM chain_evidence; DELETE FROM cursors; DELETE FROM software;"
 		"DELETE FROM inventory_changes; DELETE FROM inventory_items;"
 		"DELETE FROM token_uses; DELETE FROM hosts; DELETE FROM ca_serials;"
 		"DELETE FROM enroll_tokens; DELETE FROM api_tokens;"

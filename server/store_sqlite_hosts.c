@@ -125,7 +125,7 @@ int store_sqlite_hosts_list(struct store *st, const struct store_host_query *q, 
 static int host_get(struct store_sqlite_conn *c, const char *host_id, json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL;
-	_cleanup_(json_decrefp) json_t *h = json_object();
+	_cleanup_(json_decrefp) json_t *h = json_object(), *evidence = NULL;
 	char serial[17];
 	int r;
 
@@ -136,7 +136,7 @@ static int host_get(struct store_sqlite_conn *c, const char *host_id, json_t **r
 		"SELECT id, hostname, machine_id, os, agent_version, group_name, facts,"
 		"   enrolled, last_seen, last_remote, last_state, revoked_at,"
 		"   cert_serial, cert_pem, inventory_digest, inventory_time,"
-		"   serial_number, chassis, max_seq"
+		"   serial_number, chassis, max_seq, num"
 		" FROM hosts WHERE id = ?1 AND deleted IS NULL",
 		&s);
 	if (r < 0)
@@ -169,6 +169,11 @@ static int host_get(struct store_sqlite_conn *c, const char *host_id, json_t **r
 	    jsonw_set(h, "chassis", store_sqlite_column_string(s, 17)) < 0 ||
 	    jsonw_set(h, "acked_seq", store_sqlite_column_int(s, 18)) < 0)
 		return -ENOMEM;
+	r = store_sqlite_events_evidence_summary(c, sqlite3_column_int64(s, 19), &evidence);
+	if (r < 0)
+		return r;
+	if (jsonw_set(h, "evidence", TAKE_PTR(evidence)) < 0)
+		return -ENOMEM;
 	*ret = TAKE_PTR(h);
 	return 0;
 }
@@ -197,6 +202,7 @@ int store_sqlite_hosts_get(struct store *st, const char *host_id, json_t **ret)
 static int host_revoke(struct store_sqlite_conn *c, const char *host_id, int64_t now)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *s = NULL;
+	int64_t host;
 	int r = store_sqlite_stmt(c,
 				  "UPDATE hosts SET revoked_at = coalesce(revoked_at, ?2)"
 				  " WHERE id = ?1 AND deleted IS NULL",
@@ -209,7 +215,13 @@ static int host_revoke(struct store_sqlite_conn *c, const char *host_id, int64_t
 	r = store_sqlite_step(c, s, "revoking a host");
 	if (r < 0)
 		return r;
-	return sqlite3_changes(c->db) == 1 ? 0 : -ENOENT;
+	if (sqlite3_changes(c->db) != 1)
+		return -ENOENT;
+	/* a revoked host is no longer managed: it leaves the scorecard */
+	r = store_sqlite_host_num(c, host_id, &host);
+	if (r < 0)
+		return r;
+	return store_sqlite_compliance_forget(c, host, now, false);
 }
 
 int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now)
@@ -229,6 +241,8 @@ int store_sqlite_hosts_revoke(struct store *st, const char *host_id, int64_t now
 /* Every table holding rows of one host, by its number: what deleting a host empties. */
 static const char *const host_rows[] = {
 	"DELETE FROM events WHERE host = ?1",
+	"DELETE FROM event_gaps WHERE host = ?1",
+	"DELETE FROM chain_evidence WHERE host = ?1",
 	"DELETE FROM software WHERE host = ?1",
 	"DELETE FROM inventory_items WHERE host = ?1",
 	"DELETE FROM inventory_changes WHERE host = ?1",
@@ -244,6 +258,9 @@ static int host_delete(struct store_sqlite_conn *c, const char *host_id, int64_t
 	int64_t host;
 	int r = store_sqlite_host_num(c, host_id, &host);
 
+	if (r < 0)
+		return r;
+	r = store_sqlite_compliance_forget(c, host, now, true);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ARRAY_SIZE(host_rows); i++) {

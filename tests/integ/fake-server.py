@@ -10,7 +10,8 @@ number, i.e. a lost event). Its state is kept in DIR/state.json so it survives a
 A plain-HTTP control listener on 127.0.0.1 lets the test inspect and steer it:
   GET  /state                      everything recorded (JSON)
   POST /config {"mode": "ok"|"503"|"down", "retry_after": S, "checkin_interval": S,
-                "inventory_interval": S, "conflict_409": N, "want_full": true}
+                "inventory_interval": S, "conflict_409": N, "want_full": true,
+                "policy": {"usb": {…}}}   (the policy sent with every check-in answer)
   POST /token {"token": T, "uses": N}
 "down" closes the agent listener (connections refused) until mode is set back.
 
@@ -190,12 +191,16 @@ class AgentHandler(BaseHTTPRequestHandler):
                 inv = "ok"
             else:
                 inv = "delta"
-            return self.reply(200, {
+            h["usb_policy_version"] = body.get("usb_policy_version")
+            answer = {
                 "server_time": int(time.time()),
                 "checkin_interval": cfg["checkin_interval"],
                 "inventory_interval": cfg["inventory_interval"],
                 "inventory": inv, "inventory_base": h["digest"],
-                "acked_seq": h["max_seq"], "commands": []})
+                "acked_seq": h["max_seq"], "commands": []}
+            if cfg.get("policy"):
+                answer["policy"] = cfg["policy"]
+            return self.reply(200, answer)
         if self.path == "/agent/v1/inventory":
             kind = body.get("kind")
             rec = {"kind": kind, "digest": body.get("digest"), "encoding": enc,

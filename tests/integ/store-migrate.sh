@@ -41,8 +41,10 @@ INSERT INTO api_tokens (id, hash, name, role, created) VALUES ('at_1', randomblo
 INSERT INTO ca_serials VALUES (7, '11111111-1111-4111-8111-111111111111', 1);
 INSERT INTO hosts (id, hostname, machine_id, os, agent_version, facts, enrolled, cert_serial, cert_pem)
   VALUES ('11111111-1111-4111-8111-111111111111', 'pc-1', 'm', 'Debian', '0.1', '{}', 1, 7, 'pem');
-INSERT INTO events (host, seq, time_ms, type, data, received) VALUES (1, 1, 1, 't', '{\"k\":\"経理\"}', 1795650000);
-INSERT INTO events (host, seq, time_ms, type, data, received) VALUES (1, 2, 2, 't', '{}', 1795650000);
+INSERT INTO events (id, host, seq, time_ms, type, data, text, received, rx)
+  VALUES (1048576, 1, 1, 1, 't', '{\"k\":\"経理\"}', '経理', 1795650000, 1);
+INSERT INTO events (id, host, seq, time_ms, type, data, text, received, rx)
+  VALUES (2097152, 1, 2, 2, 't', '{}', '', 1795650000, 2);
 "
 ok $? "the source holds a token, a host and two events"
 

@@ -142,9 +142,38 @@ static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 	return r;
 }
 
+/*
+ * What both backends show: the event store's additions (a host's "evidence", an event's
+ * chain status, user and host) exist only where the backend has the event store (SQLite,
+ * for now), so they are left out of the comparison; the event's record is compared.
+ */
+static void common_part(json_t *v)
+{
+	static const char *const event_keys[] = {"seq", "time", "type", "data", "received"};
+	json_t *e, *copy;
+	size_t i;
+
+	(void) json_object_del(v, "evidence");
+	json_array_foreach (json_object_get(v, "events"), i, e) {
+		copy = json_object();
+		for (size_t k = 0; copy && k < sizeof(event_keys) / sizeof(event_keys[0]); k++)
+			if (json_object_get(e, event_keys[k]))
+				(void) json_object_set(copy, event_keys[k],
+						       json_object_get(e, event_keys[k]));
+		if (copy)
+			(void) json_array_set_new(json_object_get(v, "events"), i, copy);
+	}
+}
+
 static bool same(json_t *a, json_t *b, const char *what)
 {
-	bool eq = a && b && json_equal(a, b);
+	bool eq;
+
+	if (a)
+		common_part(a);
+	if (b)
+		common_part(b);
+	eq = a && b && json_equal(a, b);
 
 	if (!eq) {
 		char *ta = a ? json_dumps(a, JSON_COMPACT) : NULL;

@@ -154,6 +154,65 @@ int main(void)
 	}
 	diag_done(&d);
 
+	/* Composite devices: the keyboard part stays, the storage part gets its own verdict. */
+	{
+		static const struct usb_interface ducky_if[] = {{0x03, 0x01, 0x01, NULL},
+								{0x08, 0x06, 0x50, NULL}};
+		_cleanup_(usb_policy_freep) struct usb_policy *q = NULL;
+		struct usb_part_decision pd;
+
+		diag_init(&d);
+		CHECK_INT(usb_policy_parse("q",
+					   "default allow\n"
+					   "block class mass-storage\n"
+					   "allow class hid until 2030-01-01\n"
+					   "read-only class mass-storage until 2029-01-01\n",
+					   &d, &q),
+			  0, "a policy with a class block parses");
+		dev = stick("S1", NULL);
+		dev.interfaces = ducky_if;
+		dev.n_interfaces = 2;
+		usb_policy_decide(q, &dev, &dec);
+		CHECK(dec.verdict == USB_ALLOW && dec.rule_line == 3,
+		      "as a whole, a keyboard-and-stick is allowed by the hid rule");
+		usb_policy_decide_parts(q, &dev, &pd);
+		CHECK(pd.split && pd.device.verdict == USB_ALLOW, "it is split: the device stays");
+		CHECK(pd.rest.verdict == USB_BLOCK && pd.rest.rule_line == 2,
+		      "and its storage interface is blocked by the class rule");
+		dev.interfaces = kbd_if;
+		dev.n_interfaces = 1;
+		usb_policy_decide_parts(q, &dev, &pd);
+		CHECK(!pd.split && pd.device.verdict == USB_ALLOW, "a plain keyboard is not split");
+		dev.interfaces = storage_if;
+		usb_policy_decide_parts(q, &dev, &pd);
+		CHECK(!pd.split && pd.device.verdict == USB_BLOCK && pd.rest.verdict == USB_BLOCK,
+		      "a plain stick is blocked as a whole");
+		CHECK_INT(usb_policy_next_expiry(q, 1800000000), 1861920000,
+			  "the earliest exception still ahead expires first");
+		CHECK_INT(usb_policy_next_expiry(q, 1861920000), 1893456000, "then the next one");
+		CHECK_INT(usb_policy_next_expiry(q, 1893456000), 0, "then none");
+		diag_done(&d);
+	}
+	{
+		_cleanup_(usb_policy_freep) struct usb_policy *q = NULL;
+		static const struct usb_interface ducky_if[] = {{0x03, 0x01, 0x01, NULL},
+								{0x08, 0x06, 0x50, NULL}};
+		struct usb_part_decision pd;
+
+		diag_init(&d);
+		CHECK_INT(
+			usb_policy_parse("q", "default allow\nblock id 1234:* class hid\n", &d, &q),
+			0, "a policy naming input devices parses");
+		dev = stick("S1", NULL);
+		dev.vendor_id = 0x1234;
+		dev.interfaces = ducky_if;
+		dev.n_interfaces = 2;
+		usb_policy_decide_parts(q, &dev, &pd);
+		CHECK(!pd.split && pd.device.verdict == USB_BLOCK,
+		      "a rule that names input devices blocks the whole composite device");
+		diag_done(&d);
+	}
+
 	/* Keyboards can be blocked only by naming them, with a warning. */
 	{
 		_cleanup_(usb_policy_freep) struct usb_policy *q = NULL;

@@ -1,0 +1,1099 @@
+/*
+ * The automated checks (lib/checks.h): a registry of named checks, each a pure function
+ * from a host's facts to a verdict and the evidence it used, with the parameters each one
+ * takes; and the event summary the server keeps per host for the checks that look at
+ * events (evidence gaps, open Wi-Fi joins).
+ *
+ * Invariants: a check reads only its input and the measure's parameters; absent or
+ * ill-typed facts are "unknown" (an inventory from an older agent, a section that failed,
+ * arbitrary JSON from a fuzzer) and never a crash or a guess; evidence holds copies, never
+ * references into the document. Limits: evidence lists (unexpected listeners, unexpected
+ * administrators) stop at EVIDENCE_LIST_MAX entries and say how many there were in all.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/checks.h"
+#include "lib/jsonw.h"
+#include "lib/mm.h"
+#include "lib/str.h"
+
+#define EVIDENCE_LIST_MAX 32
+#define DAY               86400
+
+static const char *const status_names[CHECKS_STATUS_MAX] = {
+	[CHECKS_MET] = "met",
+	[CHECKS_NOT_MET] = "not_met",
+	[CHECKS_UNKNOWN] = "unknown",
+	[CHECKS_NOT_APPLICABLE] = "not_applicable",
+};
+
+const char *checks_status_name(enum checks_status s)
+{
+	return s < CHECKS_STATUS_MAX ? status_names[s] : "unknown";
+}
+
+int checks_status_from_name(const char *name, enum checks_status *ret)
+{
+	for (size_t i = 0; i < CHECKS_STATUS_MAX; i++)
+		if (name && streq(name, status_names[i])) {
+			*ret = (enum checks_status) i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* ---- reading facts ---- */
+
+/* The value at a path of object keys (NULL-terminated), or NULL when any step is missing
+ * or not an object. */
+static const json_t *get_path(const json_t *v, ...)
+{
+	va_list ap;
+	const char *key;
+
+	va_start(ap, v);
+	while (v && (key = va_arg(ap, const char *)))
+		v = json_is_object(v) ? json_object_get(v, key) : NULL;
+	va_end(ap);
+	return v;
+}
+#define GET(...) get_path(__VA_ARGS__, (const char *) NULL)
+
+/* 1 true, 0 false, -1 unknown (absent, null or not a boolean). */
+static int tri(const json_t *v)
+{
+	return json_is_true(v) ? 1 : json_is_false(v) ? 0 : -1;
+}
+
+static const char *str_of(const json_t *v)
+{
+	return json_string_value(v);
+}
+
+/* ---- one run of a check ---- */
+
+struct run {
+	const struct checks_input *in;
+	const struct catalog_stanza *measure;
+	json_t *ev; /* the evidence being built */
+	bool oom;
+};
+
+static void put(struct run *r, const char *key, json_t *v)
+{
+	if (!v || jsonw_set(r->ev, key, v) < 0)
+		r->oom = true;
+}
+
+/* A copy of a fact (JSON null when absent). */
+static void put_copy(struct run *r, const char *key, const json_t *v)
+{
+	put(r, key, v ? json_deep_copy(v) : json_null());
+}
+
+static void put_tri(struct run *r, const char *key, int v)
+{
+	put(r, key, v < 0 ? json_null() : json_boolean(v));
+}
+
+static void put_int(struct run *r, const char *key, int64_t v)
+{
+	put(r, key, json_integer(v));
+}
+
+static void put_str(struct run *r, const char *key, const char *v)
+{
+	put(r, key, v ? json_string(v) : json_null());
+}
+
+static enum checks_status unknown_because(struct run *r, const char *why)
+{
+	put_str(r, "reason", why);
+	return CHECKS_UNKNOWN;
+}
+
+/* The text of parameter Param-NAME, or def. */
+static const char *param_text(const struct run *r, const char *name, const char *def)
+{
+	char field[64];
+	const char *v;
+
+	(void) snprintf(field, sizeof(field), "Param-%s", name);
+	v = catalog_get(r->measure, field);
+	return v ? v : def;
+}
+
+/* A numeric parameter; checks_validate() refused malformed ones, so a bad value here (a
+ * catalogue loaded without validation) falls back to the default. */
+static int64_t param_int(const struct run *r, const char *name, int64_t def)
+{
+	const char *v = param_text(r, name, NULL);
+	int64_t n;
+
+	if (!v || str_to_i64(v, 10, &n) < 0 || n < 0)
+		return def;
+	return n;
+}
+
+/* Whether `word` is one of the space-separated words of `list`. */
+static bool in_words(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (!list)
+		return false;
+	for (const char *p = list; *p;) {
+		const char *end;
+
+		while (*p == ' ')
+			p++;
+		end = strchr(p, ' ');
+		if (!end)
+			end = p + strlen(p);
+		if ((size_t) (end - p) == n && n > 0 && memcmp(p, word, n) == 0)
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+/* The words of a list as a JSON array of strings. */
+static json_t *words_json(const char *list)
+{
+	json_t *a = json_array();
+
+	if (!a || !list)
+		return a;
+	for (const char *p = list; *p;) {
+		const char *end;
+
+		while (*p == ' ')
+			p++;
+		end = strchr(p, ' ');
+		if (!end)
+			end = p + strlen(p);
+		if (end > p && jsonw_append(a, json_stringn(p, (size_t) (end - p))) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+		p = end;
+	}
+	return a;
+}
+
+/* ---- the checks ---- */
+
+static enum checks_status server_only(struct run *r)
+{
+	return unknown_because(r, "decided by the server");
+}
+
+static enum checks_status inventory_fresh(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+	int64_t max = param_int(r, "max-age-hours", 24);
+
+	if (!h)
+		return server_only(r);
+	put_int(r, "max_age_hours", max);
+	if (h->last_inventory < 0) {
+		put(r, "last_inventory", json_null());
+		return CHECKS_NOT_MET;
+	}
+	put_int(r, "last_inventory", h->last_inventory);
+	put_int(r, "age_hours", (r->in->now - h->last_inventory) / 3600);
+	return r->in->now - h->last_inventory <= max * 3600 ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status owner_assigned(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+
+	if (!h)
+		return server_only(r);
+	if (!h->owner)
+		return unknown_because(r, "the owner is not known");
+	put_str(r, "owner", *h->owner ? h->owner : NULL);
+	return *h->owner ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+/* Whether the identity section's errors name a DMI file readable by root only. */
+static bool serial_refused(const json_t *id)
+{
+	const json_t *errors = GET(id, "errors"), *e;
+	size_t i;
+
+	json_array_foreach (errors, i, e) {
+		const char *src = str_of(GET(e, "source"));
+
+		if (src && strstr(src, "product_serial"))
+			return true;
+	}
+	return false;
+}
+
+static enum checks_status serial_known(struct run *r)
+{
+	const json_t *id = GET(r->in->doc, "identity");
+	const char *serial = str_of(GET(id, "dmi", "serial"));
+	const char *chassis = str_of(GET(id, "chassis"));
+	const char *container = str_of(GET(id, "container"));
+
+	if (!json_is_object(id))
+		return unknown_because(r, "no identity facts");
+	if (serial && *serial) {
+		put_str(r, "serial", serial);
+		return CHECKS_MET;
+	}
+	put(r, "serial", json_null());
+	if (container) {
+		put_str(r, "container", container);
+		return CHECKS_NOT_APPLICABLE;
+	}
+	if (chassis && streq(chassis, "vm")) {
+		put_str(r, "chassis", chassis);
+		return CHECKS_NOT_APPLICABLE;
+	}
+	if (serial_refused(id))
+		return unknown_because(r, "the serial is readable by root only");
+	put_tri(r, "dmi_available", tri(GET(id, "dmi_available")));
+	if (tri(GET(id, "dmi_available")) != 1)
+		return unknown_because(r, "no firmware (DMI) facts");
+	return CHECKS_NOT_MET;
+}
+
+static enum checks_status updates_pending(struct run *r)
+{
+	const json_t *v = GET(r->in->doc, "software", "security_updates_pending");
+	int64_t max = param_int(r, "max-pending", 0);
+
+	if (!json_is_integer(v))
+		return unknown_because(r, "the agent does not report pending security updates");
+	put_int(r, "pending", json_integer_value(v));
+	put_int(r, "max_pending", max);
+	return json_integer_value(v) <= max ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status auto_updates(struct run *r)
+{
+	const json_t *au = GET(r->in->doc, "security", "auto_updates");
+	int configured = tri(GET(au, "auto_updates_configured"));
+
+	if (configured < 0)
+		return unknown_because(r, "no automatic-update facts");
+	put_tri(r, "auto_updates_configured", configured);
+	put_tri(r, "unattended_upgrades_installed", tri(GET(au, "unattended_upgrades_installed")));
+	put_copy(r, "unattended_upgrade", GET(au, "unattended_upgrade", "value"));
+	put_copy(r, "update_package_lists", GET(au, "update_package_lists", "value"));
+	return configured ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status vuln_none(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+
+	if (!h)
+		return server_only(r);
+	if (h->vuln_matches < 0)
+		return unknown_because(r, "software is not matched against vulnerabilities yet");
+	put_int(r, "matches", h->vuln_matches);
+	return h->vuln_matches == 0 ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static bool json_array_has_string(const json_t *a, const char *s)
+{
+	size_t i;
+	const json_t *e;
+
+	json_array_foreach (a, i, e)
+		if (json_is_string(e) && streq(json_string_value(e), s))
+			return true;
+	return false;
+}
+
+static enum checks_status admins_allowed(struct run *r)
+{
+	static const char *const groups[] = {"sudo", "wheel", "adm"};
+	const json_t *am = GET(r->in->doc, "users", "admin_members");
+	const char *allowed = param_text(r, "allowed", "root");
+	json_t *unexpected;
+	size_t total = 0;
+
+	if (!json_is_object(am))
+		return unknown_because(r, "no administrator-group facts");
+	unexpected = json_array();
+	put(r, "unexpected", unexpected);
+	put(r, "allowed", words_json(allowed));
+	if (r->oom)
+		return CHECKS_UNKNOWN;
+	for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+		const json_t *members = GET(am, groups[g]), *m;
+		size_t i;
+
+		json_array_foreach (members, i, m) {
+			const char *name = str_of(m);
+
+			if (!name || in_words(allowed, name) ||
+			    json_array_has_string(unexpected, name))
+				continue;
+			total++;
+			if (json_array_size(unexpected) < EVIDENCE_LIST_MAX &&
+			    jsonw_append(unexpected, json_string(name)) < 0)
+				r->oom = true;
+		}
+	}
+	put_copy(r, "admin_members", am);
+	put_int(r, "unexpected_total", (int64_t) total);
+	return total ? CHECKS_NOT_MET : CHECKS_MET;
+}
+
+/* The ssh object, or NULL after deciding (not applicable or unknown) into *ret. */
+static const json_t *sshd(struct run *r, enum checks_status *ret)
+{
+	const json_t *ssh = GET(r->in->doc, "security", "ssh");
+	int installed = tri(GET(ssh, "sshd_installed"));
+
+	if (installed < 0) {
+		*ret = unknown_because(r, "no ssh server facts");
+		return NULL;
+	}
+	put_tri(r, "sshd_installed", installed);
+	if (!installed) {
+		*ret = CHECKS_NOT_APPLICABLE;
+		return NULL;
+	}
+	put_copy(r, "match_blocks", GET(ssh, "match_blocks"));
+	return ssh;
+}
+
+static enum checks_status ssh_root_login(struct run *r)
+{
+	enum checks_status st = CHECKS_UNKNOWN;
+	const json_t *ssh = sshd(r, &st);
+	const char *v;
+
+	if (!ssh)
+		return st;
+	v = str_of(GET(ssh, "permit_root_login", "value"));
+	put_str(r, "permit_root_login", v);
+	put_copy(r, "source", GET(ssh, "permit_root_login", "source"));
+	if (!v)
+		return unknown_because(r, "PermitRootLogin not known");
+	return streq(v, "no") ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status ssh_password_auth(struct run *r)
+{
+	enum checks_status st = CHECKS_UNKNOWN;
+	const json_t *ssh = sshd(r, &st);
+	int pw, kbd;
+
+	if (!ssh)
+		return st;
+	pw = tri(GET(ssh, "password_authentication", "value"));
+	kbd = tri(GET(ssh, "kbd_interactive_authentication", "value"));
+	put_tri(r, "password_authentication", pw);
+	put_copy(r, "password_authentication_source",
+		 GET(ssh, "password_authentication", "source"));
+	put_tri(r, "kbd_interactive_authentication", kbd);
+	if (pw == 1 || kbd == 1)
+		return CHECKS_NOT_MET;
+	if (pw == 0 && kbd == 0)
+		return CHECKS_MET;
+	return unknown_because(r, "password authentication settings not known");
+}
+
+static enum checks_status removable_media(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+
+	if (!h)
+		return server_only(r);
+	if (h->policy_version < 0)
+		return unknown_because(r, "the agent has not reported its policy");
+	put_int(r, "policy_version", h->policy_version);
+	return h->policy_version > 0 ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status encrypted(struct run *r)
+{
+	const json_t *st = GET(r->in->doc, "storage");
+	const char *chassis = str_of(GET(r->in->doc, "identity", "chassis"));
+	const char *applies = param_text(r, "chassis", "laptop tablet");
+	int root, home;
+
+	if (!chassis || streq(chassis, "unknown"))
+		return unknown_because(r, "the chassis is not known");
+	put_str(r, "chassis", chassis);
+	if (!in_words(applies, chassis)) {
+		put(r, "applies_to", words_json(applies));
+		return CHECKS_NOT_APPLICABLE;
+	}
+	root = tri(GET(st, "root_encrypted"));
+	home = tri(GET(st, "home_encrypted"));
+	put_tri(r, "root_encrypted", root);
+	put_tri(r, "home_encrypted", home);
+	put_copy(r, "root_device", GET(st, "root_device"));
+	put_copy(r, "home_device", GET(st, "home_device"));
+	if (root == 0 || home == 0)
+		return CHECKS_NOT_MET;
+	if (root == 1 && home == 1)
+		return CHECKS_MET;
+	return unknown_because(r, "the disk under / or /home could not be told");
+}
+
+/* A commercial product that runs: met on its word (its own console keeps definitions). */
+static const json_t *running_product(const json_t *others, bool *ret_any)
+{
+	size_t i;
+	const json_t *p;
+
+	*ret_any = false;
+	json_array_foreach (others, i, p) {
+		if (!json_is_object(p) || !str_of(GET(p, "name")))
+			continue;
+		*ret_any = true;
+		if (tri(GET(p, "running")) == 1)
+			return p;
+	}
+	return NULL;
+}
+
+static void add_word(struct run *r, json_t *list, const char *word)
+{
+	if (jsonw_append(list, json_string(word)) < 0)
+		r->oom = true;
+}
+
+static enum checks_status antivirus(struct run *r)
+{
+	const json_t *av = GET(r->in->doc, "security", "antivirus");
+	const json_t *cl = GET(av, "clamav"), *probe = GET(cl, "clamd_probe"), *product;
+	int64_t max = param_int(r, "max-definitions-age-days", 3), build_time = -1;
+	int installed = tri(GET(cl, "installed")), clamd, onacc, clamonacc, realtime;
+	json_t *failed, *unknown;
+	bool any_product;
+
+	if (!json_is_object(av))
+		return unknown_because(r, "no antivirus facts");
+	product = running_product(GET(av, "other_products"), &any_product);
+	if (product && installed != 1) {
+		put_copy(r, "product", GET(product, "name"));
+		put_tri(r, "running", 1);
+		put_str(r, "definitions", "managed by the product");
+		return CHECKS_MET;
+	}
+	if (installed == 0) {
+		put_tri(r, "installed", 0);
+		put_tri(r, "other_product_installed", any_product);
+		return CHECKS_NOT_MET;
+	}
+	if (installed < 0)
+		return unknown_because(r, "whether ClamAV is installed is not known");
+	put_tri(r, "installed", 1);
+	failed = json_array();
+	unknown = json_array();
+	put(r, "failed", failed);
+	put(r, "unknown", unknown);
+	if (r->oom)
+		return CHECKS_UNKNOWN;
+
+	/* clamd: the live probe when the agent made one, else the process list */
+	if (json_is_object(probe) && tri(GET(probe, "running")) >= 0) {
+		clamd = tri(GET(probe, "running"));
+		put_str(r, "clamd_checked_by", "probe");
+		put_copy(r, "clamd_version", GET(probe, "version"));
+		put_copy(r, "daily_version", GET(probe, "daily_version"));
+		if (clamd == 1 && json_is_integer(GET(probe, "daily_build_time")))
+			build_time = json_integer_value(GET(probe, "daily_build_time"));
+	} else {
+		clamd = tri(GET(cl, "clamd_running"));
+		put_str(r, "clamd_checked_by", "process list");
+	}
+	put_tri(r, "clamd_running", clamd);
+	if (clamd == 0)
+		add_word(r, failed, "clamd_not_running");
+	else if (clamd < 0)
+		add_word(r, unknown, "clamd_running");
+
+	/* definitions: what clamd has loaded, else the newest database file */
+	if (build_time < 0 && json_is_integer(GET(cl, "definitions_newest_build_time")))
+		build_time = json_integer_value(GET(cl, "definitions_newest_build_time"));
+	put_int(r, "max_definitions_age_days", max);
+	if (build_time >= 0) {
+		int64_t age = r->in->now > build_time ? (r->in->now - build_time) / DAY : 0;
+
+		put_int(r, "definitions_age_days", age);
+		put_int(r, "definitions_build_time", build_time);
+		if (age > max)
+			add_word(r, failed, "definitions_too_old");
+	} else if (json_is_array(GET(cl, "definitions")) &&
+		   json_array_size(GET(cl, "definitions")) == 0) {
+		put_int(r, "definitions", 0);
+		add_word(r, failed, "no_definitions");
+	} else {
+		put(r, "definitions_age_days", json_null());
+		add_word(r, unknown, "definitions_age");
+	}
+
+	/* real-time scanning: on-access configured in clamd.conf and clamonacc running */
+	onacc = json_is_null(GET(cl, "clamd_conf"))
+			? 0
+			: tri(GET(cl, "clamd_conf", "on_access_configured"));
+	clamonacc = tri(GET(cl, "clamonacc_running"));
+	realtime = onacc == 0 || clamonacc == 0 ? 0 : onacc == 1 && clamonacc == 1 ? 1 : -1;
+	put_tri(r, "on_access_configured", onacc);
+	put_tri(r, "clamonacc_running", clamonacc);
+	put_tri(r, "realtime", realtime);
+	if (realtime == 0)
+		add_word(r, failed, "realtime_off");
+	else if (realtime < 0)
+		add_word(r, unknown, "realtime");
+	put_tri(r, "freshclam_running", tri(GET(cl, "freshclam_running")));
+
+	if (json_array_size(failed))
+		return CHECKS_NOT_MET;
+	return json_array_size(unknown) ? CHECKS_UNKNOWN : CHECKS_MET;
+}
+
+static enum checks_status antivirus_reported(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+	int64_t max = param_int(r, "max-age-hours", 24);
+	bool facts = json_is_object(GET(r->in->doc, "security", "antivirus", "clamav"));
+
+	if (!h)
+		return server_only(r);
+	put_tri(r, "antivirus_facts", facts);
+	put_int(r, "max_age_hours", max);
+	put(r, "last_inventory",
+	    h->last_inventory < 0 ? json_null() : json_integer(h->last_inventory));
+	if (!facts || h->last_inventory < 0)
+		return CHECKS_NOT_MET;
+	return r->in->now - h->last_inventory <= max * 3600 ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+/* The sum of one counter of the event summary over the `days` days up to now. */
+static int64_t window_sum(const json_t *summary, const char *counter, int64_t now, int64_t days)
+{
+	const json_t *by_day = GET(summary, "days"), *v;
+	int64_t today = now / DAY, sum = 0;
+	const char *key;
+
+	json_object_foreach ((json_t *) by_day, key, v) {
+		int64_t day;
+
+		if (str_to_i64(key, 10, &day) < 0 || day <= today - days || day > today)
+			continue;
+		if (json_is_integer(GET(v, counter)) && json_integer_value(GET(v, counter)) > 0)
+			sum += json_integer_value(GET(v, counter));
+	}
+	return sum;
+}
+
+static enum checks_status open_wifi(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+	const json_t *ifs = GET(r->in->doc, "network", "interfaces"), *e;
+	int64_t days = param_int(r, "days", 30), wireless = -1, joins = 0;
+	size_t i;
+
+	if (json_is_array(ifs)) {
+		wireless = 0;
+		json_array_foreach (ifs, i, e)
+			wireless += tri(GET(e, "wireless")) == 1;
+		put_int(r, "wireless_interfaces", wireless);
+	}
+	put_int(r, "days", days);
+	if (h && h->events)
+		joins = window_sum(h->events, "open_wifi", r->in->now, days);
+	if (joins > 0) {
+		put_int(r, "open_wifi_without_vpn", joins);
+		return CHECKS_NOT_MET;
+	}
+	if (wireless == 0)
+		return CHECKS_NOT_APPLICABLE;
+	if (!h)
+		return server_only(r);
+	if (tri(GET(h->events, "wifi_monitored")) == 1) {
+		put_int(r, "open_wifi_without_vpn", 0);
+		return CHECKS_MET;
+	}
+	return unknown_because(r, "no Wi-Fi joins have been reported by this endpoint");
+}
+
+static enum checks_status firewall(struct run *r)
+{
+	const json_t *fw = GET(r->in->doc, "security", "firewall");
+	int configured = tri(GET(fw, "firewall_configured"));
+
+	if (configured < 0)
+		return unknown_because(r, "no firewall facts");
+	put_tri(r, "firewall_configured", configured);
+	put_copy(r, "evidence", GET(fw, "evidence"));
+	return configured ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status no_empty_passwords(struct run *r)
+{
+	const json_t *users = GET(r->in->doc, "users"), *e;
+	const json_t *empty = GET(users, "empty_password_accounts");
+	int64_t unknown_states = 0;
+	size_t i;
+
+	if (!json_is_array(empty))
+		return unknown_because(r, "no account facts");
+	put_copy(r, "empty_password_accounts", empty);
+	if (json_array_size(empty))
+		return CHECKS_NOT_MET;
+	json_array_foreach (GET(users, "accounts"), i, e) {
+		const char *state = str_of(GET(e, "password_state"));
+
+		unknown_states += state && streq(state, "unknown");
+	}
+	if (unknown_states) {
+		put_int(r, "accounts_unknown", unknown_states);
+		return unknown_because(r, "the shadow file could not be read");
+	}
+	return CHECKS_MET;
+}
+
+static enum checks_status screen_lock(struct run *r)
+{
+	const json_t *sl = GET(r->in->doc, "security", "screen_lock");
+	const json_t *idle = GET(sl, "idle_delay_seconds");
+	const char *state = str_of(GET(sl, "state"));
+	const char *chassis = str_of(GET(r->in->doc, "identity", "chassis"));
+	int64_t max = param_int(r, "max-minutes", 10);
+	int enabled = tri(GET(sl, "lock_enabled"));
+
+	if (!json_is_object(sl))
+		return unknown_because(r, "no screen-lock facts");
+	put_int(r, "max_minutes", max);
+	put_tri(r, "lock_enabled", enabled);
+	put_copy(r, "idle_delay_seconds", idle);
+	if (state && streq(state, "unknown") && enabled < 0) {
+		if (chassis && (streq(chassis, "server") || streq(chassis, "vm"))) {
+			put_str(r, "chassis", chassis);
+			return CHECKS_NOT_APPLICABLE;
+		}
+		return unknown_because(r, "no system-wide screen-lock setting was found");
+	}
+	if (enabled == 0)
+		return CHECKS_NOT_MET;
+	if (json_is_integer(idle) &&
+	    (json_integer_value(idle) <= 0 || json_integer_value(idle) > max * 60))
+		return CHECKS_NOT_MET;
+	if (enabled == 1 && json_is_integer(idle))
+		return CHECKS_MET;
+	return unknown_because(r, enabled == 1 ? "the idle delay is not set system-wide"
+					       : "whether the lock is on is not set system-wide");
+}
+
+static bool loopback_address(const char *a)
+{
+	return str_startswith(a, "127.") || streq(a, "::1") || str_startswith(a, "::ffff:127.");
+}
+
+static enum checks_status listening_allowed(struct run *r)
+{
+	const json_t *list = GET(r->in->doc, "network", "listening"), *e;
+	const char *allowed = param_text(r, "allowed", "");
+	bool loopback_ok = streq(param_text(r, "loopback-ok", "yes"), "yes");
+	json_t *unexpected;
+	int64_t total = 0;
+	size_t i;
+
+	if (!json_is_array(list))
+		return unknown_because(r, "no listening-socket facts");
+	unexpected = json_array();
+	put(r, "unexpected", unexpected);
+	put(r, "allowed", words_json(allowed));
+	put_tri(r, "loopback_ok", loopback_ok);
+	if (r->oom)
+		return CHECKS_UNKNOWN;
+	json_array_foreach (list, i, e) {
+		const char *proto = str_of(GET(e, "protocol")), *addr = str_of(GET(e, "address"));
+		const json_t *port = GET(e, "port");
+		char want[32];
+
+		if (!proto || !addr || !json_is_integer(port))
+			continue;
+		if (loopback_ok && loopback_address(addr))
+			continue;
+		(void) snprintf(want, sizeof(want), "%lld/%s", (long long) json_integer_value(port),
+				str_startswith(proto, "tcp") ? "tcp" : "udp");
+		if (in_words(allowed, want))
+			continue;
+		total++;
+		if (json_array_size(unexpected) < EVIDENCE_LIST_MAX &&
+		    jsonw_append(unexpected, json_pack("{s:s, s:s, s:O?}", "port", want, "address",
+						       addr, "comm", GET(e, "comm"))) < 0)
+			r->oom = true;
+	}
+	put_int(r, "unexpected_total", total);
+	return total ? CHECKS_NOT_MET : CHECKS_MET;
+}
+
+static enum checks_status logs_flowing(struct run *r)
+{
+	const struct checks_host *h = r->in->host;
+	const json_t *last;
+	int64_t days = param_int(r, "days", 7), gaps;
+
+	if (!h)
+		return server_only(r);
+	last = GET(h->events, "last_event");
+	put_int(r, "days", days);
+	if (!json_is_integer(last))
+		return unknown_because(r, "no events have been received from this endpoint");
+	put_int(r, "last_event", json_integer_value(last));
+	gaps = window_sum(h->events, "gaps", r->in->now, days);
+	put_int(r, "gaps", gaps);
+	if (gaps > 0)
+		return CHECKS_NOT_MET;
+	return r->in->now - json_integer_value(last) <= days * DAY ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+static enum checks_status time_sync(struct run *r)
+{
+	static const char *const daemons[] = {"timesyncd", "chrony", "ntpd"};
+	const json_t *ts = GET(r->in->doc, "security", "time_sync");
+	int configured = tri(GET(ts, "time_sync_configured"));
+	json_t *active;
+
+	if (configured < 0)
+		return unknown_because(r, "no time-synchronisation facts");
+	put_tri(r, "time_sync_configured", configured);
+	active = json_array();
+	put(r, "daemons", active);
+	if (r->oom)
+		return CHECKS_UNKNOWN;
+	for (size_t i = 0; i < ARRAY_SIZE(daemons); i++)
+		if (tri(GET(ts, daemons[i], "enabled")) == 1 ||
+		    tri(GET(ts, daemons[i], "running")) == 1)
+			add_word(r, active, daemons[i]);
+	put_int(r, "servers", (int64_t) json_array_size(GET(ts, "servers")));
+	return configured ? CHECKS_MET : CHECKS_NOT_MET;
+}
+
+/* ---- the registry ---- */
+
+enum param_kind {
+	PARAM_UINT,    /* a whole number in [min, max] */
+	PARAM_WORDS,   /* space-separated words (names) */
+	PARAM_PORTS,   /* space-separated PORT/tcp or PORT/udp */
+	PARAM_CHASSIS, /* space-separated chassis classes (docs/inventory.md, identity) */
+	PARAM_YESNO,
+};
+
+struct param_def {
+	const char *name;
+	enum param_kind kind;
+	int64_t min, max;
+};
+
+struct check_def {
+	const char *name;
+	enum checks_status (*fn)(struct run *r);
+	bool local; /* decidable from the inventory alone */
+	struct param_def params[3];
+};
+
+static const struct check_def registry[] = {
+	{"host.inventory_fresh", inventory_fresh, false, {{"max-age-hours", PARAM_UINT, 1, 8760}}},
+	{"host.owner_assigned", owner_assigned, false, {{0}}},
+	{"host.serial_known", serial_known, true, {{0}}},
+	{"software.security_updates_pending",
+	 updates_pending,
+	 true,
+	 {{"max-pending", PARAM_UINT, 0, 100000}}},
+	{"security.auto_updates", auto_updates, true, {{0}}},
+	{"vuln.none_known", vuln_none, false, {{0}}},
+	{"users.admins_allowed", admins_allowed, true, {{"allowed", PARAM_WORDS, 0, 0}}},
+	{"ssh.root_login_off", ssh_root_login, true, {{0}}},
+	{"ssh.password_auth_off", ssh_password_auth, true, {{0}}},
+	{"policy.removable_media", removable_media, false, {{0}}},
+	{"storage.encrypted", encrypted, true, {{"chassis", PARAM_CHASSIS, 0, 0}}},
+	{"antivirus.protected",
+	 antivirus,
+	 true,
+	 {{"max-definitions-age-days", PARAM_UINT, 1, 365}}},
+	{"antivirus.reported", antivirus_reported, false, {{"max-age-hours", PARAM_UINT, 1, 8760}}},
+	{"network.open_wifi_without_vpn",
+	 open_wifi,
+	 false,
+	 {{"days", PARAM_UINT, 1, CHECKS_EVENT_DAYS}}},
+	{"security.firewall", firewall, true, {{0}}},
+	{"users.no_empty_passwords", no_empty_passwords, true, {{0}}},
+	{"security.screen_lock", screen_lock, true, {{"max-minutes", PARAM_UINT, 1, 1440}}},
+	{"network.listening_allowed",
+	 listening_allowed,
+	 true,
+	 {{"allowed", PARAM_PORTS, 0, 0}, {"loopback-ok", PARAM_YESNO, 0, 0}}},
+	{"logs.flowing", logs_flowing, false, {{"days", PARAM_UINT, 1, CHECKS_EVENT_DAYS}}},
+	{"security.time_sync", time_sync, true, {{0}}},
+};
+
+const struct checks_item checks_inventory_items[] = {
+	{"identity", NULL, {NULL}},
+	{"security",
+	 NULL,
+	 {"$.antivirus.clamav.freshclam_conf",
+	  "$.antivirus.clamav.clamd_conf.on_access_include_paths", "$.screen_lock.gnome",
+	  "$.screen_lock.kde", "$.screen_lock.lockers", "$.firewall.nftables",
+	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL}},
+	{"software", NULL, {"$.counts", "$.apt", NULL}},
+	{"storage", NULL, {NULL}},
+	{"users", NULL, {NULL}},
+	{"network", "interfaces", {"$.addresses", "$.flags", "$.driver", "$.mac", NULL}},
+	{"network", "listening", {"$.inode", "$.exe", NULL}},
+	{"users",
+	 "accounts",
+	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL}},
+	{NULL, NULL, {NULL}},
+};
+
+static const struct check_def *find(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(registry); i++)
+		if (streq(registry[i].name, name))
+			return &registry[i];
+	return NULL;
+}
+
+bool checks_known(const char *name)
+{
+	return find(name) != NULL;
+}
+
+bool checks_local(const char *name)
+{
+	const struct check_def *d = find(name);
+
+	return d && d->local;
+}
+
+int checks_run(const struct catalog_stanza *measure, const struct checks_input *in,
+	       enum checks_status *ret_status, json_t **ret_evidence)
+{
+	const struct check_def *d = find(catalog_get(measure, "Check"));
+	struct run r = {.in = in, .measure = measure};
+	enum checks_status st;
+
+	if (!d)
+		return -ENOENT;
+	r.ev = json_object();
+	if (!r.ev)
+		return -ENOMEM;
+	st = d->fn(&r);
+	if (r.oom) {
+		json_decref(r.ev);
+		return -ENOMEM;
+	}
+	*ret_status = st;
+	*ret_evidence = r.ev;
+	return 0;
+}
+
+/* ---- validation of parameters ---- */
+
+static const char *const chassis_classes[] = {"laptop", "desktop", "server", "tablet",
+					      "other",  "vm",      "unknown"};
+
+static bool valid_port_word(const char *w)
+{
+	const char *slash = strchr(w, '/');
+	char num[8];
+	unsigned port;
+
+	if (!slash || (size_t) (slash - w) >= sizeof(num) || slash == w ||
+	    (!streq(slash + 1, "tcp") && !streq(slash + 1, "udp")))
+		return false;
+	memcpy(num, w, (size_t) (slash - w));
+	num[slash - w] = '\0';
+	return str_to_uint(num, 10, &port) == 0 && port >= 1 && port <= 65535;
+}
+
+static void check_param(const struct catalog_stanza *s, const struct catalog_field *f,
+			const struct param_def *p, struct diag *d)
+{
+	_cleanup_(freep) char *copy = NULL;
+	char *save = NULL;
+	int64_t n;
+
+	switch (p->kind) {
+	case PARAM_UINT:
+		if (str_to_i64(f->value, 10, &n) < 0 || n < p->min || n > p->max)
+			diag_error(d, f->file, f->line, 1,
+				   "Measure %s: %s must be a whole number from %" PRId64
+				   " to %" PRId64 ", not '%s'",
+				   s->id, f->name, p->min, p->max, f->value);
+		return;
+	case PARAM_YESNO:
+		if (!streq(f->value, "yes") && !streq(f->value, "no"))
+			diag_error(d, f->file, f->line, 1,
+				   "Measure %s: %s must be yes or no, not '%s'", s->id, f->name,
+				   f->value);
+		return;
+	case PARAM_WORDS:
+		return;
+	case PARAM_PORTS:
+	case PARAM_CHASSIS:
+		break;
+	}
+	copy = mm_strdup(f->value);
+	if (!copy) {
+		d->oom = true;
+		return;
+	}
+	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		bool ok = false;
+
+		if (p->kind == PARAM_PORTS)
+			ok = valid_port_word(w);
+		for (size_t i = 0; p->kind == PARAM_CHASSIS && i < ARRAY_SIZE(chassis_classes); i++)
+			ok = ok || streq(w, chassis_classes[i]);
+		if (!ok)
+			diag_error(
+				d, f->file, f->line, 1, "Measure %s: %s: '%s' is not %s", s->id,
+				f->name, w,
+				p->kind == PARAM_PORTS
+					? "PORT/tcp or PORT/udp"
+					: "a chassis class (laptop desktop server tablet other vm "
+					  "unknown)");
+	}
+}
+
+int checks_validate(const struct catalog *c, struct diag *d)
+{
+	size_t before = d->n_errors;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct catalog_stanza *s = &c->stanzas[i];
+		const struct check_def *def;
+
+		if (!streq(s->kind, "Measure"))
+			continue;
+		def = find(catalog_get(s, "Check"));
+		for (size_t k = 0; k < s->n_fields; k++) {
+			const struct catalog_field *f = &s->fields[k];
+			const char *pname = str_startswith(f->name, "Param-");
+			const struct param_def *p = NULL;
+
+			if (!pname)
+				continue;
+			if (!def) {
+				diag_error(
+					d, f->file, f->line, 1,
+					"Measure %s: %s given, but the measure has no known check",
+					s->id, f->name);
+				continue;
+			}
+			for (size_t j = 0; j < ARRAY_SIZE(def->params) && def->params[j].name; j++)
+				if (streq(def->params[j].name, pname))
+					p = &def->params[j];
+			if (!p) {
+				diag_error(
+					d, f->file, f->line, 1,
+					"Measure %s: check %s takes no parameter '%s' (it takes: "
+					"%s%s%s)",
+					s->id, def->name, pname,
+					def->params[0].name ? def->params[0].name : "none",
+					def->params[1].name ? " " : "",
+					def->params[1].name ? def->params[1].name : "");
+				continue;
+			}
+			check_param(s, f, p, d);
+		}
+	}
+	if (d->oom)
+		return -ENOMEM;
+	return d->n_errors > before ? -EINVAL : 0;
+}
+
+/* ---- the event summary ---- */
+
+static int bump(json_t *summary, int64_t day, const char *counter)
+{
+	json_t *days = json_object_get(summary, "days"), *b;
+	char key[24];
+
+	if (!json_is_object(days)) {
+		days = json_object();
+		if (jsonw_set(summary, "days", days) < 0)
+			return -ENOMEM;
+	}
+	(void) snprintf(key, sizeof(key), "%" PRId64, day);
+	b = json_object_get(days, key);
+	if (!json_is_object(b)) {
+		b = json_pack("{s:i, s:i}", "gaps", 0, "open_wifi", 0);
+		if (jsonw_set(days, key, b) < 0)
+			return -ENOMEM;
+	}
+	return jsonw_set(b, counter,
+			 json_integer(json_integer_value(json_object_get(b, counter)) + 1));
+}
+
+static bool open_without_vpn(const json_t *data)
+{
+	const char *sec = str_of(GET(data, "security"));
+	bool open =
+		tri(GET(data, "open")) == 1 || (sec && (streq(sec, "open") || streq(sec, "none")));
+
+	return open && tri(GET(data, "vpn")) != 1;
+}
+
+int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
+{
+	int64_t today = now / DAY, last = -1;
+	const json_t *e, *days;
+	size_t i;
+	int r;
+
+	if (json_is_integer(json_object_get(summary, "last_event")))
+		last = json_integer_value(json_object_get(summary, "last_event"));
+	json_array_foreach (events, i, e) {
+		const json_t *t = GET(e, "time");
+		const char *type = str_of(GET(e, "type"));
+		int64_t secs, day;
+
+		if (!json_is_integer(t) || !type || json_integer_value(t) < 0)
+			continue;
+		secs = json_integer_value(t) / 1000;
+		/* a clock ahead of ours counts today; older than the window counts nowhere */
+		day = MIN(secs / DAY, today);
+		if (secs > last)
+			last = MIN(secs, now);
+		if (day <= today - CHECKS_EVENT_DAYS)
+			continue;
+		if (streq(type, "agent.spool_evicted") && (r = bump(summary, day, "gaps")) < 0)
+			return r;
+		if (str_startswith(type, "wifi.") &&
+		    jsonw_set(summary, "wifi_monitored", json_true()) < 0)
+			return -ENOMEM;
+		if (streq(type, "wifi.join") && open_without_vpn(GET(e, "data")) &&
+		    (r = bump(summary, day, "open_wifi")) < 0)
+			return r;
+	}
+	if (last >= 0 && jsonw_set(summary, "last_event", json_integer(last)) < 0)
+		return -ENOMEM;
+	days = json_object_get(summary, "days");
+	if (json_is_object(days)) {
+		const char *key;
+		json_t *v;
+		void *tmp;
+
+		json_object_foreach_safe ((json_t *) days, tmp, key, v) {
+			int64_t day;
+
+			if (str_to_i64(key, 10, &day) < 0 || day <= today - CHECKS_EVENT_DAYS)
+				(void) json_object_del((json_t *) days, key);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,116 @@
+/*
+ * The automated checks of the guideline catalogue (docs/catalog.md, "Checks"): pure
+ * functions over one host's facts — its inventory document and a few facts only the server
+ * knows — that decide met, not met, unknown or not applicable and say which fact values
+ * they used. Shared by the agent (the teleworker's self-check, with no server facts) and
+ * the server (the scorecard).
+ *
+ * A check never reads files, the clock or the store: everything comes in through
+ * struct checks_input, so the same facts always give the same answer and tests pin time
+ * with `now`. Missing facts give "unknown", never a guess. Thresholds come from the
+ * measure's Param-* fields, which an organisation may override (checks_validate() says
+ * which parameters each check takes).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/catalog.h"
+#include "lib/diag.h"
+#include "lib/macro.h"
+
+enum checks_status {
+	CHECKS_MET,
+	CHECKS_NOT_MET,
+	CHECKS_UNKNOWN,
+	CHECKS_NOT_APPLICABLE,
+	CHECKS_STATUS_MAX,
+};
+
+/* "met", "not_met", "unknown", "not_applicable". */
+const char *checks_status_name(enum checks_status s);
+/* The inverse of checks_status_name(); -EINVAL for any other text. */
+int checks_status_from_name(const char *name, enum checks_status *ret) _wur_;
+
+/* The days of events a summary keeps, and so the longest window a check may ask for. */
+#define CHECKS_EVENT_DAYS 92
+
+/*
+ * What the server knows about a host beyond its inventory. Unknown values are -1 (times,
+ * counts) or NULL. On the agent there is none: checks_input.host is NULL and checks that
+ * need it answer "unknown" with the reason in their evidence.
+ */
+struct checks_host {
+	int64_t last_inventory; /* Unix seconds of the last inventory upload; -1: never */
+	const char *owner;      /* NULL: not known; "": nobody assigned */
+	int64_t policy_version; /* device-control policy version the agent reports; -1 unknown */
+	int64_t vuln_matches;   /* vulnerability matches of its software; -1 unknown */
+	/* The host's event summary (checks_events_summarise()); NULL: none kept. */
+	const json_t *events;
+};
+
+struct checks_input {
+	const json_t *doc;              /* the inventory document; may be partial, empty or NULL */
+	const struct checks_host *host; /* NULL on the agent */
+	int64_t now;                    /* Unix seconds */
+};
+
+/*
+ * Runs the check the automated `measure` names, with the measure's parameters. On success
+ * *ret_status is the verdict and *ret_evidence a new object holding the fact values used
+ * (the caller's). -ENOENT when the measure names no known check (or none), -ENOMEM.
+ */
+int checks_run(const struct catalog_stanza *measure, const struct checks_input *in,
+	       enum checks_status *ret_status, json_t **ret_evidence) _wur_;
+
+/* Whether `name` is a known check: catalog_validate()'s `known` callback. */
+bool checks_known(const char *name);
+
+/* Whether the check can decide from the inventory alone (the agent's self-check), or
+ * needs what only the server records (events, owner, policy, vulnerability matches). */
+bool checks_local(const char *name);
+
+/*
+ * Checks every automated measure's Param-* fields against what its check takes: unknown
+ * parameters, numbers out of range, malformed lists. Errors go to d with file:line.
+ * Returns 0, -EINVAL when it found any, -ENOMEM.
+ */
+int checks_validate(const struct catalog *c, struct diag *d) _wur_;
+
+/* The most JSON paths one item may drop (struct checks_item). */
+#define CHECKS_ITEM_DROP_MAX 8
+
+/*
+ * An inventory item the checks read: a section's attributes item (list NULL) or the
+ * elements of a keyed list, without the members at `drop` ("$.a.b" paths, NULL-terminated;
+ * the checks never look there, and leaving them out spares the server parsing them).
+ */
+struct checks_item {
+	const char *section;
+	const char *list;
+	const char *drop[CHECKS_ITEM_DROP_MAX + 1];
+};
+
+/*
+ * Every item the checks read, ended by one whose section is NULL. The server loads only
+ * these for evaluation: never a host's software packages (thousands of items), never the
+ * members listed in drop.
+ */
+extern const struct checks_item checks_inventory_items[];
+
+/*
+ * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}) into a host's
+ * event summary `summary` (an object, possibly empty), keeping CHECKS_EVENT_DAYS days
+ * before `now`:
+ *   {"last_event": SECONDS, "wifi_monitored": BOOL,
+ *    "days": {"DAY": {"gaps": N, "open_wifi": N}}}   (DAY: Unix day number, as text)
+ * What counts: every event moves last_event; "agent.spool_evicted" is an evidence gap;
+ * any "wifi.*" event shows Wi-Fi joins are monitored; "wifi.join" with an open network
+ * (data.open true, or data.security "open"/"none") and no VPN (data.vpn not true) is an
+ * open Wi-Fi join without VPN. Malformed events are skipped. Returns 0 or -ENOMEM (the
+ * summary may then be partly updated: callers work on a copy).
+ */
+int checks_events_summarise(json_t *summary, const json_t *events, int64_t now) _wur_;

@@ -1,0 +1,377 @@
+/*
+ * The checks (lib/checks.h) one by one, on small documents: what each decides from which
+ * facts, that missing facts are "unknown" and never a guess, the parameters an
+ * organisation overrides, their validation with file:line, the event summary's windows,
+ * and the advisor's recommendations (lib/advisor.h) from the built-in catalogue.
+ */
+#include <errno.h>
+
+#include "lib/advisor.h"
+#include "lib/catalog_builtin.h"
+#include "lib/checks.h"
+#include "lib/jsonw.h"
+#include "lib/mm.h"
+#include "tests/tap.h"
+
+#define NOW ((int64_t) 1800000000)
+#define DAY ((int64_t) 86400)
+
+static struct catalog cat;
+
+static json_t *J(const char *text)
+{
+	json_error_t e;
+	json_t *v = json_loads(text, 0, &e);
+
+	if (!v)
+		printf("# bad test JSON: %s: %s\n", e.text, text);
+	return v;
+}
+
+/* Runs measure `id` of the built-in catalogue on doc; returns the status name and, when
+ * ev_key is given, copies that evidence member's JSON text to ev. */
+static const char *run(const char *id, const char *doc_text, const struct checks_host *host,
+		       const char *ev_key, char *ev, size_t n)
+{
+	const struct catalog_stanza *m = catalog_find(&cat, "Measure", id);
+	struct checks_input in = {.host = host, .now = NOW};
+	enum checks_status st;
+	json_t *doc = J(doc_text), *evidence = NULL;
+	const char *name = "(failed)";
+
+	in.doc = doc;
+	if (m && doc && checks_run(m, &in, &st, &evidence) == 0) {
+		name = checks_status_name(st);
+		if (ev_key) {
+			char *s = json_object_get(evidence, ev_key)
+					  ? jsonw_dump(json_object_get(evidence, ev_key))
+					  : NULL;
+
+			(void) snprintf(ev, n, "%s", s ? s : "(absent)");
+			mm_free(s);
+		}
+	}
+	json_decref(evidence);
+	json_decref(doc);
+	return name;
+}
+
+static void test_antivirus(void)
+{
+	char ev[256];
+	const char *fresh =
+		"{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": true,"
+		" \"clamd_running\": true, \"clamonacc_running\": true,"
+		" \"freshclam_running\": true, \"clamd_conf\": {\"on_access_configured\":"
+		" true}, \"definitions_newest_build_time\": 1799913600}}}}";
+
+	CHECK_STR(run("mic-F-1", fresh, NULL, "definitions_age_days", ev, sizeof(ev)), "met",
+		  "F-1: installed, clamd and clamonacc running, 1-day-old definitions");
+	CHECK_STR(ev, "1", "evidence: definitions_age_days 1");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": true,"
+		      " \"clamd_running\": true, \"clamonacc_running\": true, \"clamd_conf\":"
+		      " {\"on_access_configured\": true},"
+		      " \"definitions_newest_build_time\": 1791878400}}}}",
+		      NULL, "failed", ev, sizeof(ev)),
+		  "not_met", "F-1: 94-day-old definitions");
+	CHECK_STR(ev, "[\"definitions_too_old\"]", "evidence names the failure");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": true,"
+		      " \"clamd_running\": false, \"clamonacc_running\": true, \"clamd_probe\":"
+		      " {\"running\": true, \"version\": \"1.4.6\", \"daily_version\": 27100,"
+		      " \"daily_build_time\": 1799913600}, \"clamd_conf\":"
+		      " {\"on_access_configured\": true}, \"definitions_newest_build_time\":"
+		      " 1700000000}}}}",
+		      NULL, "clamd_checked_by", ev, sizeof(ev)),
+		  "met", "F-1: the live probe wins over the process list and the files");
+	CHECK_STR(ev, "\"probe\"", "evidence says the probe decided");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": true,"
+		      " \"clamd_running\": true, \"clamonacc_running\": false, \"clamd_conf\":"
+		      " {\"on_access_configured\": true},"
+		      " \"definitions_newest_build_time\": 1799913600}}}}",
+		      NULL, "realtime", ev, sizeof(ev)),
+		  "not_met", "F-1: on-access configured but clamonacc not running");
+	CHECK_STR(ev, "false", "real-time scanning is off");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": true,"
+		      " \"clamd_running\": null, \"clamonacc_running\": null, \"clamd_conf\":"
+		      " {\"on_access_configured\": true},"
+		      " \"definitions_newest_build_time\": 1799913600}}}}",
+		      NULL, NULL, NULL, 0),
+		  "unknown", "F-1: /proc unreadable: unknown, not a guess");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": false},"
+		      " \"other_products\": [{\"name\": \"ESET\", \"running\": true}]}}}",
+		      NULL, "product", ev, sizeof(ev)),
+		  "met", "F-1: a running commercial product");
+	CHECK_STR(run("mic-F-1",
+		      "{\"security\": {\"antivirus\": {\"clamav\": {\"installed\": false},"
+		      " \"other_products\": []}}}",
+		      NULL, NULL, NULL, 0),
+		  "not_met", "F-1: nothing installed");
+	CHECK_STR(run("mic-F-1", "{}", NULL, NULL, NULL, 0), "unknown",
+		  "F-1: no antivirus facts at all");
+	CHECK_STR(run("mic-F-1", "{\"security\": []}", NULL, NULL, NULL, 0), "unknown",
+		  "F-1: a section of the wrong type");
+}
+
+static void test_others(void)
+{
+	struct checks_host h = {.last_inventory = NOW - 25 * 3600,
+				.owner = "",
+				.policy_version = -1,
+				.vuln_matches = -1};
+	char ev[512];
+
+	CHECK_STR(run("mm-B-A1", "{}", &h, "age_hours", ev, sizeof(ev)), "not_met",
+		  "B-A1: inventory 25 hours old, max 24");
+	CHECK_STR(ev, "25", "evidence: 25 hours");
+	CHECK_STR(run("mm-B-A1", "{}", NULL, "reason", ev, sizeof(ev)), "unknown",
+		  "B-A1 on the agent: the server decides");
+	CHECK_STR(run("mm-B-A2", "{}", &h, NULL, NULL, 0), "not_met", "B-A2: nobody assigned");
+	CHECK_STR(run("mic-E-4", "{}", &h, NULL, NULL, 0), "unknown", "E-4: no policy reported");
+	h.policy_version = 0;
+	CHECK_STR(run("mic-E-4", "{}", &h, NULL, NULL, 0), "not_met", "E-4: policy 0: none");
+	CHECK_STR(run("mm-C-A3", "{}", &h, NULL, NULL, 0), "unknown",
+		  "C-A3: no vulnerability matching: unknown, never 'none known'");
+
+	CHECK_STR(
+		run("mm-B-A3",
+		    "{\"identity\": {\"chassis\": \"laptop\", \"dmi_available\": true, \"dmi\": {},"
+		    " \"errors\": [{\"source\": \"/sys/class/dmi/id/product_serial\", \"message\":"
+		    " \"readable by root only\"}]}}",
+		    NULL, "reason", ev, sizeof(ev)),
+		"unknown", "B-A3: a serial refused to a non-root agent is unknown, not missing");
+	CHECK_STR(run("mm-B-A3", "{\"identity\": {\"chassis\": \"vm\", \"dmi\": {}}}", NULL, NULL,
+		      NULL, 0),
+		  "not_applicable", "B-A3: a VM has no hardware serial");
+
+	CHECK_STR(run("mm-E-A2",
+		      "{\"identity\": {\"chassis\": \"desktop\"}, \"storage\": {\"root_encrypted\":"
+		      " false}}",
+		      NULL, NULL, NULL, 0),
+		  "not_applicable", "E-A2: a desktop is not in Param-chassis");
+	CHECK_STR(run("mm-E-A2",
+		      "{\"identity\": {\"chassis\": \"laptop\"}, \"storage\": {\"root_encrypted\":"
+		      " true, \"home_encrypted\": null}}",
+		      NULL, NULL, NULL, 0),
+		  "unknown", "E-A2: /home cannot be told");
+
+	CHECK_STR(run("mm-D-A2", "{\"security\": {\"ssh\": {\"sshd_installed\": false}}}", NULL,
+		      NULL, NULL, 0),
+		  "not_applicable", "D-A2: no sshd");
+	CHECK_STR(run("mm-D-A2",
+		      "{\"security\": {\"ssh\": {\"sshd_installed\": true, \"permit_root_login\":"
+		      " {\"value\": \"prohibit-password\", \"source\": \"default\"}}}}",
+		      NULL, "permit_root_login", ev, sizeof(ev)),
+		  "not_met", "D-A2: prohibit-password is not 'no'");
+	CHECK_STR(
+		run("mm-I-A1",
+		    "{\"security\": {\"ssh\": {\"sshd_installed\": true, "
+		    "\"password_authentication\":"
+		    " {\"value\": false}, \"kbd_interactive_authentication\": {\"value\": true}}}}",
+		    NULL, NULL, NULL, 0),
+		"not_met", "I-A1: keyboard-interactive still takes passwords");
+
+	CHECK_STR(
+		run("mm-I-A2",
+		    "{\"network\": {\"listening\": [{\"protocol\": \"tcp6\", \"address\": \"::1\","
+		    " \"port\": 631}, {\"protocol\": \"udp\", \"address\": \"0.0.0.0\", \"port\":"
+		    " 68}, {\"protocol\": \"tcp\", \"address\": \"0.0.0.0\", \"port\": 3306,"
+		    " \"comm\": \"mysqld\"}]}}",
+		    NULL, "unexpected", ev, sizeof(ev)),
+		"not_met", "I-A2: mysqld on all addresses is not allowed");
+	CHECK(strstr(ev, "3306/tcp") && strstr(ev, "mysqld") && !strstr(ev, "631"),
+	      "only 3306/tcp is unexpected (loopback 631 and 68/udp are fine): %s", ev);
+
+	CHECK_STR(run("mm-H-A2",
+		      "{\"security\": {\"screen_lock\": {\"state\": \"found\", \"lock_enabled\": "
+		      "true,"
+		      " \"idle_delay_seconds\": 900}}}",
+		      NULL, NULL, NULL, 0),
+		  "not_met", "H-A2: 15 minutes is over 10");
+	CHECK_STR(run("mm-H-A2",
+		      "{\"security\": {\"screen_lock\": {\"state\": \"found\", \"lock_enabled\": "
+		      "true,"
+		      " \"idle_delay_seconds\": 0}}}",
+		      NULL, NULL, NULL, 0),
+		  "not_met", "H-A2: idle-delay 0 means never");
+	CHECK_STR(
+		run("mm-H-A1",
+		    "{\"users\": {\"empty_password_accounts\": [], \"accounts\": [{\"name\": \"a\","
+		    " \"password_state\": \"unknown\"}]}}",
+		    NULL, NULL, NULL, 0),
+		"unknown", "H-A1: shadow unreadable: unknown");
+	CHECK_STR(run("mm-D-A1", "{\"users\": {\"admin_members\": {\"sudo\": [\"root\"]}}}", NULL,
+		      NULL, NULL, 0),
+		  "met", "D-A1: only root");
+}
+
+static void test_events(void)
+{
+	json_t *summary = json_object(), *batch;
+	struct checks_host h = {
+		.last_inventory = NOW, .owner = "x", .policy_version = 1, .vuln_matches = 0};
+	char ev[256];
+	const char *laptop = "{\"network\": {\"interfaces\": [{\"name\": \"wlan0\", \"wireless\":"
+			     " true}]}}";
+
+	batch = J("[{\"seq\": 1, \"time\": 1799100000000, \"type\": \"wifi.join\", \"data\":"
+		  " {\"security\": \"open\"}},"
+		  " {\"seq\": 2, \"time\": 1799990000000, \"type\": \"agent.spool_evicted\","
+		  " \"data\": {}},"
+		  " {\"seq\": 3, \"time\": 1799990001000, \"type\": \"wifi.join\", \"data\":"
+		  " {\"open\": true, \"vpn\": true}},"
+		  " {\"seq\": 4, \"type\": \"wifi.join\"}, 7, {\"time\": \"soon\"}]");
+	CHECK_INT(checks_events_summarise(summary, batch, NOW), 0, "a batch is summarised");
+	h.events = summary;
+	CHECK_STR(run("mm-G-A1", laptop, &h, "open_wifi_without_vpn", ev, sizeof(ev)), "not_met",
+		  "G-A1: an open join without VPN 10 days ago is inside 30 days");
+	CHECK_STR(ev, "1", "one such join (the one with a VPN does not count)");
+	CHECK_STR(run("mic-J-5", "{}", &h, "gaps", ev, sizeof(ev)), "not_met",
+		  "J-5: a spool eviction yesterday is a gap within 7 days");
+	CHECK_STR(run("mic-J-5", "{}", NULL, NULL, NULL, 0), "unknown",
+		  "J-5 on the agent: the server decides");
+	/* 40 days later both have left their windows; logs have stopped meanwhile */
+	json_decref(batch);
+	batch = J(
+		"[{\"seq\": 5, \"time\": 1803450000000, \"type\": \"agent.start\", \"data\": {}}]");
+	CHECK_INT(checks_events_summarise(summary, batch, NOW + 40 * DAY), 0, "40 days later");
+	{
+		const struct catalog_stanza *m = catalog_find(&cat, "Measure", "mm-G-A1");
+		struct checks_input in = {.host = &h, .now = NOW + 40 * DAY};
+		enum checks_status st = CHECKS_UNKNOWN;
+		json_t *doc = J(laptop), *e = NULL;
+
+		in.doc = doc;
+		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_MET,
+		      "G-A1 met again once the join left the 30-day window");
+		json_decref(e);
+		e = NULL;
+		m = catalog_find(&cat, "Measure", "mic-J-5");
+		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_MET,
+		      "J-5 met: the gap left the window and events flow");
+		json_decref(e);
+		json_decref(doc);
+	}
+	CHECK_INT(json_object_size(json_object_get(summary, "days")), 2,
+		  "both days are still within the summary's reach (92 days)");
+	json_decref(batch);
+	batch = json_array();
+	CHECK_INT(checks_events_summarise(summary, batch, NOW + 100 * DAY), 0, "100 days later");
+	CHECK_INT(json_object_size(json_object_get(summary, "days")), 0,
+		  "days older than the summary's reach are dropped");
+	json_decref(batch);
+	json_decref(summary);
+}
+
+static void test_params(void)
+{
+	struct catalog c;
+	struct diag d;
+	bool l3 = false, l5 = false, l8 = false, l10 = false;
+
+	catalog_init(&c);
+	diag_init(&d);
+	CHECK_INT(catalog_builtin_load(&c, NULL, 0, &d), 0, "built-in catalogue");
+	CHECK_INT(catalog_parse(&c, "org.txt",
+				"# org\n\n"
+				"Measure: mm-H-A2\nParam-max-minutes: 0\n\n" /* line 3, 4 */
+				"Measure: mm-I-A2\nParam-allowed: 22/tcp 80/http 70000/udp\n\n"
+				"Measure: mic-F-1\nParam-max-age: 3\n\n"
+				"Measure: mm-E-A2\nParam-chassis: laptop phablet\n",
+				&d),
+		  0, "an override with bad parameters parses");
+	CHECK_INT(checks_validate(&c, &d), -EINVAL, "its parameters are refused");
+	for (size_t i = 0; i < d.n; i++) {
+		char *s = diag_format(&d.entries[i]);
+		unsigned line = d.entries[i].line;
+		bool org = d.entries[i].file && streq(d.entries[i].file, "org.txt");
+
+		printf("#   %s\n", s ? s : "?");
+		l3 = l3 || (org && line == 4 && strstr(d.entries[i].message, "1 to 1440"));
+		l5 = l5 || (org && line == 7 && strstr(d.entries[i].message, "80/http"));
+		l8 = l8 || (org && line == 10 && strstr(d.entries[i].message, "no parameter"));
+		l10 = l10 || (org && line == 13 && strstr(d.entries[i].message, "phablet"));
+		mm_free(s);
+	}
+	CHECK(l3, "org.txt:4: a threshold out of range");
+	CHECK(l5, "org.txt:7: a port list with a bad word");
+	CHECK(l8, "org.txt:10: a parameter the check does not take");
+	CHECK(l10, "org.txt:13: a chassis class that does not exist");
+	CHECK(d.n_errors >= 5, "every error in one pass (%zu)", d.n_errors);
+	diag_done(&d);
+	catalog_done(&c);
+}
+
+static void test_advisor(void)
+{
+	json_t *answers = J("{\"goal\": \"all-work\", \"data-on-device\": \"no\", \"connectivity\":"
+			    " \"reliable\", \"office-systems\": \"on-premises\"}"),
+	       *out = NULL, *q = NULL;
+	char err[256] = "";
+
+	CHECK_INT(advisor_questions(&cat, &q), 0, "the questionnaire");
+	CHECK_STR(json_string_value(json_object_get(
+			  json_array_get(json_object_get(q, "questions"), 0), "id")),
+		  "goal", "it starts from the goal");
+	CHECK_INT(advisor_recommend(&cat, answers, &out, err, sizeof(err)), 0, "a recommendation");
+	/* remote-desktop: 3+2+1+2 = 8; vdi 3+2+1+1 = 7; vpn 3-1+0+2 = 4 */
+	CHECK_STR(json_string_value(json_array_get(json_object_get(out, "recommended"), 0)),
+		  "remote-desktop", "all office work, no data on the device: remote desktop first");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(out, "recommended"), 1)), "vdi",
+		  "then VDI");
+	CHECK_INT(json_integer_value(json_object_get(
+			  json_array_get(json_object_get(out, "methods"), 0), "score")),
+		  8, "remote desktop scores 8");
+	CHECK(json_array_size(json_object_get(json_array_get(json_object_get(out, "methods"), 0),
+					      "key_measures")) > 0,
+	      "with the measures that matter most for it");
+	CHECK(strstr(json_string_value(
+			     json_object_get(json_object_get(out, "comparison"), "title")),
+		     "mamori's assessment (mamoriによる評価)") != NULL,
+	      "the comparison is labelled as mamori's assessment");
+	json_decref(out);
+	json_decref(answers);
+	answers = J("{\"goal\": \"everything\"}");
+	CHECK_INT(advisor_recommend(&cat, answers, &out, err, sizeof(err)), -EINVAL,
+		  "an unknown answer is refused");
+	CHECK(strstr(err, "all-work") != NULL, "and the message lists the answers: %s", err);
+	json_decref(answers);
+	/* ties are broken by Order: with no answers every method scores 0, none recommended */
+	answers = J("{}");
+	out = NULL;
+	CHECK_INT(advisor_recommend(&cat, answers, &out, err, sizeof(err)), 0, "no answers");
+	CHECK_STR(json_string_value(json_object_get(
+			  json_array_get(json_object_get(out, "methods"), 0), "id")),
+		  "vpn", "all tied at 0: catalogue order (Order 1: VPN) first");
+	CHECK_INT(json_array_size(json_object_get(out, "recommended")), 0,
+		  "and nothing recommended without a positive score");
+	json_decref(out);
+	json_decref(answers);
+	json_decref(q);
+}
+
+int main(void)
+{
+	struct diag d;
+
+	mm_setup_jansson();
+	catalog_init(&cat);
+	diag_init(&d);
+	if (!CHECK_INT(catalog_builtin_load(&cat, NULL, 0, &d), 0,
+		       "the embedded catalogue loads and validates"))
+		return tap_done();
+	diag_done(&d);
+	CHECK(checks_known("antivirus.protected") && !checks_known("antivirus.magic"),
+	      "the registry knows its checks");
+	test_antivirus();
+	test_others();
+	test_events();
+	test_params();
+	test_advisor();
+	catalog_done(&cat);
+	return tap_done();
+}
