@@ -132,9 +132,10 @@ static int doc_registry(json_t *in, json_t *out)
 	return 0;
 }
 
-/* Grants as the agent takes them: a host grant names the host as the agent knows itself
- * (its hostname), and carries the id too. */
-static int doc_grants(json_t *in, const char *hostname, json_t *out)
+/* Grants as the agent takes them: a host grant names the host by the id the server gave
+ * it at enrolment, which is what the agent's USB control matches (docs/usb-control.md) —
+ * a hostname can change, or be the same on two machines. */
+static int doc_grants(json_t *in, json_t *out)
 {
 	json_t *e;
 	size_t i;
@@ -147,17 +148,10 @@ static int doc_grants(json_t *in, const char *hostname, json_t *out)
 		    jsonw_set(o, "id", json_incref(json_object_get(e, "id"))) < 0 ||
 		    jsonw_set(o, "serial", json_incref(json_object_get(e, "serial"))) < 0 ||
 		    jsonw_set(o, "until", utc(json_integer_value(json_object_get(e, "expires")))) <
-			    0)
+			    0 ||
+		    jsonw_set(o, host_id ? "host" : "user",
+			      json_incref(host_id ? host_id : json_object_get(e, "user"))) < 0)
 			return -ENOMEM;
-		if (host_id) {
-			if (jsonw_set(o, "host",
-				      json_string(*hostname ? hostname
-							    : json_string_value(host_id))) < 0 ||
-			    jsonw_set(o, "host_id", json_incref(host_id)) < 0)
-				return -ENOMEM;
-		} else if (jsonw_set(o, "user", json_incref(json_object_get(e, "user"))) < 0) {
-			return -ENOMEM;
-		}
 	}
 	return 0;
 }
@@ -196,7 +190,6 @@ static int version_of(json_t *inputs, json_t *grants, char ret[POLICY_VERSION_MA
 /* The grants as the document holds them, checked against the agent's limit. */
 static int grants_of(json_t *inputs, json_t **ret)
 {
-	const char *hostname = json_string_value(json_object_get(inputs, "hostname"));
 	json_t *in = json_object_get(inputs, "grants");
 	_cleanup_(json_decrefp) json_t *grants = json_array();
 
@@ -204,7 +197,7 @@ static int grants_of(json_t *inputs, json_t **ret)
 		return -ENOMEM;
 	if (json_array_size(in) > LIMIT_POLICY_GRANTS)
 		return -E2BIG;
-	if (doc_grants(in, hostname ? hostname : "", grants) < 0)
+	if (doc_grants(in, grants) < 0)
 		return -ENOMEM;
 	*ret = TAKE_PTR(grants);
 	return 0;

@@ -61,8 +61,8 @@ api POST /api/v1/grants '{"serial": "USER-STICK", "user": "hanako", "hours": 0.5
 expect_status 201 "a grant for user hanako, half an hour"
 uid=$(jget "$BODY" .id)
 doc=$(checkin a "$va")
-[ "$(grants_of "$doc")" = "HOST-STICK:a USER-STICK:hanako" ]
-ok $? "host a's next check-in brings both grants"
+[ "$(grants_of "$doc")" = "HOST-STICK:$A USER-STICK:hanako" ]
+ok $? "host a's next check-in brings both grants (its own by its host id)"
 va2=$(jget "$doc" .version)
 [ "$va2" != "$va" ]
 ok $? "in a new document version"
@@ -90,7 +90,7 @@ api POST /api/v1/grants "{\"serial\": \"SHORT\", \"host\": \"$B\", \"hours\": 0.
 expect_status 201 "a grant of about two seconds"
 doc=$(checkin b "$(jget "$doc" .version)")
 vb3=$(jget "$doc" .version)
-[ "$(grants_of "$doc")" = "SHORT:b" ]
+[ "$(grants_of "$doc")" = "SHORT:$B" ]
 ok $? "is in b's document"
 sleep 4
 doc=$(checkin b "$vb3")
