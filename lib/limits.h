@@ -42,7 +42,7 @@
 #define LIMIT_STORE_PARAM                                                                  \
 	((size_t) 256 * 1024 * 1024)                 /* one SQL parameter the store builds \
 						      * (a batch's values as an array) */
-#define LIMIT_AGENT_REPLY ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_AGENT_REPLY ((size_t) 5 * 1024 * 1024) /* an answer to the agent, USB policy too */
 #define LIMIT_PEM         ((size_t) 64 * 1024)       /* a certificate or key, PEM */
 #define LIMIT_PRIV_FILE   ((size_t) 128 * 1024)      /* a root-only file, via the parent */
 
