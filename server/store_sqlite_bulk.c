@@ -314,6 +314,10 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 		"DELETE FROM audit; DELETE FROM events; DELETE FROM event_gaps;"
 		"DELETE FROM chain_evidence; DELETE FROM cursors; DELETE FROM software;"
 		"DELETE FROM inventory_changes; DELETE FROM inventory_items;"
+		/* the scorecard is not copied (PostgreSQL has none yet), but its rows name hosts */
+		"DELETE FROM compliance_changes; DELETE FROM compliance_daily;"
+		"DELETE FROM compliance_rollup; DELETE FROM compliance_results;"
+		"DELETE FROM compliance_facts; DELETE FROM attestations;"
 		"DELETE FROM token_uses; DELETE FROM hosts; DELETE FROM ca_serials;"
 		"DELETE FROM enroll_tokens; DELETE FROM api_tokens;"
 		"DELETE FROM grants; DELETE FROM device_tags; DELETE FROM devices;"
