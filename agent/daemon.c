@@ -192,7 +192,7 @@ static void usb_network(struct daemon *d, const json_t *doc)
 
 /* The server sends documents of up to LIMIT_USB_POLICY_DOC bytes (server/policy.c): an
  * answer the uplink cut short would fail every check-in of a host with a large registry. */
-_Static_assert(LIMIT_AGENT_REPLY >= LIMIT_USB_POLICY_DOC + 64 * 1024,
+_Static_assert(LIMIT_AGENT_REPLY >= LIMIT_USB_POLICY_DOC + (size_t) 64 * 1024,
 	       "a check-in's answer holds a whole USB policy document");
 
 /* A policy in the check-in answer ({"policy": {"usb": {…}}}): handed to USB control. */
