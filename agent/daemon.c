@@ -197,6 +197,11 @@ static void usb_network(struct daemon *d, const json_t *doc)
 	enf_usb_set_network(d->usb, &net);
 }
 
+/* The server sends documents of up to LIMIT_USB_POLICY_DOC bytes (server/policy.c): an
+ * answer the uplink cut short would fail every check-in of a host with a large registry. */
+_Static_assert(LIMIT_AGENT_REPLY >= LIMIT_USB_POLICY_DOC + (size_t) 64 * 1024,
+	       "a check-in's answer holds a whole USB policy document");
+
 /*
  * A policy in the check-in answer ({"policy": {"version", "usb": {…}, "collection": {…}}},
  * sent when this agent holds another version): USB control takes its "usb" part, the
@@ -390,16 +395,21 @@ static void start_checkin(struct daemon *d)
 {
 	_cleanup_(json_decrefp) json_t *body = NULL;
 	_cleanup_(freep) char *text = NULL;
+	const char *usb = d->usb ? enf_usb_policy_version(d->usb) : "";
 	struct spool_stats s = {0};
 	int r;
 
 	spool_note(spool_stats(d->spool, &s), "stats");
-	body = json_pack("{s:s, s:I, s:s, s:i, s:{s:I, s:I, s:I}, s:I, s:s}", "agent_version",
+	/* policy_version is the policy held, which the server compares with the one the host
+	 * should hold to decide whether to send it (protocol.md): while USB control is the
+	 * only part of a policy, that is the USB document's version; 0 when none is held */
+	body = json_pack("{s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}, s:I, s:s}", "agent_version",
 			 MAMORI_VERSION, "time", (json_int_t) wall_s(), "inventory_digest",
-			 d->acked_digest, "policy_version", 0, "spool", "depth",
+			 d->acked_digest, "policy_version",
+			 *usb ? json_string(usb) : json_integer(0), "spool", "depth",
 			 (json_int_t) s.depth, "bytes", (json_int_t) s.bytes, "evicted_total",
 			 (json_int_t) s.evicted_total, "last_seq", (json_int_t) s.last_seq,
-			 "usb_policy_version", d->usb ? enf_usb_policy_version(d->usb) : "");
+			 "usb_policy_version", usb);
 	text = body ? jsonw_dump(body) : NULL;
 	if (!text) {
 		failed(d, "check-in", NULL, "out of memory");

@@ -41,6 +41,23 @@ int ctl_args_parse(int argc, char **argv, const struct ctl_opt *opts, const char
 			fprintf(stderr, "mamorictl: unknown option '%s' (see --help)\n", a);
 			return -1;
 		}
+		if (o->list) {
+			const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!v) {
+				fprintf(stderr, "mamorictl: option '--%s' needs a value\n",
+					o->name);
+				return -1;
+			}
+			if (o->list->n >= CTL_LIST_MAX) {
+				fprintf(stderr,
+					"mamorictl: option '--%s' given more than %d times\n",
+					o->name, CTL_LIST_MAX);
+				return -1;
+			}
+			o->list->v[o->list->n++] = v;
+			continue;
+		}
 		if (o->flag) {
 			if (eq) {
 				fprintf(stderr, "mamorictl: option '--%s' takes no value\n",

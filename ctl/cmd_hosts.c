@@ -140,7 +140,7 @@ int ctl_cmd_hosts(struct ctl *c, int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : NULL;
 	const char *id = NULL, *search = NULL, *group = NULL, *status = NULL, *sort = NULL;
-	const char *limit = NULL, *offset = NULL, *section = NULL, *after = NULL;
+	const char *limit = NULL, *offset = NULL, *section = NULL, *after = NULL, *type = NULL;
 	bool desc = false;
 	_cleanup_(json_decrefp) json_t *body = NULL;
 	json_t *answer = NULL;
@@ -263,18 +263,25 @@ int ctl_cmd_hosts(struct ctl *c, int argc, char **argv)
 	}
 	if (streq(verb, "history") || streq(verb, "events")) {
 		const struct ctl_opt opts[] = {
-			{"limit", &limit, NULL},
-			{"after", &after, NULL},
+			{"limit", &limit, NULL, NULL},
+			{"after", &after, NULL, NULL},
+			{"type", &type, NULL, NULL},
 			{0},
 		};
 
 		if (with_id(c, argc, argv, opts, &id) < 0)
 			return EXIT_USAGE;
+		if (type && streq(verb, "history")) {
+			fprintf(stderr, "mamorictl: --type is for hosts events\n");
+			return EXIT_USAGE;
+		}
 		r = buf_addf(&q, "/api/v1/hosts/%s/%s", id, verb);
 		if (r == 0)
 			r = ctl_query_add(&q, "limit", limit);
 		if (r == 0)
 			r = ctl_query_add(&q, "after", after);
+		if (r == 0)
+			r = ctl_query_add(&q, "type", type);
 		if (r == 0)
 			r = ctl_call(c, "GET", buf_str(&q), NULL, &answer);
 		buf_done(&q);

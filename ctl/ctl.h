@@ -41,6 +41,14 @@ int ctl_call(const struct ctl *c, const char *method, const char *path, json_t *
 	_wur_;
 
 /*
+ * Calls the API with a body of another content type (a CSV import) or for an answer that
+ * is not JSON (the CSV export): on 2xx, *ret_json gets the parsed answer when ret_json is
+ * given, else *ret_text the raw answer (mm_free). Errors as ctl_call().
+ */
+int ctl_call_text(const struct ctl *c, const char *method, const char *path, const char *ctype,
+		  const char *body, size_t len, char **ret_text, json_t **ret_json) _wur_;
+
+/*
  * Streams the answer to a GET (an export) into the file `output` (stdout when NULL) as it
  * arrives, never holding it whole. An error status prints the server's status and returns
  * -EPROTO; a transfer cut short -EIO (the file then ends early).
@@ -59,11 +67,20 @@ void ctl_print_table(json_t *rows, const char *const *cols, const char *const *k
 /* Formats a Unix time as "YYYY-MM-DD HH:MM:SS" UTC, or "-" for 0/null. */
 const char *ctl_time(json_t *v, char buf[32]);
 
-/* One option of a sub-command: a value option sets *value, a flag sets *flag. */
+/* Values of an option that may be given several times (--tag a --tag b). */
+#define CTL_LIST_MAX 32
+struct ctl_list {
+	const char *v[CTL_LIST_MAX];
+	size_t n;
+};
+
+/* One option of a sub-command: a value option sets *value, a flag sets *flag, a list
+ * option appends to *list. */
 struct ctl_opt {
 	const char *name; /* without the leading "--" */
 	const char **value;
 	bool *flag;
+	struct ctl_list *list;
 };
 
 /* Parses a sub-command's arguments (after its verb). --json is always accepted and sets
@@ -76,6 +93,15 @@ int ctl_cmd_tokens(struct ctl *c, int argc, char **argv);
 int ctl_cmd_events(struct ctl *c, int argc, char **argv);
 /* store migrate --from URL --to URL [--force]: links the store library (cmd_store.c). */
 int ctl_cmd_store(struct ctl *c, int argc, char **argv);
+/* `policy check FILE` needs no server: main() calls it before loading the configuration. */
+int ctl_cmd_policy_check(int argc, char **argv);
+int ctl_cmd_policy(struct ctl *c, int argc, char **argv);
+int ctl_cmd_devices(struct ctl *c, int argc, char **argv);
+int ctl_cmd_grants(struct ctl *c, int argc, char **argv);
+
+/* Reads a file the user named (at most max bytes, NUL-free text); prints why on failure. */
+int ctl_read_file(const char *path, size_t max, char **ret, size_t *ret_len) _wur_;
+
 /* cmd_compliance.c: the scorecard, attestations, the catalogue and the advisor. */
 int ctl_cmd_compliance(struct ctl *c, int argc, char **argv);
 int ctl_cmd_attest(struct ctl *c, int argc, char **argv);

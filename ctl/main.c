@@ -30,7 +30,7 @@ static void print_help(void)
 	       "  hosts inventory ID [--section NAME]\n"
 	       "  hosts software ID [--search S] [--limit N] [--offset N]\n"
 	       "  hosts history ID [--limit N]\n"
-	       "  hosts events ID [--after SEQ] [--limit N]\n"
+	       "  hosts events ID [--type TYPE] [--after SEQ] [--limit N]\n"
 	       "  hosts revoke ID\n"
 	       "  hosts delete ID\n"
 	       "  hosts gaps ID                 the host's event-chain evidence: gaps, breaks\n"
@@ -41,6 +41,19 @@ static void print_help(void)
 	       "  tokens create [--uses N] [--expires DURATION] [--group G] [--comment TEXT]\n"
 	       "  tokens list\n"
 	       "  tokens revoke ID\n"
+	       "  policy check FILE              (offline: every error with line and column)\n"
+	       "  policy set --scope all|group:G|host:ID FILE [--comment C]\n"
+	       "  policy show [--scope all|group:G|host:ID | --host ID]\n"
+	       "  policy history [--scope S] [--limit N] [--offset N]\n"
+	       "  devices list [--tag T] [--search S] [--serial S] [--limit N] [--offset N]\n"
+	       "  devices add --serial S [--vendor VVVV --product PPPP] --owner O [--tag T]...\n"
+	       "              [--note N]\n"
+	       "  devices remove SERIAL\n"
+	       "  devices import FILE.csv        (all or nothing)\n"
+	       "  devices export [--bom]         (CSV on stdout)\n"
+	       "  grants create --serial S (--host ID | --user U) --hours N --reason R\n"
+	       "  grants list [--all]\n"
+	       "  grants revoke ID\n"
 	       "  store migrate --from URL --to URL [--force]\n"
 	       "             copy a whole store (servers stopped), e.g. --from sqlite:PATH\n"
 	       "             --to postgresql://…; the target must be empty unless --force\n"
@@ -117,9 +130,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, "
-				"compliance, attest, "
-				"attestations, catalog, advisor or store (see --help)\n");
+		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, policy, "
+				"devices, grants, compliance, attest, attestations, catalog, "
+				"advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
@@ -136,12 +149,19 @@ int main(int argc, char **argv)
 		ctl_done(&c);
 		return r;
 	}
-	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "compliance") &&
+	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "policy") &&
+	    !streq(cmd, "devices") && !streq(cmd, "grants") && !streq(cmd, "compliance") &&
 	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor") &&
 	    !streq(cmd, "events")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
+	}
+	/* checking a policy file needs no server, no token and no configuration */
+	if (streq(cmd, "policy") && optind + 1 < argc && streq(argv[optind + 1], "check")) {
+		r = ctl_cmd_policy_check(argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
 	}
 	if (ctl_config_load(&c) < 0) {
 		ctl_done(&c);
@@ -163,8 +183,14 @@ int main(int argc, char **argv)
 		r = ctl_cmd_attestations(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "advisor"))
 		r = ctl_cmd_advisor(&c, argc - optind, argv + optind);
-	else
+	else if (streq(cmd, "tokens"))
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "policy"))
+		r = ctl_cmd_policy(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "devices"))
+		r = ctl_cmd_devices(&c, argc - optind, argv + optind);
+	else
+		r = ctl_cmd_grants(&c, argc - optind, argv + optind);
 	curl_global_cleanup();
 	ctl_done(&c);
 	return r;

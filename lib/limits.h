@@ -42,7 +42,7 @@
 #define LIMIT_STORE_PARAM                                                                  \
 	((size_t) 256 * 1024 * 1024)                 /* one SQL parameter the store builds \
 						      * (a batch's values as an array) */
-#define LIMIT_AGENT_REPLY ((size_t) 1 * 1024 * 1024) /* a server's answer to the agent */
+#define LIMIT_AGENT_REPLY ((size_t) 5 * 1024 * 1024) /* an answer to the agent, USB policy too */
 #define LIMIT_PEM         ((size_t) 64 * 1024)       /* a certificate or key, PEM */
 #define LIMIT_PRIV_FILE   ((size_t) 128 * 1024)      /* a root-only file, via the parent */
 
@@ -74,3 +74,13 @@
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
 #define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */
 #define LIMIT_URL        2048u /* the server's URL in agent.conf */
+
+/* The server's USB control: what it sends to agents (their own limits, docs/usb-control.md)
+ * and the device registry it accepts (docs/api.md). */
+#define LIMIT_POLICY_DOC_SENT ((size_t) 4 * 1024 * 1024) /* one policy document, as JSON */
+#define LIMIT_POLICY_REGISTRY 100000u /* registered devices in one policy document */
+#define LIMIT_POLICY_GRANTS   10000u  /* grants in one policy document */
+#define LIMIT_CSV_ROWS        100000u /* devices in one CSV import */
+#define LIMIT_CSV_FIELD       1024u   /* bytes of one CSV field */
+#define LIMIT_CSV_ERRORS      1000u   /* errors reported of one CSV import (the rest counted) */
+#define LIMIT_CSV_EXPORT      ((size_t) 256 * 1024 * 1024) /* the registry as CSV */

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -995,4 +996,36 @@ unsigned usb_policy_network_context(const struct usb_policy *p, const struct usb
 	if (n->open_wifi)
 		ctx |= NET_OPEN_WIFI;
 	return ctx;
+}
+
+/* ---- what the server needs to know of a policy ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+int usb_policy_tags(const struct usb_policy *p, const char ***ret)
+{
+	const char **v;
+	size_t total = 0, n = 0;
+
+	for (size_t i = 0; i < p->n_rules; i++)
+		total += p->rules[i].n_tags;
+	v = mm_calloc(total + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_rules; i++)
+		for (size_t k = 0; k < p->rules[i].n_tags; k++)
+			v[n++] = p->rules[i].tags[k];
+	/* sorted, then duplicates dropped: linear in what the text can hold, never quadratic */
+	qsort(v, n, sizeof(*v), cmp_str);
+	total = n;
+	n = 0;
+	for (size_t i = 0; i < total; i++)
+		if (n == 0 || !streq(v[n - 1], v[i]))
+			v[n++] = v[i];
+	v[n] = NULL;
+	*ret = v;
+	return 0;
 }

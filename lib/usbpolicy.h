@@ -133,3 +133,10 @@ unsigned usb_policy_network_context(const struct usb_policy *p, const struct usb
 
 const char *usb_verdict_name(enum usb_verdict v);
 size_t usb_policy_rule_count(const struct usb_policy *p);
+
+/*
+ * The registry tags the policy's rules name (`tag` conditions), each once, sorted: what
+ * the server sends of the device registry with the policy. On success *ret is a new NULL-terminated
+ * array (mm_free it) of strings borrowed from p, valid while p is. -ENOMEM.
+ */
+int usb_policy_tags(const struct usb_policy *p, const char ***ret) _wur_;

@@ -29,6 +29,10 @@
 #define OS_MAX       256u
 #define SECTION_MAX  64u
 
+/* The characters of a policy document version as an agent reports it back
+ * ("12-4f3a9c0b1d2e"; at most POLICY_VERSION_MAX - 1 of them). */
+#define POLICY_VERSION_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
 /* Records why a body is refused and gives -EBADMSG: jsonw_fail() in a form the static
  * analyser sees through (it does not follow variadic calls), so it knows a refusal is
  * negative and never reads an output a refusal left unset. */
@@ -152,8 +156,8 @@ int api_agent_parse_enroll(json_t *body, struct api_agent_enroll *ret, struct js
 int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct jsonw_error *err)
 {
 	_cleanup_(json_decrefp) json_t *state = NULL;
-	const char *version, *digest = "";
-	json_t *spool = NULL;
+	const char *version, *digest = "", *policy = "";
+	json_t *spool = NULL, *pv;
 	int64_t v;
 	int r;
 
@@ -163,9 +167,20 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 	r = get_digest(body, "inventory_digest", false, true, &digest, err);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = jsonw_get_int(body, "policy_version", false, 0, INT64_MAX, &v, err);
-	if (r < 0 && r != -ENOENT)
-		return r;
+	pv = json_object_get(body, "policy_version");
+	if (json_is_string(pv)) {
+		if ((r = get_text(body, "policy_version", false, POLICY_VERSION_MAX - 1, &policy,
+				  err)) < 0)
+			return r;
+		if (strspn(policy, POLICY_VERSION_CHARS) != strlen(policy))
+			return refuse(err, "field 'policy_version': expected the version of the "
+					   "policy document held ([A-Za-z0-9._-]) or 0");
+	} else {
+		/* 0, or nothing: the agent holds no policy document */
+		r = jsonw_get_int(body, "policy_version", false, 0, INT64_MAX, &v, err);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
 	r = jsonw_get_int(body, "last_seq", false, 0, INT64_MAX, &v, err);
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -195,6 +210,7 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 	    copy_field(state, body, "inventory_digest") < 0)
 		return -ENOMEM;
 	ret->inventory_digest = digest;
+	ret->policy_version = policy;
 	ret->state = TAKE_PTR(state);
 	return 0;
 }
@@ -392,6 +408,53 @@ static int handle_enroll(struct http_request *req)
 }
 
 /*
+ * The policy part of a check-in answer: "policy_version" is the version the host should
+ * hold (null when no policy applies), and "policy" the policy itself when the agent
+ * reported another version: {"version", "usb": the USB policy document}, each monitor of
+ * the agent taking its own member (docs/usb-control.md). A policy that cannot be built
+ * (the store failed, or it is over the agent's limits) is left out and logged: the
+ * check-in itself still succeeds, and the agent keeps the policy it has.
+ */
+static int checkin_policy(struct http_request *req, const char *held, json_t *answer)
+{
+	_cleanup_(json_decrefp) json_t *doc = NULL;
+	char current[POLICY_VERSION_MAX];
+	const char *version;
+	int r;
+
+	/* the version alone first: the usual answer is "you have it", without the registry */
+	r = policy_current(req->srv->store, req->host_id, req->now, current);
+	if (r >= 0 && (!*current || streq(current, held))) {
+		if (jsonw_set(answer, "policy_version",
+			      *current ? json_string(current) : json_null()) < 0)
+			return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+		return 0;
+	}
+	if (r >= 0)
+		r = policy_document(req->srv->store, req->host_id, req->now, &doc, NULL);
+	if (r == -ENOMEM)
+		return http_fail(req, r, NULL, "the server is short of memory");
+	if (r < 0) {
+		if (r != -E2BIG)
+			log_error("(M4300) cannot build the USB policy document of host %s: %s",
+				  req->host_id, strerror(-r));
+		return 0;
+	}
+	/* the document's own version: the store may have changed between the two reads */
+	version = json_string_value(json_object_get(doc, "version"));
+	if (jsonw_set(answer, "policy_version", version ? json_string(version) : json_null()) < 0)
+		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+	if (!version || streq(version, held))
+		return 0;
+	log_info("(M4302) host %s holds USB policy '%s': sending %s", req->host_id,
+		 *held ? held : "none", version);
+	if (jsonw_set(answer, "policy", json_pack("{s:s, s:O}", "version", version, "usb", doc)) <
+	    0)
+		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+	return 0;
+}
+
+/*
  * The host's facts changed (a check-in, an inventory, events): re-evaluate its measures.
  * The agent's request has succeeded whatever happens here; a failure is logged, and the
  * next trigger for this host re-evaluates it from scratch.
@@ -475,9 +538,12 @@ static int handle_checkin(struct http_request *req)
 			   "inventory_interval", (json_int_t) req->srv->cfg->inventory_interval,
 			   "inventory", inventory, "acked_seq", (json_int_t) res.acked_seq,
 			   "commands");
-	if (answer && streq(inventory, "delta") &&
-	    jsonw_set(answer, "inventory_base", json_string(res.inventory_digest)) < 0)
+	if (!answer || (streq(inventory, "delta") &&
+			jsonw_set(answer, "inventory_base", json_string(res.inventory_digest)) < 0))
 		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+	r = checkin_policy(req, in.policy_version, answer);
+	if (r < 0)
+		return r;
 	return http_reply_json(req, 200, TAKE_PTR(answer));
 }
 

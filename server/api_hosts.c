@@ -1,8 +1,9 @@
 /*
- * The admin API's hosts (docs/api.md): listing with filters, sorting and paging; one host;
- * its inventory, software, change history and events; revoking and deleting. Also the
- * audit trail and the server's status. The store's read results already have the API's
- * shapes, so they are passed through; every write is appended to the audit trail.
+ * The admin API's hosts (docs/api.md): listing with filters, sorting and paging; one host
+ * with the USB policy it holds; its inventory, software, change history and events (of
+ * one type, e.g. usb.plug); revoking and deleting. Also the audit trail and the server's
+ * status. The store's read results already have the API's shapes, so they are passed
+ * through; every write is appended to the audit trail.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -86,14 +87,32 @@ static int handle_list(struct http_request *req)
 
 static int handle_get(struct http_request *req)
 {
-	json_t *out = NULL;
+	_cleanup_(json_decrefp) json_t *out = NULL;
+	char effective[POLICY_VERSION_MAX] = "";
+	json_t *status = NULL;
 	int r = store_host_get(req->srv->store, req->param, &out);
 
 	if (r == -ENOENT)
 		return http_fail(req, r, "not_found", "there is no host %s", req->param);
 	if (r < 0)
 		return http_fail_store(req, r, "host");
-	return http_reply_json(req, 200, out);
+	/* the USB policy the agent holds, against the one it should (GET …/policy says why) */
+	r = policy_current(req->srv->store, req->param, req->now, effective);
+	if (r == -ENOENT)
+		return http_fail(req, r, "not_found", "there is no host %s", req->param);
+	if (r == -ENOMEM)
+		return http_fail(req, r, NULL, "the server is short of memory");
+	if (r < 0 && r != -E2BIG)
+		return http_fail_store(req, r, "policy");
+	if (policy_status(r == -E2BIG ? "" : effective, json_object_get(out, "state"), &status) <
+		    0 ||
+	    jsonw_set(out, "policy", status) < 0 ||
+	    (r == -E2BIG && jsonw_set(status, "current", json_false()) < 0) ||
+	    (r == -E2BIG && jsonw_set(status, "error",
+				      json_string("the policy document is over what an agent "
+						  "accepts, and is not sent (M4301)")) < 0))
+		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
+	return http_reply_json(req, 200, TAKE_PTR(out));
 }
 
 /* 404 unless the host exists, for the calls whose store operation does not say. */
@@ -160,19 +179,32 @@ static int handle_history(struct http_request *req)
 	return http_reply_json(req, 200, out);
 }
 
+/* Whether s is an event type: [a-z0-9_.], 1 to 64 characters (docs/protocol.md). */
+static bool is_event_type(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.");
+
+	return n >= 1 && n <= 64 && !s[n];
+}
+
 static int handle_events(struct http_request *req)
 {
 	json_t *out = NULL;
+	const char *type = NULL;
 	int64_t after;
 	size_t limit;
 	int r;
 
 	if (http_query_int(req, "after", 0, 0, INT64_MAX, &after) < 0 ||
-	    paging(req, &limit, NULL) < 0)
+	    paging(req, &limit, NULL) < 0 || query_text(req, "type", &type) < 0)
 		return -EINVAL;
+	if (type && !is_event_type(type))
+		return http_fail(req, -EINVAL, "malformed",
+				 "query parameter 'type': expected an event type like usb.plug "
+				 "([a-z0-9_.], at most 64 characters)");
 	if (host_exists(req) < 0)
 		return -ENOENT;
-	r = store_host_events(req->srv->store, req->param, (uint64_t) after, limit, &out);
+	r = store_host_events(req->srv->store, req->param, (uint64_t) after, type, limit, &out);
 	if (r < 0)
 		return http_fail_store(req, r, "events");
 	return http_reply_json(req, 200, out);

@@ -108,6 +108,26 @@ int http_fail(struct http_request *req, int err, const char *code, const char *f
 	return err;
 }
 
+int http_fail_extra(struct http_request *req, int err, const char *code, json_t *extra,
+		    const char *fmt, ...)
+{
+	unsigned i = error_index(err);
+	va_list ap;
+
+	if (req->failed) {
+		json_decref(extra);
+		return err;
+	}
+	req->failed = true;
+	req->status = error_table[i].status;
+	req->code = code ? code : error_table[i].code;
+	req->error_extra = extra;
+	va_start(ap, fmt);
+	(void) vsnprintf(req->message, sizeof(req->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
 int http_fail_json(struct http_request *req, int err, const struct jsonw_error *jerr)
 {
 	if (err == -ENOMEM)
@@ -171,6 +191,8 @@ static enum MHD_Result queue_error(struct http_request *req)
 
 	body = json_pack("{s:s, s:s}", "error", req->message[0] ? req->message : "error", "code",
 			 req->code ? req->code : "internal");
+	if (body && req->error_extra)
+		(void) json_object_update_missing(body, req->error_extra);
 	text = body ? jsonw_dump(body) : NULL;
 	if (!text)
 		return MHD_NO;
@@ -280,6 +302,20 @@ const char *http_query(struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_body_text(struct http_request *req, const char **ret, size_t *ret_len)
+{
+	if (memchr(buf_str(&req->body), '\0', req->body.len))
+		return http_fail(req, -EBADMSG, "malformed", "the body holds a NUL byte: not text");
+	*ret = buf_str(&req->body);
+	*ret_len = req->body.len;
+	return 0;
+}
+
 int http_query_int(struct http_request *req, const char *name, int64_t def, int64_t min,
 		   int64_t max, int64_t *ret)
 {
@@ -361,6 +397,9 @@ static const struct http_route *find_route(enum http_api api, const char *method
 		{api_agent_routes, api == HTTP_API_AGENT ? api_agent_n_routes : 0},
 		{api_hosts_routes, api == HTTP_API_ADMIN ? api_hosts_n_routes : 0},
 		{api_tokens_routes, api == HTTP_API_ADMIN ? api_tokens_n_routes : 0},
+		{api_policies_routes, api == HTTP_API_ADMIN ? api_policies_n_routes : 0},
+		{api_devices_routes, api == HTTP_API_ADMIN ? api_devices_n_routes : 0},
+		{api_grants_routes, api == HTTP_API_ADMIN ? api_grants_n_routes : 0},
 		{api_compliance_routes, api == HTTP_API_ADMIN ? api_compliance_n_routes : 0},
 		{api_events_routes, api == HTTP_API_ADMIN ? api_events_n_routes : 0},
 	};
@@ -464,6 +503,7 @@ static void request_free(struct http_request *req)
 	buf_done(&req->body);
 	json_decref(req->json);
 	json_decref(req->actor);
+	json_decref(req->error_extra);
 	mm_free(req);
 }
 

@@ -249,6 +249,7 @@ struct http_request {
 	unsigned status;
 	const char *code;
 	char message[512];
+	json_t *error_extra; /* merged into the error body (http_fail_extra) */
 	bool counted_agent;
 };
 
@@ -310,13 +311,31 @@ const char *http_query(struct http_request *req, const char *name);
 int http_query_int(struct http_request *req, const char *name, int64_t def, int64_t min,
 		   int64_t max, int64_t *ret) _wur_;
 
-/* The routes of each API (api_agent.c, api_hosts.c, api_tokens.c, api_events.c). */
+/*
+ * Records a failure whose answer carries more than words: `extra` (an object, taken) is
+ * merged into the error body, e.g. {"errors": ["policy:3:7: …"]}. Returns err.
+ */
+int http_fail_extra(struct http_request *req, int err, const char *code, json_t *extra,
+		    const char *fmt, ...) _printf_(5, 6);
+/* A request header, or NULL. */
+const char *http_header(struct http_request *req, const char *name);
+/* The request body as text: NUL-free (a failure is recorded otherwise); may be empty. */
+int http_body_text(struct http_request *req, const char **ret, size_t *ret_len) _wur_;
+
+/* The routes of each API (api_agent.c, api_hosts.c, api_tokens.c, api_policies.c,
+ * api_devices.c, api_grants.c, api_events.c, api_compliance.c). */
 extern const struct http_route api_agent_routes[];
 extern const size_t api_agent_n_routes;
 extern const struct http_route api_hosts_routes[];
 extern const size_t api_hosts_n_routes;
 extern const struct http_route api_tokens_routes[];
 extern const size_t api_tokens_n_routes;
+extern const struct http_route api_policies_routes[];
+extern const size_t api_policies_n_routes;
+extern const struct http_route api_devices_routes[];
+extern const size_t api_devices_n_routes;
+extern const struct http_route api_grants_routes[];
+extern const size_t api_grants_n_routes;
 extern const struct http_route api_events_routes[];
 extern const size_t api_events_n_routes;
 extern const struct http_route api_compliance_routes[];
@@ -364,6 +383,7 @@ int api_agent_parse_enroll(json_t *body, struct api_agent_enroll *ret, struct js
 
 struct api_agent_checkin {
 	const char *inventory_digest; /* "" when the agent holds none */
+	const char *policy_version;   /* the USB policy document held; "" when none */
 	json_t *state;                /* a new object with the known fields: the caller's */
 };
 
@@ -434,3 +454,99 @@ int siem_format(const json_t *event, struct buf *out) _wur_;
 int ingest_inventory(struct store *st, const char *host_id, const struct api_agent_inventory *in,
 		     int64_t now, char ret_digest[STORE_DIGEST_HEX], size_t *ret_changes,
 		     const char **ret_code, char *errbuf, size_t errlen) _wur_;
+
+/* ---- policy.c: USB policies, their scopes and the document an agent receives ---- */
+
+/* Checks a scope: "all", "group:NAME" or "host:ID". -EINVAL with why. */
+int policy_scope_check(const char *scope, char *why, size_t whylen) _wur_;
+/*
+ * Checks a policy text with the agent's own parser (usb_policy_parse), naming it `file` in
+ * the diagnostics, which go to d (errors and warnings, with line and column). On success
+ * *ret_tags is a new array of the registry tags the rules name and *ret_rules the number
+ * of rules. -EINVAL when d holds errors, -E2BIG, -ENOMEM.
+ */
+int policy_check_text(const char *file, const char *text, struct diag *d, json_t **ret_tags,
+		      size_t *ret_rules) _wur_;
+/* A policy document version ("12-4f3a9c0b1d2e") and its NUL. */
+#define POLICY_VERSION_MAX 64
+
+/*
+ * Builds the policy document (docs/usb-control.md) from store_policy_inputs()'s answer
+ * read with the registry: a new object {"version", "policy_version", "scope",
+ * "rules_text", "registry", "grants"}, or JSON null when no policy applies. -E2BIG when it
+ * would be over what an agent accepts, -ENOMEM.
+ */
+int policy_document_build(json_t *inputs, json_t **ret_doc) _wur_;
+/* The version of the document the inputs make (with or without the registry): the same
+ * as policy_document_build()'s; "" when no policy applies. -E2BIG, -ENOMEM. */
+int policy_version_build(json_t *inputs, char ret[POLICY_VERSION_MAX]) _wur_;
+/* Reads the inputs for host_id at now, with the registry, and builds its document;
+ * *ret_inputs (optional) gets the inputs. -ENOENT for an unknown host, -E2BIG (logged),
+ * store errors. */
+int policy_document(struct store *st, const char *host_id, int64_t now, json_t **ret_doc,
+		    json_t **ret_inputs) _wur_;
+/* The version of host_id's document at now ("" when no policy applies), without reading
+ * the registry: what a check-in compares with the agent's. Errors as policy_document(). */
+int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
+	_wur_;
+/* Why the inputs' policy applies, in words, as a new string (mm_free). -ENOMEM. */
+int policy_why(json_t *inputs, char **ret) _wur_;
+/*
+ * What a host holds against what it should: *ret = {"in_force": the document version the
+ * agent last reported (state's policy_version; null when it holds none), "effective": the
+ * version it should hold ("" → null: no policy applies), "current": whether they are the
+ * same, "reported": when the agent said so (state's time)}. -ENOMEM.
+ */
+int policy_status(const char *effective, json_t *state, json_t **ret) _wur_;
+
+/* ---- registry.c: the device registry's fields and its CSV form ---- */
+
+#define REGISTRY_SERIAL_MAX 126u  /* a USB serial string has at most 126 characters */
+#define REGISTRY_OWNER_MAX  256u  /* bytes */
+#define REGISTRY_NOTE_MAX   1024u /* bytes */
+#define REGISTRY_TAG_MAX    64u   /* bytes */
+#define REGISTRY_TAGS_MAX   32u   /* tags per device, as the agent accepts */
+
+/* Whether s can be a registered serial: 1..REGISTRY_SERIAL_MAX bytes of clean text. */
+bool registry_serial_ok(const char *s);
+/* Whether s can be a tag: a word the rule language can name. */
+bool registry_tag_ok(const char *s);
+/*
+ * Checks a device object {"serial", "vendor", "product", "owner", "tags", "note"} (vendor
+ * and product as 4 hex digits; an unknown member is an error) and normalises it in place:
+ * tags sorted, each once, [] when absent. On success *ret points into obj. On failure
+ * -EINVAL with *ret_field naming the field and why saying what is wrong; -ENOMEM.
+ */
+int registry_device_check(json_t *obj, struct store_device *ret, const char **ret_field, char *why,
+			  size_t whylen) _wur_;
+/*
+ * Parses a registry CSV (see registry.c) named `file` in diagnostics: every error goes to
+ * d with its line and column. Returns 0 with *ret_devices a new array of device objects
+ * checked with registry_device_check(), or -EINVAL (d holds the errors; nothing is
+ * returned), -ENOMEM.
+ */
+int registry_csv_parse(const char *file, const char *text, size_t len, struct diag *d,
+		       json_t **ret_devices) _wur_;
+/* Formats devices (store_devices_list()'s "devices") as CSV with a header row, CRLF line
+ * ends and a UTF-8 byte order mark when bom; *ret is a new string. -E2BIG past
+ * LIMIT_CSV_EXPORT bytes, -ENOMEM. */
+int registry_csv_format(json_t *devices, bool bom, char **ret) _wur_;
+
+/* ---- api_policies.c: validation of the policy API's body, callable without HTTP ---- */
+
+struct api_policies_create {
+	const char *scope; /* borrowed from the body */
+	const char *rules;
+	const char *comment; /* NULL when absent */
+	json_t *tags;        /* a new array: the caller's */
+	size_t rule_count;
+};
+
+/*
+ * Validates a POST /api/v1/policies body {scope, rules, comment, file}. A malformed body
+ * is -EBADMSG with err naming the field; a policy text with errors is -EINVAL with every
+ * error (and warning) in d, named `file` (default "policy"). Warnings of a good policy
+ * are in d too.
+ */
+int api_policies_parse_create(json_t *body, struct api_policies_create *ret, struct diag *d,
+			      struct jsonw_error *err) _wur_;

@@ -330,10 +330,10 @@ int store_host_history(struct store *st, const char *host_id, int64_t since, siz
 	return st->ops->host_history(st, host_id, since, limit, offset, ret);
 }
 
-int store_host_events(struct store *st, const char *host_id, uint64_t after, size_t limit,
-		      json_t **ret)
+int store_host_events(struct store *st, const char *host_id, uint64_t after, const char *type,
+		      size_t limit, json_t **ret)
 {
-	return st->ops->host_events(st, host_id, after, limit, ret);
+	return st->ops->host_events(st, host_id, after, type, limit, ret);
 }
 
 int store_host_revoke(struct store *st, const char *host_id, int64_t now)
@@ -387,6 +387,60 @@ int store_job_unlock(struct store *st, const char *name)
 	if (!store_job_name_ok(name))
 		return -EINVAL;
 	return st->ops->job_unlock(st, name);
+}
+
+int store_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version)
+{
+	return st->ops->policy_create(st, p, ret_version);
+}
+
+int store_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
+		      json_t **ret)
+{
+	return st->ops->policy_list(st, scope, limit, offset, ret);
+}
+
+int store_policy_get(struct store *st, int64_t version, json_t **ret)
+{
+	return st->ops->policy_get(st, version, ret);
+}
+
+int store_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			json_t **ret)
+{
+	return st->ops->policy_inputs(st, host_id, now, registry, ret);
+}
+
+int store_devices_put(struct store *st, const struct store_device *devs, size_t n, int64_t now,
+		      const char *actor, size_t *ret_created, size_t *ret_updated)
+{
+	return st->ops->devices_put(st, devs, n, now, actor, ret_created, ret_updated);
+}
+
+int store_device_delete(struct store *st, const char *serial)
+{
+	return st->ops->device_delete(st, serial);
+}
+
+int store_devices_list(struct store *st, const struct store_device_query *q, json_t **ret)
+{
+	return st->ops->devices_list(st, q, ret);
+}
+
+int store_grant_create(struct store *st, const struct store_grant *g, char ret_id[STORE_ID_MAX])
+{
+	return st->ops->grant_create(st, g, ret_id);
+}
+
+int store_grants_list(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
+		      json_t **ret)
+{
+	return st->ops->grants_list(st, now, all, limit, offset, ret);
+}
+
+int store_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor)
+{
+	return st->ops->grant_revoke(st, id, now, actor);
 }
 
 /* ---- compliance and attestations: a backend without them answers -EOPNOTSUPP ---- */

@@ -223,9 +223,10 @@ int store_host_software(struct store *st, const char *host_id, const char *searc
  * "key", "op", "old", "new"}], "total": N}; only changes with time >= since. */
 int store_host_history(struct store *st, const char *host_id, int64_t since, size_t limit,
 		       size_t offset, json_t **ret) _wur_;
-/* The host's events in sequence order: {"events": [...], "acked_seq": N}, seq > after. */
-int store_host_events(struct store *st, const char *host_id, uint64_t after, size_t limit,
-		      json_t **ret) _wur_;
+/* The host's events in sequence order: {"events": [...], "acked_seq": N}, seq > after, of
+ * the given type only when type is not NULL. */
+int store_host_events(struct store *st, const char *host_id, uint64_t after, const char *type,
+		      size_t limit, json_t **ret) _wur_;
 /* Revokes a host: its certificate is refused from now on. -ENOENT when unknown. */
 int store_host_revoke(struct store *st, const char *host_id, int64_t now) _wur_;
 /* Deletes a host and everything stored for it. Its certificate is refused afterwards. */
@@ -344,6 +345,119 @@ int store_job_unlock(struct store *st, const char *name) _wur_;
  * *ret_report (optional) = {"tables": {NAME: rows}, "hosts": {ID: digest}}.
  */
 int store_copy(struct store *from, struct store *to, bool force, json_t **ret_report) _wur_;
+
+/* ---- USB control: policies, the device registry, temporary grants ---- */
+
+/*
+ * A policy version to store. The caller has checked everything: the scope's form, the
+ * rules with usb_policy_parse() (the store never sees an invalid policy), the tags.
+ */
+struct store_policy {
+	const char *scope;      /* "all", "group:NAME" or "host:ID" */
+	const char *rules;      /* the rule text (docs/usb-rules.md) */
+	json_t *tags;           /* array of the registry tags the rules name */
+	size_t rule_count;      /* for listings */
+	const char *comment;    /* may be NULL */
+	int64_t created;        /* Unix seconds */
+	const char *created_by; /* "token:ID" */
+};
+
+/*
+ * Stores a new policy version for p->scope and gives its version number: versions are
+ * one sequence over every scope, so a larger number is always a later change. Versions
+ * are never changed or deleted afterwards. -ENOENT when the scope names a host that does
+ * not exist (or was deleted).
+ */
+int store_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version) _wur_;
+/*
+ * The policies: *ret = {"current": [{"scope", "version", "created", "created_by",
+ * "comment", "rule_count"}] — the latest version of each scope, "all" first, then groups
+ * and hosts by name — "history": [the same members], newest first, of `scope` only when
+ * not NULL, paged by limit (1..1000) and offset, "total": versions in the history}.
+ */
+int store_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
+		      json_t **ret) _wur_;
+/* One version: the list's members and "rules", "tags", "current" (no later version of its
+ * scope exists), "superseded_by" (the next version of its scope, or null). -ENOENT. */
+int store_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
+/*
+ * Everything the USB policy of a host depends on at `now`, read in one transaction:
+ * *ret = {"host_id", "hostname", "group",
+ *   "candidates": [{"scope", "version"}] — the latest version of the host's own scope,
+ *                 its group's and "all", those that exist, most specific first,
+ *   "policy": the first candidate with "rules" and "tags" (the members of
+ *             store_policy_get()), or null when none exists,
+ *   "tag_revisions": {tag: revision} — for each tag the policy names, a number that
+ *             changes whenever a device carrying it (before or after) is registered,
+ *             replaced or removed; 0 for a tag never used,
+ *   "registry": [{"serial", "vendor", "product", "tags"}] — the registered devices with a
+ *               tag the policy names, with only those tags, sorted by serial; only when
+ *               `registry` (it can be large: the revisions tell whether it changed),
+ *   "grants": [{"id", "serial", "host_id" | "user", "expires"}] — grants live at now (not
+ *             revoked, not expired) for this host or for any user, sorted by id}.
+ * -ENOENT for an unknown host.
+ */
+int store_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			json_t **ret) _wur_;
+
+/* A registered device (管理デバイス), as the caller has checked it. */
+struct store_device {
+	const char *serial;
+	int vendor;        /* USB vendor id 0..0xffff, -1 when not given */
+	int product;       /* USB product id, -1 when not given */
+	const char *owner; /* who it was issued to */
+	const char *note;  /* may be NULL */
+	json_t *tags;      /* array of strings, each once; may be empty */
+};
+
+/*
+ * Registers devices, replacing what is registered under the same serials (their
+ * creation time stays): one device added by hand or a whole CSV import, in one
+ * transaction, so an import is stored whole or not at all. *ret_created and *ret_updated
+ * (both optional) count the new and the replaced ones. -EINVAL for a serial given twice.
+ */
+int store_devices_put(struct store *st, const struct store_device *devs, size_t n, int64_t now,
+		      const char *actor, size_t *ret_created, size_t *ret_updated) _wur_;
+/* Unregisters a device. -ENOENT when the serial is not registered. */
+int store_device_delete(struct store *st, const char *serial) _wur_;
+
+struct store_device_query {
+	const char *serial; /* exactly this serial; NULL for all */
+	const char *tag;    /* devices with this tag; NULL for all */
+	const char *search; /* substring of serial, owner or note; NULL for all */
+	size_t limit;       /* 0: all of them (the CSV export), else 1..1000 */
+	size_t offset;
+};
+
+/* *ret = {"devices": [{"serial", "vendor", "product", "owner", "note", "tags", "created",
+ * "updated", "updated_by"}], "total": N}, sorted by serial; vendor and product are 4
+ * lower-case hex digits or null. */
+int store_devices_list(struct store *st, const struct store_device_query *q, json_t **ret) _wur_;
+
+/* A temporary exception (一時利用許可): a device, by serial, for one host or one user. */
+struct store_grant {
+	const char *serial;
+	const char *host_id; /* exactly one of host_id and user */
+	const char *user;
+	const char *reason;
+	int64_t created;
+	int64_t expires; /* > created */
+	const char *created_by;
+};
+
+/* Stores a grant and gives its id ("gr_" and 16 hex digits). -ENOENT for an unknown host. */
+int store_grant_create(struct store *st, const struct store_grant *g, char ret_id[STORE_ID_MAX])
+	_wur_;
+/*
+ * *ret = {"grants": [{"id", "serial", "host_id", "hostname", "user", "reason", "created",
+ * "expires", "created_by", "revoked", "revoked_by", "state": "active"|"expired"|"revoked"}],
+ * "total": N}, newest first, paged by limit (1..1000) and offset; only the grants active at
+ * `now` unless `all`.
+ */
+int store_grants_list(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
+		      json_t **ret) _wur_;
+/* Revokes a grant at now; revoking twice is not an error. -ENOENT for an unknown id. */
+int store_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor) _wur_;
 /* ---- compliance: the guideline scorecard (server/compliance.c, docs/internals/store.md) ---- */
 
 /* Sets (or with NULL clears) the person responsible for a host. -ENOENT when unknown. */

@@ -62,8 +62,8 @@ struct store_ops {
 			     size_t limit, size_t offset, json_t **ret);
 	int (*host_history)(struct store *st, const char *host_id, int64_t since, size_t limit,
 			    size_t offset, json_t **ret);
-	int (*host_events)(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			   json_t **ret);
+	int (*host_events)(struct store *st, const char *host_id, uint64_t after, const char *type,
+			   size_t limit, json_t **ret);
 	int (*host_revoke)(struct store *st, const char *host_id, int64_t now);
 	int (*host_delete)(struct store *st, const char *host_id, int64_t now);
 
@@ -82,6 +82,22 @@ struct store_ops {
 	int (*audit_append)(struct store *st, int64_t now, const char *actor, const char *action,
 			    const char *target, json_t *details, const char *remote);
 	int (*audit_list)(struct store *st, size_t limit, size_t offset, json_t **ret);
+
+	int (*policy_create)(struct store *st, const struct store_policy *p, int64_t *ret_version);
+	int (*policy_list)(struct store *st, const char *scope, size_t limit, size_t offset,
+			   json_t **ret);
+	int (*policy_get)(struct store *st, int64_t version, json_t **ret);
+	int (*policy_inputs)(struct store *st, const char *host_id, int64_t now, bool registry,
+			     json_t **ret);
+	int (*devices_put)(struct store *st, const struct store_device *devs, size_t n, int64_t now,
+			   const char *actor, size_t *ret_created, size_t *ret_updated);
+	int (*device_delete)(struct store *st, const char *serial);
+	int (*devices_list)(struct store *st, const struct store_device_query *q, json_t **ret);
+	int (*grant_create)(struct store *st, const struct store_grant *g,
+			    char ret_id[STORE_ID_MAX]);
+	int (*grants_list)(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
+			   json_t **ret);
+	int (*grant_revoke)(struct store *st, const char *id, int64_t now, const char *actor);
 
 	int (*maintain)(struct store *st, int64_t now);
 	int (*job_try_lock)(struct store *st, const char *name, bool *ret_held);
@@ -164,6 +180,11 @@ enum store_table {
 	STORE_T_COMPLIANCE_ROLLUP,
 	STORE_T_COMPLIANCE_DAILY,
 	STORE_T_ATTESTATIONS,
+	STORE_T_POLICIES,
+	STORE_T_DEVICES,
+	STORE_T_DEVICE_TAGS,
+	STORE_T_TAG_REVISIONS,
+	STORE_T_GRANTS,
 	STORE_T_COUNT,
 };
 

@@ -85,6 +85,19 @@ static const char *const gaps_cols[] = {
 static const char *const evidence_cols[] = {
 	"host_id", "id", "kind", "first_seq", "last_seq", "detected", "detail", NULL,
 };
+static const char *const policies_cols[] = {
+	"version", "scope", "rules", "tags", "rule_count", "comment", "created", "created_by", NULL,
+};
+static const char *const devices_cols[] = {
+	"serial", "vendor",  "product", "owner",      "note",
+	"tags",   "created", "updated", "updated_by", NULL,
+};
+static const char *const device_tags_cols[] = {"serial", "tag", NULL};
+static const char *const tag_revisions_cols[] = {"tag", "rev", NULL};
+static const char *const grants_cols[] = {
+	"id",      "serial",     "host_id", "user_name",  "reason", "created",
+	"expires", "created_by", "revoked", "revoked_by", NULL,
+};
 static const char *const audit_cols[] = {
 	"id", "time", "actor", "action", "target", "details", "remote", "prev_hash", "hash", NULL,
 };
@@ -128,6 +141,11 @@ const struct store_table_desc store_tables[STORE_T_COUNT] = {
 				       false},
 	[STORE_T_COMPLIANCE_DAILY] = {"compliance_daily", "ittiiii", compliance_daily_cols, false},
 	[STORE_T_ATTESTATIONS] = {"attestations", "ttttttiiit", attestations_cols, false},
+	[STORE_T_POLICIES] = {"policies", "itttitit", policies_cols, false},
+	[STORE_T_DEVICES] = {"devices", "tiitttiit", devices_cols, false},
+	[STORE_T_DEVICE_TAGS] = {"device_tags", "tt", device_tags_cols, false},
+	[STORE_T_TAG_REVISIONS] = {"tag_revisions", "ti", tag_revisions_cols, false},
+	[STORE_T_GRANTS] = {"grants", "tttttiitit", grants_cols, false},
 };
 
 /* What one side of the copy saw: rows per table, and per host a digest per table. */

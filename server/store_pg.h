@@ -171,8 +171,8 @@ int store_pg_inventory_history(struct store *st, const char *host_id, int64_t si
 /* Operations in store_pg_events.c. */
 int store_pg_events_ingest(struct store *st, const char *host_id, const struct store_event *ev,
 			   size_t n, int64_t now, struct store_ingest_result *ret) _wur_;
-int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			 json_t **ret) _wur_;
+int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, const char *type,
+			 size_t limit, json_t **ret) _wur_;
 int store_pg_events_maintain(struct store *st, int64_t now) _wur_;
 int store_pg_events_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
 	_wur_;
@@ -243,4 +243,25 @@ int store_pg_attestation_list(struct store *st, const char *measure, json_t **re
  * summary goes, and with `history` its status changes too. For revocation and deletion.
  */
 int store_pg_compliance_forget(struct store_pg_conn *c, int64_t host, int64_t now, bool history)
+	_wur_;
+
+/* Operations in store_pg_policy.c. */
+int store_pg_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version)
+	_wur_;
+int store_pg_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			 json_t **ret) _wur_;
+int store_pg_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
+int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			   json_t **ret) _wur_;
+int store_pg_policy_devices_put(struct store *st, const struct store_device *devs, size_t n,
+				int64_t now, const char *actor, size_t *ret_created,
+				size_t *ret_updated) _wur_;
+int store_pg_policy_device_delete(struct store *st, const char *serial) _wur_;
+int store_pg_policy_devices_list(struct store *st, const struct store_device_query *q, json_t **ret)
+	_wur_;
+int store_pg_policy_grant_create(struct store *st, const struct store_grant *g,
+				 char ret_id[STORE_ID_MAX]) _wur_;
+int store_pg_policy_grants_list(struct store *st, int64_t now, bool all, size_t limit,
+				size_t offset, json_t **ret) _wur_;
+int store_pg_policy_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor)
 	_wur_;

@@ -80,6 +80,15 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_ATTESTATIONS] =
 		"SELECT id, measure, status, evidence, link, owner, date, review_days, created,"
 		"   created_by FROM attestations ORDER BY id",
+	[STORE_T_POLICIES] =
+		"SELECT version, scope, rules, tags, rule_count, comment, created, created_by"
+		" FROM policies ORDER BY version",
+	[STORE_T_DEVICES] = "SELECT serial, vendor, product, owner, note, tags, created, updated,"
+			    "   updated_by FROM devices ORDER BY serial",
+	[STORE_T_DEVICE_TAGS] = "SELECT serial, tag FROM device_tags ORDER BY serial, tag",
+	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
+	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
+			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
 };
 
 /* … the INSERT of a chunk ($1… are the columns as arrays) … */
@@ -209,6 +218,25 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"   review_days, created, created_by)"
 		" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[])",
+	[STORE_T_POLICIES] =
+		"INSERT INTO policies (version, scope, rules, tags, rule_count, comment, created,"
+		"   created_by)"
+		" SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+		"   $5::bigint[], $6::text[], $7::bigint[], $8::text[])",
+	[STORE_T_DEVICES] =
+		"INSERT INTO devices (serial, vendor, product, owner, note, tags, created, updated,"
+		"   updated_by)"
+		" SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
+		"   $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])",
+	[STORE_T_DEVICE_TAGS] = "INSERT INTO device_tags (serial, tag)"
+				" SELECT * FROM unnest($1::text[], $2::text[])",
+	[STORE_T_TAG_REVISIONS] = "INSERT INTO tag_revisions (tag, rev)"
+				  " SELECT * FROM unnest($1::text[], $2::bigint[])",
+	[STORE_T_GRANTS] =
+		"INSERT INTO grants (id, serial, host_id, user_name, reason, created, expires,"
+		"   created_by, revoked, revoked_by)"
+		" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+		"   $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[])",
 };
 
 /* … and what runs after each INSERT, if anything. */
@@ -226,6 +254,8 @@ static const char *const afters[STORE_T_COUNT] = {
 	[STORE_T_COMPLIANCE_CHANGES] =
 		"SELECT setval(pg_get_serial_sequence('compliance_changes', 'id'),"
 		"   greatest((SELECT max(id) FROM compliance_changes), 1))",
+	[STORE_T_POLICIES] = "SELECT setval(pg_get_serial_sequence('policies', 'version'),"
+			     "   greatest((SELECT max(version) FROM policies), 1))",
 };
 
 int store_pg_bulk_begin(struct store *st, bool write, void **ret)
@@ -434,12 +464,15 @@ int store_pg_bulk_clear(struct store *st, void *session)
 	return store_pg_simple(
 		session,
 		"ALTER TABLE audit DISABLE TRIGGER USER;"
+		"ALTER TABLE policies DISABLE TRIGGER USER;"
 		"TRUNCATE audit, events, event_seqs, event_gaps, chain_evidence,"
 		"  cursors, software, inventory_changes, inventory_items, token_uses,"
 		"  hosts, ca_serials, enroll_tokens, api_tokens, compliance_facts,"
 		"  compliance_results, compliance_changes, compliance_rollup,"
-		"  compliance_daily, attestations;"
+		"  compliance_daily, attestations, grants, device_tags, tag_revisions,"
+		"  devices, policies;"
 		"UPDATE counters SET value = 0;"
-		"ALTER TABLE audit ENABLE TRIGGER USER",
+		"ALTER TABLE audit ENABLE TRIGGER USER;"
+		"ALTER TABLE policies ENABLE TRIGGER USER",
 		"emptying the store");
 }

@@ -749,8 +749,8 @@ json_t *store_pg_events_json(const PGresult *res, int i)
 	return TAKE_PTR(e);
 }
 
-static int list(struct store_pg_conn *c, const char *host_id, uint64_t after, size_t limit,
-		json_t **ret)
+static int list(struct store_pg_conn *c, const char *host_id, uint64_t after, const char *type,
+		size_t limit, json_t **ret)
 {
 	struct store_pg_params ph = {.n = 0}, p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *h = NULL, *q = NULL;
@@ -767,10 +767,12 @@ static int list(struct store_pg_conn *c, const char *host_id, uint64_t after, si
 	store_pg_text(&p, PQgetvalue(h, 0, 0));
 	store_pg_int(&p, after > INT64_MAX ? INT64_MAX : (int64_t) after);
 	store_pg_int(&p, (int64_t) limit);
+	store_pg_text(&p, type);
 	n = store_pg_exec(c,
 			  "SELECT " STORE_PG_EVENT_COLS
 			  " FROM events e JOIN hosts h ON h.num = e.host"
-			  " WHERE e.host = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
+			  " WHERE e.host = $1 AND e.seq > $2 AND ($4::text IS NULL OR e.type = $4)"
+			  " ORDER BY e.seq LIMIT $3",
 			  &p, "listing events", &q);
 	if (n < 0)
 		return n;
@@ -782,8 +784,8 @@ static int list(struct store_pg_conn *c, const char *host_id, uint64_t after, si
 	return *ret ? 0 : -ENOMEM;
 }
 
-int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			 json_t **ret)
+int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, const char *type,
+			 size_t limit, json_t **ret)
 {
 	struct store_pg *s = store_pg_of(st);
 	struct store_pg_conn *c;
@@ -795,7 +797,7 @@ int store_pg_events_list(struct store *st, const char *host_id, uint64_t after, 
 	r = store_pg_begin(s, STORE_PG_READ, &c);
 	if (r < 0)
 		return r;
-	r = store_pg_end(s, c, list(c, host_id, after, limit, &v));
+	r = store_pg_end(s, c, list(c, host_id, after, type, limit, &v));
 	if (r < 0) {
 		json_decref(v);
 		return r;

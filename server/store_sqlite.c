@@ -1,9 +1,9 @@
 /*
  * The SQLite store: one database file in WAL mode, the schema and its migrations, the
  * connections and transactions every operation runs in, and the operations on tokens,
- * enrolment and check-ins. Inventory, events, the admin's host views and the audit trail
- * live in store_sqlite_{inventory,events,hosts,audit}.c; docs/internals/store.md
- * describes the schema.
+ * enrolment and check-ins. Inventory, events, the admin's host views, the audit trail and
+ * USB control live in store_sqlite_{inventory,events,hosts,audit,policy}.c;
+ * docs/internals/store.md describes the schema.
  *
  * Concurrency. The HTTP server calls from several threads. There is one writer connection,
  * guarded by a mutex held from BEGIN IMMEDIATE to COMMIT, and a small pool of reader
@@ -342,6 +342,62 @@ static const char *const migrations[] = {
 	"  position INTEGER NOT NULL,"
 	"  updated INTEGER NOT NULL"
 	") STRICT;",
+
+	/* 4: USB control — policies, the device registry, grants (store_sqlite_policy.c) */
+	"CREATE TABLE policies ("
+	"  version INTEGER PRIMARY KEY,"
+	"  scope TEXT NOT NULL CHECK (scope = 'all' OR scope LIKE 'group:_%'"
+	"                              OR scope LIKE 'host:_%'),"
+	"  rules TEXT NOT NULL,"
+	"  tags TEXT NOT NULL,"
+	"  rule_count INTEGER NOT NULL,"
+	"  comment TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX policies_scope ON policies(scope, version);"
+	"CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies"
+	"  BEGIN SELECT RAISE(ABORT, 'a policy version is never changed'); END;"
+	"CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies"
+	"  BEGIN SELECT RAISE(ABORT, 'a policy version is never deleted'); END;"
+
+	"CREATE TABLE devices ("
+	"  serial TEXT PRIMARY KEY,"
+	"  vendor INTEGER CHECK (vendor BETWEEN 0 AND 65535),"
+	"  product INTEGER CHECK (product BETWEEN 0 AND 65535),"
+	"  owner TEXT NOT NULL,"
+	"  note TEXT,"
+	"  tags TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  updated_by TEXT NOT NULL"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE TABLE device_tags ("
+	"  tag TEXT NOT NULL,"
+	"  serial TEXT NOT NULL REFERENCES devices(serial) ON DELETE CASCADE,"
+	"  PRIMARY KEY (tag, serial)"
+	") STRICT, WITHOUT ROWID;"
+	"CREATE INDEX device_tags_serial ON device_tags(serial);"
+	"CREATE TABLE tag_revisions ("
+	"  tag TEXT PRIMARY KEY,"
+	"  rev INTEGER NOT NULL"
+	") STRICT, WITHOUT ROWID;"
+
+	"CREATE TABLE grants ("
+	"  id TEXT PRIMARY KEY,"
+	"  serial TEXT NOT NULL,"
+	"  host_id TEXT,"
+	"  user_name TEXT,"
+	"  reason TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL CHECK (expires > created),"
+	"  created_by TEXT NOT NULL,"
+	"  revoked INTEGER,"
+	"  revoked_by TEXT,"
+	"  CHECK ((host_id IS NULL) <> (user_name IS NULL))"
+	") STRICT;"
+	"CREATE INDEX grants_live ON grants(expires) WHERE revoked IS NULL;"
+	"CREATE INDEX grants_created ON grants(created, id);",
 };
 
 /* ---- connections ---- */
@@ -1435,6 +1491,16 @@ static const struct store_ops sqlite_ops = {
 	.host_delete = store_sqlite_hosts_delete,
 	.audit_append = store_sqlite_audit_append,
 	.audit_list = store_sqlite_audit_list,
+	.policy_create = store_sqlite_policy_create,
+	.policy_list = store_sqlite_policy_list,
+	.policy_get = store_sqlite_policy_get,
+	.policy_inputs = store_sqlite_policy_inputs,
+	.devices_put = store_sqlite_policy_devices_put,
+	.device_delete = store_sqlite_policy_device_delete,
+	.devices_list = store_sqlite_policy_devices_list,
+	.grant_create = store_sqlite_policy_grant_create,
+	.grants_list = store_sqlite_policy_grants_list,
+	.grant_revoke = store_sqlite_policy_grant_revoke,
 	.maintain = sqlite_maintain,
 	.job_try_lock = sqlite_job_try_lock,
 	.job_unlock = sqlite_job_unlock,

@@ -115,8 +115,8 @@ int store_sqlite_inventory_history(struct store *st, const char *host_id, int64_
 /* Operations in store_sqlite_events.c. */
 int store_sqlite_events_ingest(struct store *st, const char *host_id, const struct store_event *ev,
 			       size_t n, int64_t now, struct store_ingest_result *ret) _wur_;
-int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			     json_t **ret) _wur_;
+int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after,
+			     const char *type, size_t limit, json_t **ret) _wur_;
 int store_sqlite_events_evidence(struct store *st, const char *host_id, size_t limit, json_t **ret)
 	_wur_;
 int store_sqlite_events_purge(struct store *st, const char *type, json_t *except, int64_t before_ms,
@@ -165,6 +165,27 @@ int store_sqlite_bulk_end(struct store *st, void *session, int r) _wur_;
 int store_sqlite_audit_append(struct store *st, int64_t now, const char *actor, const char *action,
 			      const char *target, json_t *details, const char *remote) _wur_;
 int store_sqlite_audit_list(struct store *st, size_t limit, size_t offset, json_t **ret) _wur_;
+
+/* Operations in store_sqlite_policy.c. */
+int store_sqlite_policy_create(struct store *st, const struct store_policy *p, int64_t *ret_version)
+	_wur_;
+int store_sqlite_policy_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			     json_t **ret) _wur_;
+int store_sqlite_policy_get(struct store *st, int64_t version, json_t **ret) _wur_;
+int store_sqlite_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
+			       json_t **ret) _wur_;
+int store_sqlite_policy_devices_put(struct store *st, const struct store_device *devs, size_t n,
+				    int64_t now, const char *actor, size_t *ret_created,
+				    size_t *ret_updated) _wur_;
+int store_sqlite_policy_device_delete(struct store *st, const char *serial) _wur_;
+int store_sqlite_policy_devices_list(struct store *st, const struct store_device_query *q,
+				     json_t **ret) _wur_;
+int store_sqlite_policy_grant_create(struct store *st, const struct store_grant *g,
+				     char ret_id[STORE_ID_MAX]) _wur_;
+int store_sqlite_policy_grants_list(struct store *st, int64_t now, bool all, size_t limit,
+				    size_t offset, json_t **ret) _wur_;
+int store_sqlite_policy_grant_revoke(struct store *st, const char *id, int64_t now,
+				     const char *actor) _wur_;
 
 /* Operations in store_sqlite_compliance.c. */
 int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)

@@ -73,6 +73,15 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_ATTESTATIONS] =
 		"SELECT id, measure, status, evidence, link, owner, date, review_days, created,"
 		"   created_by FROM attestations ORDER BY id",
+	[STORE_T_POLICIES] =
+		"SELECT version, scope, rules, tags, rule_count, comment, created, created_by"
+		" FROM policies ORDER BY version",
+	[STORE_T_DEVICES] = "SELECT serial, vendor, product, owner, note, tags, created, updated,"
+			    "   updated_by FROM devices ORDER BY serial",
+	[STORE_T_DEVICE_TAGS] = "SELECT serial, tag FROM device_tags ORDER BY serial, tag",
+	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
+	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
+			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
 };
 
 /* … and the INSERT of one row. */
@@ -145,6 +154,17 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"INSERT INTO attestations (id, measure, status, evidence, link, owner, date,"
 		"   review_days, created, created_by)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[STORE_T_POLICIES] = "INSERT INTO policies (version, scope, rules, tags, rule_count,"
+			     "   comment, created, created_by)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[STORE_T_DEVICES] = "INSERT INTO devices (serial, vendor, product, owner, note, tags,"
+			    "   created, updated, updated_by)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[STORE_T_DEVICE_TAGS] = "INSERT INTO device_tags (serial, tag) VALUES (?1, ?2)",
+	[STORE_T_TAG_REVISIONS] = "INSERT INTO tag_revisions (tag, rev) VALUES (?1, ?2)",
+	[STORE_T_GRANTS] = "INSERT INTO grants (id, serial, host_id, user_name, reason, created,"
+			   "   expires, created_by, revoked, revoked_by)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 int store_sqlite_bulk_begin(struct store *st, bool write, void **ret)
@@ -359,7 +379,7 @@ int store_sqlite_bulk_write(struct store *st, void *session, int t, json_t *rows
 int store_sqlite_bulk_clear(struct store *st, void *session)
 {
 	static const char *const clear =
-		"DROP TRIGGER audit_no_delete;"
+		"DROP TRIGGER audit_no_delete; DROP TRIGGER policies_no_delete;"
 		"DELETE FROM audit; DELETE FROM events; DELETE FROM event_gaps;"
 		"DELETE FROM compliance_facts; DELETE FROM compliance_results;"
 		"DELETE FROM compliance_changes; DELETE FROM compliance_rollup;"
@@ -368,8 +388,13 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 		"DELETE FROM inventory_changes; DELETE FROM inventory_items;"
 		"DELETE FROM token_uses; DELETE FROM hosts; DELETE FROM ca_serials;"
 		"DELETE FROM enroll_tokens; DELETE FROM api_tokens;"
+		"DELETE FROM grants; DELETE FROM device_tags; DELETE FROM devices;"
+		"DELETE FROM tag_revisions;"
+		"DELETE FROM policies;"
 		"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-		"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;";
+		"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+		"CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies"
+		"  BEGIN SELECT RAISE(ABORT, 'a policy version is never deleted'); END;";
 	struct store_sqlite_conn *c = session;
 	int rc;
 

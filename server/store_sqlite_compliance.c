@@ -154,12 +154,18 @@ static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host
 	r = load_items(c, host, items, h->doc);
 	if (r < 0)
 		return r;
-	r = store_sqlite_stmt(c,
-			      "SELECT h.inventory_time, h.owner,"
-			      "   json_extract(h.last_state, '$.policy_version'), f.events"
-			      " FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"
-			      " WHERE h.num = ?1",
-			      &q);
+	/* The agent reports the policy document it holds as "P-DIGEST", P the policy's version
+	 * (CAST keeps the leading integer), or 0 for none (protocol.md); an integer is taken as
+	 * it is. */
+	r = store_sqlite_stmt(
+		c,
+		"SELECT h.inventory_time, h.owner,"
+		"   CAST(json_extract(h.last_state, '$.policy_version') AS INTEGER),"
+		"   json_type(h.last_state, '$.policy_version') IN ('integer', 'text'),"
+		"   f.events"
+		" FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"
+		" WHERE h.num = ?1",
+		&q);
 	if (r < 0)
 		return r;
 	(void) sqlite3_bind_int64(q, 1, host);
@@ -173,10 +179,10 @@ static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host
 		if (!h->owner)
 			return -ENOMEM;
 	}
-	if (sqlite3_column_type(q, 2) == SQLITE_INTEGER)
+	if (sqlite3_column_int(q, 3) == 1)
 		h->policy_version = sqlite3_column_int64(q, 2);
-	h->events = sqlite3_column_type(q, 3) == SQLITE_NULL ? json_object()
-							     : store_sqlite_column_json(q, 3);
+	h->events = sqlite3_column_type(q, 4) == SQLITE_NULL ? json_object()
+							     : store_sqlite_column_json(q, 4);
 	if (!h->events)
 		return -ENOMEM;
 	if (!json_is_object(h->events)) {

@@ -412,8 +412,8 @@ json_t *store_sqlite_events_json(sqlite3_stmt *q)
 	return TAKE_PTR(e);
 }
 
-static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after, size_t limit,
-		json_t **ret)
+static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after, const char *type,
+		size_t limit, json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL, *h = NULL;
 	_cleanup_(json_decrefp) json_t *events = json_array();
@@ -432,13 +432,15 @@ static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after
 	r = store_sqlite_stmt(c,
 			      "SELECT " STORE_SQLITE_EVENT_COLS
 			      " FROM events e JOIN hosts h ON h.num = e.host"
-			      " WHERE e.host = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
+			      " WHERE e.host = ?1 AND e.seq > ?2 AND (?4 IS NULL OR e.type = ?4)"
+			      " ORDER BY e.seq LIMIT ?3",
 			      &q);
 	if (r < 0)
 		return r;
 	(void) sqlite3_bind_int64(q, 1, sqlite3_column_int64(h, 0));
 	(void) sqlite3_bind_int64(q, 2, after > INT64_MAX ? INT64_MAX : (int64_t) after);
 	(void) sqlite3_bind_int64(q, 3, (int64_t) limit);
+	(void) store_sqlite_bind_text(q, 4, type);
 	while ((r = store_sqlite_step(c, q, "listing events")) > 0)
 		if (jsonw_append(events, store_sqlite_events_json(q)) < 0)
 			return -ENOMEM;
@@ -449,8 +451,8 @@ static int list(struct store_sqlite_conn *c, const char *host_id, uint64_t after
 	return *ret ? 0 : -ENOMEM;
 }
 
-int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after, size_t limit,
-			     json_t **ret)
+int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t after,
+			     const char *type, size_t limit, json_t **ret)
 {
 	struct store_sqlite *s = store_sqlite_of(st);
 	struct store_sqlite_conn *c;
@@ -462,7 +464,7 @@ int store_sqlite_events_list(struct store *st, const char *host_id, uint64_t aft
 	r = store_sqlite_begin_read(s, &c);
 	if (r < 0)
 		return r;
-	r = store_sqlite_end(s, c, list(c, host_id, after, limit, &v));
+	r = store_sqlite_end(s, c, list(c, host_id, after, type, limit, &v));
 	if (r < 0) {
 		json_decref(v);
 		return r;

@@ -256,8 +256,13 @@ static inline int raw_exec(struct raw *r, const char *sql)
 		ExecStatusType st = PQresultStatus(res);
 
 		rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : 1;
-		if (rc)
-			printf("# raw exec: %s", PQerrorMessage(r->pg));
+		/* every line a TAP comment: PostgreSQL's messages have CONTEXT lines */
+		for (const char *m = rc ? PQerrorMessage(r->pg) : ""; *m;) {
+			size_t len = strcspn(m, "\n");
+
+			printf("# raw exec: %.*s\n", (int) len, m);
+			m += len + (m[len] == '\n');
+		}
 		PQclear(res);
 		return rc;
 	}

@@ -33,7 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	diag_init(&d);
 	if (usb_policy_parse("fuzz", text, &d, &p) == 0) {
+		const char **tags_named = NULL;
+
 		usb_policy_decide(p, &dev, &dec);
+		/* the tags the server sends the registry for: each once, sorted */
+		if (usb_policy_tags(p, &tags_named) == 0) {
+			for (size_t i = 0; tags_named[i]; i++)
+				if (!*tags_named[i] ||
+				    (i > 0 && strcmp(tags_named[i - 1], tags_named[i]) >= 0))
+					__builtin_trap();
+			mm_free(tags_named);
+		}
 		usb_policy_free(p);
 	}
 	diag_done(&d);

@@ -27,6 +27,8 @@ ok $? "privilege-separated"
 
 wait_until 20 fake_query 'h["usb_policy_version"] == "7"'
 ok $? "the policy sent with a check-in is in force, and its version goes back"
+fake_query 'h["policy_version"] == "7"' >/dev/null
+ok $? "as the check-in's policy_version too, which the server compares"
 wait_until 10 grep -qx 0 "$usb/usb2/2-1/authorized"
 ok $? "the stick is blocked: the parent wrote 0 into its authorized file"
 [ "$(cat "$usb/usb1/1-2/authorized")" = 1 ]

@@ -192,6 +192,7 @@ class AgentHandler(BaseHTTPRequestHandler):
             else:
                 inv = "delta"
             h["usb_policy_version"] = body.get("usb_policy_version")
+            h["policy_version"] = body.get("policy_version")
             answer = {
                 "server_time": int(time.time()),
                 "checkin_interval": cfg["checkin_interval"],

@@ -521,6 +521,31 @@ static void test_history_and_revoke(struct fleet *f)
 	CHECK_STR(status_of(f, f->bad, "mic-F-1", NOW, NULL), "(none)", "and it has no results");
 }
 
+/* mic-E-4 reads the policy the agent reports it holds: the server's document version,
+ * "P-DIGEST" (protocol.md), counts as policy P; 0 as none. */
+static void test_policy_reported(struct fleet *f)
+{
+	int64_t t = NOW + 21 * DAY;
+	struct store_checkin_result res;
+	json_t *state, *row;
+
+	CHECK_INT(checkin_policy(f->st, f->good, t, 0), 0, "a check-in reporting no policy (0)");
+	CHECK_INT(compliance_host_changed(f->e, f->good, t, NULL), 0, "evaluated");
+	CHECK_STR(status_of(f, f->good, "mic-E-4", t, NULL), "not_met", "E-4 is not met");
+	state = json_pack("{s:s}", "policy_version", "7-4f3a9c0b1d2e");
+	CHECK_INT(store_checkin(f->st, f->good, t + 60, "192.0.2.1", state, &res), 0,
+		  "a check-in reporting the document 7-4f3a9c0b1d2e");
+	json_decref(state);
+	CHECK_INT(compliance_host_changed(f->e, f->good, t + 60, NULL), 0, "evaluated");
+	row = result_of(f, f->good, "mic-E-4", t + 60);
+	CHECK_STR(json_string_value(json_object_get(row, "status")), "met",
+		  "E-4 is met: a policy is in force");
+	CHECK_INT(json_integer_value(
+			  json_object_get(json_object_get(row, "evidence"), "policy_version")),
+		  7, "evidence: policy version 7");
+	json_decref(row);
+}
+
 static void test_catalog_errors(void)
 {
 	char bad[] = "/tmp/mamori-bad-XXXXXX";
@@ -571,6 +596,7 @@ int main(void)
 		test_rollups_consistent(&f, "after the flips");
 		test_attestations(&f);
 		test_history_and_revoke(&f);
+		test_policy_reported(&f);
 	}
 	fleet_done(&f);
 	test_catalog_errors();

@@ -2,14 +2,15 @@
  * store_copy(): a populated SQLite store (tokens, enrolments, revoked and deleted hosts,
  * inventories with history, events, the audit chain, the scorecard: owners, event
  * summaries, results over two days with their status changes, roll-ups, daily snapshots,
- * attestations) copied into an empty store of the backend under test — SQLite by default,
- * PostgreSQL when MAMORI_STORE_URL names one — and compared row for row through the store
- * API: every listing, host, inventory, software page, history, event, audit record and
- * every read of the scorecard reads the same from both. Then: a non-empty target is
- * refused unless forced, a copy that fails half-way leaves the target empty, and the copy
- * works as a store afterwards (serials, ids, event seqs and status-change ids carry on).
- * With PostgreSQL as the target, the copy is copied back into a new SQLite store and
- * compared with the source again: both directions.
+ * attestations; USB policies, devices and grants) copied into an empty store of the
+ * backend under test — SQLite by default, PostgreSQL when MAMORI_STORE_URL names one — and
+ * compared row for row through the store API: every listing, host, inventory, software
+ * page, history, event, audit record, policy, device and grant and every read of the
+ * scorecard reads the same from both. Then: a non-empty target is refused unless forced, a
+ * copy that fails half-way leaves the target empty, and the copy works as a store
+ * afterwards (serials, ids, event seqs and status-change ids carry on). With PostgreSQL as
+ * the target, the copy is copied back into a new SQLite store and compared with the source
+ * again: both directions.
  */
 #include <errno.h>
 
@@ -150,6 +151,43 @@ static int populate_scorecard(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 	return r;
 }
 
+/* USB control: two policy versions and a host's own, three devices, two grants (one
+ * revoked). */
+static int populate_usb(struct store *st, char ids[HOSTS][STORE_ID_MAX])
+{
+	_cleanup_(json_decrefp) json_t *tags = json_pack("[s]", "company-issued");
+	_cleanup_(json_decrefp) json_t *t2 = json_pack("[ss]", "backup", "company-issued");
+	_cleanup_(json_decrefp) json_t *none = json_array();
+	struct store_device devs[] = {
+		{"4C530001230512114295", 0x0781, 0x5581, "山田 太郎", "the blue one", t2},
+		{"AA-01", -1, -1, "hanako", NULL, tags},
+		{"ZZ-9", 0x0951, -1, "jiro", NULL, none},
+	};
+	struct store_policy p = {"all", "default allow\n", none, 0, NULL, NOW, "token:at_x"};
+	struct store_grant g = {"AA-01", ids[0], NULL, "visit", NOW, NOW + 3600, "token:at_x"};
+	char gid[STORE_ID_MAX];
+	int64_t v;
+	char scope[STORE_ID_MAX + 8];
+	int r = 0;
+
+	r |= store_policy_create(st, &p, &v);
+	p.rules = "default block\nread-only class mass-storage tag company-issued\n";
+	p.tags = tags;
+	p.rule_count = 1;
+	p.comment = "tighter";
+	r |= store_policy_create(st, &p, &v);
+	(void) snprintf(scope, sizeof(scope), "host:%s", ids[3]);
+	p.scope = scope;
+	r |= store_policy_create(st, &p, &v);
+	r |= store_devices_put(st, devs, 3, NOW, "token:at_x", NULL, NULL);
+	r |= store_grant_create(st, &g, gid);
+	g.host_id = NULL;
+	g.user = "hanako";
+	r |= store_grant_create(st, &g, gid);
+	r |= store_grant_revoke(st, gid, NOW + 5, "token:at_x");
+	return r;
+}
+
 /* Fills st: 6 hosts with inventories, history and events; one revoked, one deleted. */
 static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 {
@@ -210,6 +248,8 @@ static int populate(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 		r = store_host_revoke(st, ids[1], NOW + 50);
 	if (r == 0)
 		r = store_host_delete(st, ids[2], NOW + 51);
+	if (r == 0)
+		r = populate_usb(st, ids);
 	return r;
 }
 
@@ -317,6 +357,27 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 			 (store_attestation_list(b, NULL, &y) < 0);
 		diffs += !same(x, y, "the attestations");
 	}
+	diffs += (store_policy_list(a, NULL, 1000, 0, &x) < 0) +
+		 (store_policy_list(b, NULL, 1000, 0, &y) < 0);
+	diffs += !same(x, y, "the policies");
+	for (int64_t v = 1; v <= 3; v++) {
+		diffs += (store_policy_get(a, v, &x) < 0) + (store_policy_get(b, v, &y) < 0);
+		diffs += !same(x, y, "a policy version");
+	}
+	{
+		struct store_device_query dq = {.limit = 0};
+
+		diffs +=
+			(store_devices_list(a, &dq, &x) < 0) + (store_devices_list(b, &dq, &y) < 0);
+		diffs += !same(x, y, "the device registry");
+		dq.tag = "company-issued";
+		diffs +=
+			(store_devices_list(a, &dq, &x) < 0) + (store_devices_list(b, &dq, &y) < 0);
+		diffs += !same(x, y, "the registry by tag");
+	}
+	diffs += (store_grants_list(a, NOW + 10, true, 1000, 0, &x) < 0) +
+		 (store_grants_list(b, NOW + 10, true, 1000, 0, &y) < 0);
+	diffs += !same(x, y, "the grants");
 	for (int i = 0; i < HOSTS; i++) {
 		char da[STORE_DIGEST_HEX] = "", db[STORE_DIGEST_HEX] = "-";
 		int ra = store_host_get(a, ids[i], &x), rb = store_host_get(b, ids[i], &y);
@@ -338,13 +399,16 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 		diffs += (store_host_history(a, ids[i], 0, 1000, 0, &x) < 0) +
 			 (store_host_history(b, ids[i], 0, 1000, 0, &y) < 0);
 		diffs += !same(x, y, "a history");
-		diffs += (store_host_events(a, ids[i], 0, 1000, &x) < 0) +
-			 (store_host_events(b, ids[i], 0, 1000, &y) < 0);
+		diffs += (store_host_events(a, ids[i], 0, NULL, 1000, &x) < 0) +
+			 (store_host_events(b, ids[i], 0, NULL, 1000, &y) < 0);
 		diffs += !same(x, y, "the events");
 		diffs += (store_host_evidence(a, ids[i], 1000, &x) < 0) +
 			 (store_host_evidence(b, ids[i], 1000, &y) < 0);
 		diffs += !same(x, y, "the event chain's evidence");
 		diffs += compare_facts(a, b, ids[i]);
+		diffs += (store_policy_inputs(a, ids[i], NOW + 10, true, &x) < 0) +
+			 (store_policy_inputs(b, ids[i], NOW + 10, true, &y) < 0);
+		diffs += !same(x, y, "the inputs of a host's USB policy");
 	}
 	{
 		struct store_event_query eq = {.limit = 1000, .text = "経理部"};
@@ -485,7 +549,7 @@ int main(void)
 			CHECK(ir.stored == 1 && ir.broken == 0 && ir.gaps == 0,
 			      "links to the copied chain (stored %zu, broken %zu)", ir.stored,
 			      ir.broken);
-			CHECK_INT(store_host_events(dst, ids[HOSTS - 1], 40, 1, &list), 0,
+			CHECK_INT(store_host_events(dst, ids[HOSTS - 1], 40, NULL, 1, &list), 0,
 				  "read it");
 			CHECK_STR(json_string_value(json_object_get(
 					  json_array_get(json_object_get(list, "events"), 0),
@@ -508,6 +572,15 @@ int main(void)
 		CHECK_INT(store_audit_append(dst, NOW + 100, "at_x", "store.migrate", NULL, NULL,
 					     NULL),
 			  0, "the chain goes on");
+		{
+			_cleanup_(json_decrefp) json_t *none = json_array();
+			struct store_policy p = {"all", "default block\n", none,        0,
+						 NULL,  NOW + 100,         "token:at_x"};
+			int64_t v = 0;
+
+			CHECK_INT(store_policy_create(dst, &p, &v), 0, "a policy on the copy");
+			CHECK_INT(v, 4, "takes the version after the copied ones");
+		}
 		json_decref(h);
 		CHECK_INT(store_audit_list(dst, 1, 0, &h), 0, "and verifies");
 		CHECK(json_is_true(json_object_get(h, "chain_ok")), "chain_ok");

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "lib/mm.h"
+#include "lib/str.h"
 #include "lib/usbpolicy.h"
 #include "tests/tap.h"
 
@@ -69,6 +70,27 @@ int main(void)
 	CHECK_INT(usb_policy_parse("p", policy_text, &d, &p), 0, "a good policy parses");
 	dump(&d);
 	CHECK_INT(usb_policy_rule_count(p), 6, "six rules");
+
+	{
+		_cleanup_(usb_policy_freep) struct usb_policy *q = NULL;
+		_cleanup_(freep) const char **tags = NULL;
+
+		CHECK_INT(usb_policy_tags(p, &tags), 0, "the tags the rules name");
+		CHECK(tags && tags[0] && streq(tags[0], "company-issued") && !tags[1],
+		      "one tag, named twice, listed once");
+		mm_free(TAKE_PTR(tags));
+		CHECK_INT(usb_policy_parse("q",
+					   "default block\n"
+					   "allow tag zeta,alpha user x\n"
+					   "block tag beta,alpha\n",
+					   &d, &q),
+			  0, "a policy with several tags");
+		CHECK_INT(usb_policy_tags(q, &tags), 0, "its tags");
+		CHECK(tags && tags[0] && tags[1] && tags[2] && !tags[3] &&
+			      streq(tags[0], "alpha") && streq(tags[1], "beta") &&
+			      streq(tags[2], "zeta"),
+		      "each once, sorted");
+	}
 
 	dev = stick("4C530001230512114295", NULL);
 	usb_policy_decide(p, &dev, &dec);
