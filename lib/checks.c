@@ -266,16 +266,54 @@ static enum checks_status serial_known(struct run *r)
 	return CHECKS_NOT_MET;
 }
 
+/* The names of the pending security updates the inventory lists, at most
+ * EVIDENCE_LIST_MAX of them. */
+static void pending_names(struct run *r, const json_t *su)
+{
+	const json_t *list = GET(su, "packages"), *e;
+	json_t *names = json_array();
+	size_t i;
+
+	put(r, "packages", names);
+	if (r->oom)
+		return;
+	json_array_foreach (list, i, e) {
+		const char *name = str_of(GET(e, "name"));
+
+		if (name && json_array_size(names) < EVIDENCE_LIST_MAX &&
+		    jsonw_append(names, json_string(name)) < 0)
+			r->oom = true;
+	}
+}
+
 static enum checks_status updates_pending(struct run *r)
 {
-	const json_t *v = GET(r->in->doc, "software", "security_updates_pending");
+	const json_t *sw = GET(r->in->doc, "software");
+	const json_t *v = GET(sw, "security_updates_pending");
+	const json_t *su = GET(sw, "security_updates");
+	const json_t *total = GET(su, "total");
 	int64_t max = param_int(r, "max-pending", 0);
 
-	if (!json_is_integer(v))
+	if (!json_is_integer(v) && !json_is_object(su))
 		return unknown_because(r, "the agent does not report pending security updates");
-	put_int(r, "pending", json_integer_value(v));
 	put_int(r, "max_pending", max);
-	return json_integer_value(v) <= max ? CHECKS_MET : CHECKS_NOT_MET;
+	if (json_is_integer(v)) {
+		put_int(r, "pending", json_integer_value(v));
+		if (json_integer_value(v) > 0)
+			pending_names(r, su);
+		return json_integer_value(v) <= max ? CHECKS_MET : CHECKS_NOT_MET;
+	}
+	/* the count is unknown (a list unreadable, no security source …), but what was found
+	 * may already be too much */
+	if (json_is_integer(total) && json_integer_value(total) > max) {
+		put_int(r, "pending_at_least", json_integer_value(total));
+		pending_names(r, su);
+		put_copy(r, "incomplete", GET(su, "reason"));
+		return CHECKS_NOT_MET;
+	}
+	return unknown_because(r, str_of(GET(su, "reason"))
+					  ? str_of(GET(su, "reason"))
+					  : "the pending security updates are not known");
 }
 
 static enum checks_status auto_updates(struct run *r)
@@ -847,7 +885,7 @@ const struct checks_item checks_inventory_items[] = {
 	  "$.antivirus.clamav.clamd_conf.on_access_include_paths", "$.screen_lock.gnome",
 	  "$.screen_lock.kde", "$.screen_lock.lockers", "$.firewall.nftables",
 	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL}},
-	{"software", NULL, {"$.counts", "$.apt", NULL}},
+	{"software", NULL, {"$.counts", "$.apt", "$.security_updates.lists", NULL}},
 	{"storage", NULL, {NULL}},
 	{"users", NULL, {NULL}},
 	{"network", "interfaces", {"$.addresses", "$.flags", "$.driver", "$.mac", NULL}},

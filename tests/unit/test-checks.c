@@ -209,6 +209,44 @@ static void test_others(void)
 		  "met", "D-A1: only root");
 }
 
+static void test_updates(void)
+{
+	char ev[512];
+
+	CHECK_STR(run("mm-C-A1", "{\"software\": {}}", NULL, "reason", ev, sizeof(ev)), "unknown",
+		  "C-A1: an agent that does not report them: unknown");
+	CHECK_STR(
+		run("mm-C-A1",
+		    "{\"software\": {\"security_updates_pending\": 0, \"security_updates\":"
+		    " {\"total\": 0, \"complete\": true, \"packages\": [], \"lists_time\": 1799}}}",
+		    NULL, "pending", ev, sizeof(ev)),
+		"met", "C-A1: none pending");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": 2, \"security_updates\":"
+		      " {\"total\": 2, \"complete\": true, \"packages\": [{\"name\": \"openssl\"},"
+		      " {\"name\": \"vim\"}]}}}",
+		      NULL, "packages", ev, sizeof(ev)),
+		  "not_met", "C-A1: two pending");
+	CHECK_STR(ev, "[\"openssl\",\"vim\"]", "  the evidence names them");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": null, \"security_updates\":"
+		      " {\"total\": 0, \"complete\": false, \"packages\": [],"
+		      " \"reason\": \"no security source is configured in apt\"}}}",
+		      NULL, "reason", ev, sizeof(ev)),
+		  "unknown", "C-A1: no security source: unknown");
+	CHECK_STR(ev, "\"no security source is configured in apt\"", "  with the agent's reason");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": null, \"security_updates\":"
+		      " {\"total\": 1, \"complete\": false, \"packages\": [{\"name\": \"x\"}],"
+		      " \"reason\": \"a security list could not be read\"}}}",
+		      NULL, "pending_at_least", ev, sizeof(ev)),
+		  "not_met", "C-A1: a list unreadable, but one pending found already: not met");
+	CHECK_STR(ev, "1", "  at least 1");
+	CHECK_STR(run("mm-C-A1", "{\"software\": {\"security_updates_pending\": \"3\"}}", NULL,
+		      NULL, NULL, 0),
+		  "unknown", "C-A1: a count that is not a number: unknown");
+}
+
 static void test_events(void)
 {
 	json_t *summary = json_object(), *batch;
@@ -369,6 +407,7 @@ int main(void)
 	      "the registry knows its checks");
 	test_antivirus();
 	test_others();
+	test_updates();
 	test_events();
 	test_params();
 	test_advisor();
