@@ -615,20 +615,25 @@ static enum checks_status antivirus_reported(struct run *r)
 	return r->in->now - h->last_inventory <= max * 3600 ? CHECKS_MET : CHECKS_NOT_MET;
 }
 
-/* The sum of one counter of the event summary over the `days` days up to now. */
-static int64_t window_sum(const json_t *summary, const char *counter, int64_t now, int64_t days)
+/*
+ * The sum over the `days` days up to now of one day-keyed map of the event summary:
+ * summary[map] is {"DAY": {counter: N}}, or {"DAY": N} when counter is NULL.
+ */
+static int64_t window_sum(const json_t *summary, const char *map, const char *counter, int64_t now,
+			  int64_t days)
 {
-	const json_t *by_day = GET(summary, "days"), *v;
+	const json_t *by_day = GET(summary, map), *v;
 	int64_t today = now / DAY, sum = 0;
 	const char *key;
 
 	json_object_foreach ((json_t *) by_day, key, v) {
+		const json_t *n = counter ? GET(v, counter) : v;
 		int64_t day;
 
 		if (str_to_i64(key, 10, &day) < 0 || day <= today - days || day > today)
 			continue;
-		if (json_is_integer(GET(v, counter)) && json_integer_value(GET(v, counter)) > 0)
-			sum += json_integer_value(GET(v, counter));
+		if (json_is_integer(n) && json_integer_value(n) > 0)
+			sum += json_integer_value(n);
 	}
 	return sum;
 }
@@ -648,7 +653,7 @@ static enum checks_status open_wifi(struct run *r)
 	}
 	put_int(r, "days", days);
 	if (h && h->events)
-		joins = window_sum(h->events, "open_wifi", r->in->now, days);
+		joins = window_sum(h->events, "days", "open_wifi", r->in->now, days);
 	if (joins > 0) {
 		put_int(r, "open_wifi_without_vpn", joins);
 		return CHECKS_NOT_MET;
@@ -777,22 +782,55 @@ static enum checks_status listening_allowed(struct run *r)
 	return total ? CHECKS_NOT_MET : CHECKS_MET;
 }
 
+/* The chain's ranges of one kind detected within the window, for evidence. */
+static void chain_ranges(struct run *r, const char *key, const json_t *ranges, int64_t days)
+{
+	json_t *out = json_array();
+	const json_t *e;
+	size_t i;
+
+	put(r, key, out);
+	if (r->oom)
+		return;
+	json_array_foreach (ranges, i, e) {
+		const json_t *detected = GET(e, "detected");
+
+		if (json_is_integer(detected) &&
+		    json_integer_value(detected) > r->in->now - days * DAY &&
+		    jsonw_append(out, json_deep_copy(e)) < 0)
+			r->oom = true;
+	}
+}
+
 static enum checks_status logs_flowing(struct run *r)
 {
 	const struct checks_host *h = r->in->host;
-	const json_t *last;
-	int64_t days = param_int(r, "days", 7), gaps;
+	const json_t *last, *chain;
+	int64_t days = param_int(r, "days", 7), gaps, breaks;
 
 	if (!h)
 		return server_only(r);
 	last = GET(h->events, "last_event");
+	chain = GET(h->events, "chain");
 	put_int(r, "days", days);
 	if (!json_is_integer(last))
 		return unknown_because(r, "no events have been received from this endpoint");
 	put_int(r, "last_event", json_integer_value(last));
-	gaps = window_sum(h->events, "gaps", r->in->now, days);
+	if (!json_is_object(chain))
+		return unknown_because(r,
+				       "the event chain's findings are not known for this "
+				       "endpoint (not verified by this store, or no batch since)");
+	gaps = window_sum(chain, "gap_days", NULL, r->in->now, days);
+	breaks = window_sum(chain, "break_days", NULL, r->in->now, days);
 	put_int(r, "gaps", gaps);
+	put_int(r, "breaks", breaks);
 	if (gaps > 0)
+		chain_ranges(r, "gap_ranges", GET(chain, "gaps"), days);
+	if (breaks > 0)
+		chain_ranges(r, "break_ranges", GET(chain, "breaks"), days);
+	if (tri(GET(chain, "truncated")) == 1)
+		put(r, "counts_at_least", json_true());
+	if (gaps > 0 || breaks > 0)
 		return CHECKS_NOT_MET;
 	return r->in->now - json_integer_value(last) <= days * DAY ? CHECKS_MET : CHECKS_NOT_MET;
 }
@@ -1069,7 +1107,7 @@ static int bump(json_t *summary, int64_t day, const char *counter)
 	(void) snprintf(key, sizeof(key), "%" PRId64, day);
 	b = json_object_get(days, key);
 	if (!json_is_object(b)) {
-		b = json_pack("{s:i, s:i}", "gaps", 0, "open_wifi", 0);
+		b = json_pack("{s:i}", "open_wifi", 0);
 		if (jsonw_set(days, key, b) < 0)
 			return -ENOMEM;
 	}
@@ -1109,8 +1147,6 @@ int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
 			last = MIN(secs, now);
 		if (day <= today - CHECKS_EVENT_DAYS)
 			continue;
-		if (streq(type, "agent.spool_evicted") && (r = bump(summary, day, "gaps")) < 0)
-			return r;
 		if (str_startswith(type, "wifi.") &&
 		    jsonw_set(summary, "wifi_monitored", json_true()) < 0)
 			return -ENOMEM;
@@ -1134,4 +1170,80 @@ int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
 		}
 	}
 	return 0;
+}
+
+/* Drops the keys of a day-keyed map older than the summary's reach. */
+static void prune_days(json_t *map, int64_t now)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe (map, tmp, key, v) {
+		int64_t day;
+
+		if (str_to_i64(key, 10, &day) < 0 || day <= now / DAY - CHECKS_EVENT_DAYS)
+			(void) json_object_del(map, key);
+	}
+}
+
+/* Counts rows per day of detection into by_day and keeps the newest CHECKS_CHAIN_RANGES
+ * in ranges, each as {kind_key: …, "first_seq", "last_seq", "detected"}. */
+static int chain_rows(const json_t *rows, const char *kind_key, json_t *by_day, json_t *ranges,
+		      int64_t now)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach (rows, i, e) {
+		const json_t *first = GET(e, "first_seq"), *last = GET(e, "last_seq");
+		const json_t *detected = GET(e, "detected");
+		const char *kind = str_of(GET(e, kind_key));
+		char key[24];
+		int64_t day;
+
+		if (i >= CHECKS_CHAIN_ROWS || !json_is_integer(first) || !json_is_integer(last) ||
+		    !json_is_integer(detected) || !kind)
+			continue;
+		day = MIN(json_integer_value(detected), now) / DAY;
+		if (day <= now / DAY - CHECKS_EVENT_DAYS)
+			continue;
+		(void) snprintf(key, sizeof(key), "%" PRId64, day);
+		if (jsonw_set(by_day, key,
+			      json_integer(json_integer_value(json_object_get(by_day, key)) + 1)) <
+		    0)
+			return -ENOMEM;
+		if (json_array_size(ranges) < CHECKS_CHAIN_RANGES &&
+		    jsonw_append(ranges,
+				 json_pack("{s:s, s:O, s:O, s:O}", kind_key, kind, "first_seq",
+					   first, "last_seq", last, "detected", detected)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int checks_events_chain(json_t *summary, const json_t *gaps, const json_t *breaks, bool truncated,
+			int64_t now)
+{
+	json_t *chain = json_object(), *gap_days = json_object(), *break_days = json_object();
+	json_t *gap_list = json_array(), *break_list = json_array();
+	int r;
+
+	if (jsonw_set(chain, "gap_days", gap_days) < 0 ||
+	    jsonw_set(chain, "break_days", break_days) < 0 ||
+	    jsonw_set(chain, "gaps", gap_list) < 0 || jsonw_set(chain, "breaks", break_list) < 0 ||
+	    jsonw_set(chain, "truncated", json_boolean(truncated)) < 0) {
+		json_decref(chain);
+		return -ENOMEM;
+	}
+	r = chain_rows(gaps, "reason", gap_days, gap_list, now);
+	if (r >= 0)
+		r = chain_rows(breaks, "kind", break_days, break_list, now);
+	if (r < 0) {
+		json_decref(chain);
+		return r;
+	}
+	prune_days(gap_days, now);
+	prune_days(break_days, now);
+	return jsonw_set(summary, "chain", chain);
 }

@@ -106,11 +106,35 @@ extern const struct checks_item checks_inventory_items[];
  * event summary `summary` (an object, possibly empty), keeping CHECKS_EVENT_DAYS days
  * before `now`:
  *   {"last_event": SECONDS, "wifi_monitored": BOOL,
- *    "days": {"DAY": {"gaps": N, "open_wifi": N}}}   (DAY: Unix day number, as text)
- * What counts: every event moves last_event; "agent.spool_evicted" is an evidence gap;
- * any "wifi.*" event shows Wi-Fi joins are monitored; "wifi.join" with an open network
- * (data.open true, or data.security "open"/"none") and no VPN (data.vpn not true) is an
- * open Wi-Fi join without VPN. Malformed events are skipped. Returns 0 or -ENOMEM (the
+ *    "days": {"DAY": {"open_wifi": N}}}   (DAY: Unix day number, as text)
+ * What counts: every event moves last_event; any "wifi.*" event shows Wi-Fi joins are
+ * monitored; "wifi.join" with an open network (data.open true, or data.security
+ * "open"/"none") and no VPN (data.vpn not true) is an open Wi-Fi join without VPN.
+ * Evidence gaps are not guessed from events: they are the event chain's findings
+ * (checks_events_chain()). Malformed events are skipped. Returns 0 or -ENOMEM (the
  * summary may then be partly updated: callers work on a copy).
  */
 int checks_events_summarise(json_t *summary, const json_t *events, int64_t now) _wur_;
+
+/* Rows of the chain's findings a store hands to checks_events_chain(), of each kind, and
+ * the ranges of each a summary keeps to name in evidence. */
+#define CHECKS_CHAIN_ROWS   1000
+#define CHECKS_CHAIN_RANGES 16
+
+/*
+ * Replaces the event-chain findings in a host's event summary with what the store's
+ * verification of the chain holds now (docs/protocol.md, "Event chain"), so the checks
+ * decide evidence gaps from the chain and nothing else:
+ *   gaps:   [{"first_seq", "last_seq", "reason" ("missing" or "evicted"), "detected"}]
+ *   breaks: [{"kind" ("altered", "link", "genesis", "conflict", …; never "unchained"),
+ *            "first_seq", "last_seq", "detected"}]
+ * each the rows detected (Unix seconds) within CHECKS_EVENT_DAYS days before now, newest
+ * first, at most CHECKS_CHAIN_ROWS; `truncated` says there were more (the counts are then
+ * lower bounds). The summary gets
+ *   "chain": {"gap_days": {"DAY": N}, "break_days": {"DAY": N}, "truncated": BOOL,
+ *             "gaps": [newest CHECKS_CHAIN_RANGES gaps], "breaks": [… breaks]}
+ * Ill-shaped rows are skipped. A store that does not verify the chain never calls this,
+ * and the checks then say the findings are unknown. Returns 0 or -ENOMEM.
+ */
+int checks_events_chain(json_t *summary, const json_t *gaps, const json_t *breaks, bool truncated,
+			int64_t now) _wur_;

@@ -678,6 +678,60 @@ int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, in
 
 /* ---- events ---- */
 
+/*
+ * The chain's findings for the summary (checks_events_chain): the host's gaps and breaks
+ * detected within the summary's reach, newest first, one row past CHECKS_CHAIN_ROWS to
+ * tell that there were more. Read in the same transaction as the summary is written, after
+ * the batch's ingestion committed, so a gap found in a batch is in the summary that batch
+ * leaves behind.
+ */
+static int chain_findings(struct store_sqlite_conn *c, int64_t host, json_t *summary, int64_t now)
+{
+	static const char *const sql[2] = {
+		"SELECT reason, first_seq, last_seq, detected FROM event_gaps"
+		" WHERE host = ?1 AND detected > ?2 ORDER BY detected DESC, first_seq DESC"
+		" LIMIT ?3",
+		"SELECT kind, first_seq, last_seq, detected FROM chain_evidence"
+		" WHERE host = ?1 AND kind != 'unchained' AND detected > ?2"
+		" ORDER BY detected DESC, id DESC LIMIT ?3",
+	};
+	static const char *const kind_key[2] = {"reason", "kind"};
+	_cleanup_(json_decrefp) json_t *gaps = json_array(), *breaks = json_array();
+	json_t *rows[2] = {gaps, breaks};
+	bool truncated = false;
+	int r = 0;
+
+	if (!gaps || !breaks)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+
+		r = store_sqlite_stmt(c, sql[k], &q);
+		if (r < 0)
+			return r;
+		(void) sqlite3_bind_int64(q, 1, host);
+		(void) sqlite3_bind_int64(q, 2, now - (int64_t) CHECKS_EVENT_DAYS * DAY);
+		(void) sqlite3_bind_int64(q, 3, CHECKS_CHAIN_ROWS + 1);
+		while ((r = store_sqlite_step(c, q, "reading the event chain's findings")) > 0) {
+			if (json_array_size(rows[k]) >= CHECKS_CHAIN_ROWS) {
+				truncated = true;
+				break;
+			}
+			if (jsonw_append(
+				    rows[k],
+				    json_pack("{s:o, s:I, s:I, s:I}", kind_key[k],
+					      store_sqlite_column_string(q, 0), "first_seq",
+					      (json_int_t) sqlite3_column_int64(q, 1), "last_seq",
+					      (json_int_t) sqlite3_column_int64(q, 2), "detected",
+					      (json_int_t) sqlite3_column_int64(q, 3))) < 0)
+				return -ENOMEM;
+		}
+		if (r < 0)
+			return r;
+	}
+	return checks_events_chain(summary, gaps, breaks, truncated, now);
+}
+
 static int events(struct store_sqlite_conn *c, const char *host_id, const json_t *batch,
 		  int64_t now)
 {
@@ -706,6 +760,8 @@ static int events(struct store_sqlite_conn *c, const char *host_id, const json_t
 			return -ENOMEM;
 	}
 	r = checks_events_summarise(summary, batch, now);
+	if (r >= 0)
+		r = chain_findings(c, host, summary, now);
 	if (r < 0)
 		return r;
 	text = jsonw_dump(summary);

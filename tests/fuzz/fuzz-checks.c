@@ -2,7 +2,8 @@
  * Fuzz target: every automated check of the built-in catalogue over arbitrary JSON as the
  * inventory document, both as the agent runs them (no server facts) and as the server
  * does (with facts, and with the input's "events" member folded into an event summary by
- * checks_events_summarise()). Properties, abort()ing on a violation:
+ * checks_events_summarise(), its "gaps" and "breaks" by checks_events_chain()). Properties,
+ * abort()ing on a violation:
  *   - a check never fails except for memory; its verdict is one of the four statuses;
  *   - its evidence is an object that serialises;
  *   - the same input gives the same verdict and evidence twice (checks are pure).
@@ -71,7 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_all(doc, NULL);
 	summary = json_object();
 	if (summary &&
-	    checks_events_summarise(summary, json_object_get(doc, "events"), 1800000000) == 0) {
+	    checks_events_summarise(summary, json_object_get(doc, "events"), 1800000000) == 0 &&
+	    checks_events_chain(summary, json_object_get(doc, "gaps"),
+				json_object_get(doc, "breaks"),
+				json_is_true(json_object_get(doc, "truncated")), 1800000000) == 0) {
 		host.events = summary;
 		run_all(doc, &host);
 		/* a summary from arbitrary input may be arbitrary too: use the input itself */

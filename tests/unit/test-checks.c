@@ -268,8 +268,49 @@ static void test_events(void)
 	CHECK_STR(run("mm-G-A1", laptop, &h, "open_wifi_without_vpn", ev, sizeof(ev)), "not_met",
 		  "G-A1: an open join without VPN 10 days ago is inside 30 days");
 	CHECK_STR(ev, "1", "one such join (the one with a VPN does not count)");
+	CHECK_STR(run("mic-J-5", "{}", &h, "reason", ev, sizeof(ev)), "unknown",
+		  "J-5: events, but no chain findings (a store that does not verify it): unknown");
+	CHECK(strstr(ev, "chain") != NULL, "  and says so: %s", ev);
+	/* the chain's verification found numbers 3..9 missing yesterday; a spool eviction
+	 * event alone is no gap: the chain says what is missing */
+	{
+		json_t *gaps = J("[{\"reason\": \"missing\", \"first_seq\": 3, \"last_seq\": 9,"
+				 " \"detected\": 1799990000}, {\"reason\": 7}]"),
+		       *breaks = json_array();
+
+		CHECK_INT(checks_events_chain(summary, gaps, breaks, false, NOW), 0,
+			  "the chain's findings are summarised");
+		json_decref(gaps);
+		json_decref(breaks);
+	}
 	CHECK_STR(run("mic-J-5", "{}", &h, "gaps", ev, sizeof(ev)), "not_met",
-		  "J-5: a spool eviction yesterday is a gap within 7 days");
+		  "J-5: a gap the chain found yesterday is within 7 days");
+	CHECK_STR(ev, "1", "  one gap");
+	run("mic-J-5", "{}", &h, "gap_ranges", ev, sizeof(ev));
+	CHECK_STR(
+		ev,
+		"[{\"detected\":1799990000,\"first_seq\":3,\"last_seq\":9,\"reason\":\"missing\"}]",
+		"  the evidence names its range");
+	{
+		json_t *gaps = json_array(),
+		       *breaks = J("[{\"kind\": \"altered\", \"first_seq\": 12, \"last_seq\": 12,"
+				   " \"detected\": 1799999000}]");
+		json_t *copy = json_deep_copy(summary);
+		struct checks_host h2 = h;
+
+		CHECK_INT(checks_events_chain(copy, gaps, breaks, false, NOW), 0,
+			  "a gap filled later, an altered event instead");
+		h2.events = copy;
+		CHECK_STR(run("mic-J-5", "{}", &h2, "breaks", ev, sizeof(ev)), "not_met",
+			  "J-5: an altered event is not met either");
+		CHECK_STR(ev, "1", "  one break");
+		CHECK_STR(run("mic-J-5", "{}", &h2, "gaps", ev, sizeof(ev)), "not_met",
+			  "  and the filled gap no longer counts");
+		CHECK_STR(ev, "0", "  (0 gaps)");
+		json_decref(copy);
+		json_decref(gaps);
+		json_decref(breaks);
+	}
 	CHECK_STR(run("mic-J-5", "{}", NULL, NULL, NULL, 0), "unknown",
 		  "J-5 on the agent: the server decides");
 	/* 40 days later both have left their windows; logs have stopped meanwhile */
@@ -292,10 +333,15 @@ static void test_events(void)
 		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_MET,
 		      "J-5 met: the gap left the window and events flow");
 		json_decref(e);
+		e = NULL;
+		in.now = NOW + 3 * DAY;
+		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_NOT_MET,
+		      "J-5 three days after the gap: still within 7 days");
+		json_decref(e);
 		json_decref(doc);
 	}
-	CHECK_INT(json_object_size(json_object_get(summary, "days")), 2,
-		  "both days are still within the summary's reach (92 days)");
+	CHECK_INT(json_object_size(json_object_get(summary, "days")), 1,
+		  "the open join's day is still within the summary's reach (92 days)");
 	json_decref(batch);
 	batch = json_array();
 	CHECK_INT(checks_events_summarise(summary, batch, NOW + 100 * DAY), 0, "100 days later");
