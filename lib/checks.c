@@ -23,6 +23,8 @@
 
 #define EVIDENCE_LIST_MAX 32
 #define DAY               86400
+#define VPN_TRACKED       16  /* VPN interfaces the event summary follows */
+#define SSID_KEPT         128 /* bytes of an SSID kept for evidence (32 bytes, escaped) */
 
 static const char *const status_names[CHECKS_STATUS_MAX] = {
 	[CHECKS_MET] = "met",
@@ -652,8 +654,21 @@ static enum checks_status open_wifi(struct run *r)
 		put_int(r, "wireless_interfaces", wireless);
 	}
 	put_int(r, "days", days);
-	if (h && h->events)
+	if (h && h->events) {
+		const json_t *pending = GET(h->events, "open_pending");
+		const json_t *since = GET(pending, "time");
+
 		joins = window_sum(h->events, "days", "open_wifi", r->in->now, days);
+		/* an open join no VPN followed within the grace time, nothing reported since */
+		if (json_is_integer(since) &&
+		    r->in->now - json_integer_value(since) > CHECKS_VPN_GRACE &&
+		    json_integer_value(since) > r->in->now - days * DAY) {
+			joins++;
+			put_copy(r, "last_open_join", pending);
+		} else if (joins > 0) {
+			put_copy(r, "last_open_join", GET(h->events, "open_last"));
+		}
+	}
 	if (joins > 0) {
 		put_int(r, "open_wifi_without_vpn", joins);
 		return CHECKS_NOT_MET;
@@ -1115,13 +1130,109 @@ static int bump(json_t *summary, int64_t day, const char *counter)
 			 json_integer(json_integer_value(json_object_get(b, counter)) + 1));
 }
 
-static bool open_without_vpn(const json_t *data)
+/* At most max bytes of a JSON string's text, cut on a UTF-8 character boundary ("" for
+ * NULL); NULL only on allocation failure. */
+static json_t *text_prefix(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return json_stringn(s ? s : "", n);
+}
+
+/* Whether a net.wifi_join's network has no encryption at all. */
+static bool join_is_open(const json_t *data)
 {
 	const char *sec = str_of(GET(data, "security"));
-	bool open =
-		tri(GET(data, "open")) == 1 || (sec && (streq(sec, "open") || streq(sec, "none")));
 
-	return open && tri(GET(data, "vpn")) != 1;
+	return tri(GET(data, "open")) == 1 || (sec && (streq(sec, "open") || streq(sec, "none")));
+}
+
+/* The VPN interfaces the summary holds as up (from net.vpn_up and net.vpn_down). */
+static int vpn_track(json_t *summary, const char *iface, bool up)
+{
+	json_t *set = json_object_get(summary, "vpn_up");
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(set)) {
+		set = json_array();
+		if (jsonw_set(summary, "vpn_up", set) < 0)
+			return -ENOMEM;
+	}
+	json_array_foreach (set, i, v)
+		if (json_is_string(v) && streq(json_string_value(v), iface)) {
+			if (!up)
+				(void) json_array_remove(set, i);
+			return 0;
+		}
+	if (!up || json_array_size(set) >= VPN_TRACKED)
+		return 0;
+	return jsonw_append(set, json_string(iface));
+}
+
+/* Counts the pending open join (one no VPN followed) on its day, and keeps it as the last
+ * one for evidence. */
+static int settle_open_join(json_t *summary)
+{
+	json_t *p = json_object_get(summary, "open_pending");
+	int64_t t = json_integer_value(json_object_get(p, "time"));
+	int r;
+
+	if (!json_is_object(p))
+		return 0;
+	r = bump(summary, t / DAY, "open_wifi");
+	if (r >= 0)
+		r = jsonw_set(summary, "open_last", json_incref(p));
+	if (r >= 0)
+		r = json_object_del(summary, "open_pending") == 0 ? 0 : -ENOMEM;
+	return r;
+}
+
+/* One network event, in the order of the batch. */
+static int network_event(json_t *summary, const char *type, const json_t *data, int64_t secs)
+{
+	json_t *pending = json_object_get(summary, "open_pending");
+	int64_t since = json_integer_value(json_object_get(pending, "time"));
+	const char *iface = str_of(GET(data, "interface"));
+	int r, vpn;
+
+	/* an open join that no VPN followed within the grace time counts */
+	if (json_is_object(pending) && secs > since + CHECKS_VPN_GRACE &&
+	    (r = settle_open_join(summary)) < 0)
+		return r;
+	if (streq(type, "agent.start")) /* the agent's view of its links starts afresh */
+		return jsonw_set(summary, "vpn_up", json_array());
+	if ((streq(type, "net.vpn_up") || streq(type, "net.vpn_down")) && iface) {
+		r = vpn_track(summary, iface, streq(type, "net.vpn_up"));
+		if (r >= 0 && streq(type, "net.vpn_up") &&
+		    json_is_object(json_object_get(summary, "open_pending")) && secs >= since)
+			r = json_object_del(summary, "open_pending") == 0 ? 0 : -ENOMEM;
+		return r;
+	}
+	if (!streq(type, "net.wifi_join"))
+		return 0;
+	if (jsonw_set(summary, "wifi_monitored", json_true()) < 0)
+		return -ENOMEM;
+	/* a new join ends the previous network's time: it went without a VPN */
+	if ((r = settle_open_join(summary)) < 0)
+		return r;
+	if (!join_is_open(data))
+		return 0;
+	/* the agent says whether a VPN was up (its links); older agents do not, and then the
+	 * VPN events seen so far tell */
+	vpn = tri(GET(data, "vpn"));
+	if (vpn < 0)
+		vpn = json_array_size(json_object_get(summary, "vpn_up")) > 0;
+	if (vpn)
+		return 0;
+	return jsonw_set(summary, "open_pending",
+			 json_pack("{s:I, s:o}", "time", (json_int_t) secs, "ssid",
+				   text_prefix(str_of(GET(data, "ssid")), SSID_KEPT)));
 }
 
 int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
@@ -1147,11 +1258,7 @@ int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
 			last = MIN(secs, now);
 		if (day <= today - CHECKS_EVENT_DAYS)
 			continue;
-		if (str_startswith(type, "wifi.") &&
-		    jsonw_set(summary, "wifi_monitored", json_true()) < 0)
-			return -ENOMEM;
-		if (streq(type, "wifi.join") && open_without_vpn(GET(e, "data")) &&
-		    (r = bump(summary, day, "open_wifi")) < 0)
+		if ((r = network_event(summary, type, GET(e, "data"), MIN(secs, now))) < 0)
 			return r;
 	}
 	if (last >= 0 && jsonw_set(summary, "last_event", json_integer(last)) < 0)

@@ -101,18 +101,28 @@ struct checks_item {
  */
 extern const struct checks_item checks_inventory_items[];
 
+/* How long after joining an open Wi-Fi network a VPN may come up and still cover the
+ * join (seconds): the network must be up before a VPN can connect over it. */
+#define CHECKS_VPN_GRACE 300
+
 /*
- * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}) into a host's
- * event summary `summary` (an object, possibly empty), keeping CHECKS_EVENT_DAYS days
- * before `now`:
- *   {"last_event": SECONDS, "wifi_monitored": BOOL,
+ * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}, in sequence
+ * order) into a host's event summary `summary` (an object, possibly empty), keeping
+ * CHECKS_EVENT_DAYS days before `now`:
+ *   {"last_event": SECONDS, "wifi_monitored": BOOL, "vpn_up": [INTERFACE…],
+ *    "open_pending": {"time", "ssid"}, "open_last": {"time", "ssid"},
  *    "days": {"DAY": {"open_wifi": N}}}   (DAY: Unix day number, as text)
- * What counts: every event moves last_event; any "wifi.*" event shows Wi-Fi joins are
- * monitored; "wifi.join" with an open network (data.open true, or data.security
- * "open"/"none") and no VPN (data.vpn not true) is an open Wi-Fi join without VPN.
- * Evidence gaps are not guessed from events: they are the event chain's findings
- * (checks_events_chain()). Malformed events are skipped. Returns 0 or -ENOMEM (the
- * summary may then be partly updated: callers work on a copy).
+ * What counts, by the types and fields the agent's network monitor emits (agent/mon_net.c,
+ * docs/events.md): every event moves last_event; "net.wifi_join" shows Wi-Fi joins are
+ * monitored; "net.vpn_up" and "net.vpn_down" follow which VPN interfaces are up
+ * ("agent.start" forgets them). A join of an open network (data.open true, or
+ * data.security "open"/"none") with no VPN up (data.vpn, which the agent reports, else
+ * the VPN interfaces followed) is pending: a "net.vpn_up" within CHECKS_VPN_GRACE seconds
+ * covers it; otherwise it counts as an open Wi-Fi join without VPN on its day, once an
+ * event past the grace time or another join arrives (and the check counts one still
+ * pending past the grace time). Evidence gaps are not guessed from events: they are the
+ * event chain's findings (checks_events_chain()). Malformed events are skipped. Returns 0
+ * or -ENOMEM (the summary may then be partly updated: callers work on a copy).
  */
 int checks_events_summarise(json_t *summary, const json_t *events, int64_t now) _wur_;
 

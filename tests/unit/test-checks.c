@@ -247,6 +247,100 @@ static void test_updates(void)
 		  "unknown", "C-A1: a count that is not a number: unknown");
 }
 
+/* G-A1 over a fresh summary of `events` (monitor shapes), at `now`; evidence key to ev. */
+static const char *wifi(const char *events, int64_t now, const char *key, char *ev, size_t n)
+{
+	static char status[32];
+	const struct catalog_stanza *m = catalog_find(&cat, "Measure", "mm-G-A1");
+	json_t *summary = json_object(), *batch = J(events), *doc, *e = NULL;
+	struct checks_host h = {.last_inventory = now, .owner = "x", .policy_version = 1};
+	struct checks_input in = {.host = &h, .now = now};
+	enum checks_status st;
+
+	doc = J("{\"network\": {\"interfaces\": [{\"name\": \"wlp0s20f3\", \"wireless\": true}]}}");
+	in.doc = doc;
+	h.events = summary;
+	(void) snprintf(status, sizeof(status), "(failed)");
+	if (checks_events_summarise(summary, batch, now) == 0 && checks_run(m, &in, &st, &e) == 0) {
+		char *text =
+			key && json_object_get(e, key) ? jsonw_dump(json_object_get(e, key)) : NULL;
+
+		(void) snprintf(status, sizeof(status), "%s", checks_status_name(st));
+		if (key)
+			(void) snprintf(ev, n, "%s", text ? text : "(absent)");
+		mm_free(text);
+	}
+	json_decref(e);
+	json_decref(doc);
+	json_decref(batch);
+	json_decref(summary);
+	return status;
+}
+
+/* A net.wifi_join at Unix second t: open_rest is the value of "open" and what follows. */
+#define JOIN(seq, t, ssid, security, open_rest)                          \
+	"{\"seq\": " #seq ", \"time\": " #t                              \
+	"000, \"type\": \"net.wifi_join\", \"data\": {\"ssid\": \"" ssid \
+	"\", \"security\": \"" security "\", \"open\": " open_rest "}}"
+#define VPN(seq, t, what)                                                                    \
+	"{\"seq\": " #seq ", \"time\": " #t "000, \"type\": \"net.vpn_" what "\", \"data\":" \
+	" {\"interface\": \"tun0\", \"kind\": \"tun\", \"index\": 7}}"
+
+static void test_wifi(void)
+{
+	char ev[512];
+	/* data.open plus the agent's own data.vpn, as mon_net.c emits them */
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open", "true, \"vpn\": false") "]", NOW,
+		       "last_open_join", ev, sizeof(ev)),
+		  "not_met", "G: an open join, no VPN up and none within 5 minutes: not met");
+	CHECK(strstr(ev, "FreeSpot") != NULL, "  the evidence names the network: %s", ev);
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open",
+				"true, \"vpn\": false") "," VPN(2, 1799996460, "up") "]",
+		       NOW, NULL, NULL, 0),
+		  "met", "G: the VPN up a minute after the open join covers it");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open",
+				"true, \"vpn\": false") "," VPN(2, 1799997000, "up") "]",
+		       NOW, "open_wifi_without_vpn", ev, sizeof(ev)),
+		  "not_met", "G: the VPN up ten minutes later is too late");
+	CHECK_STR(ev, "1", "  one join counted");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "Office", "open", "true, \"vpn\": true") "]", NOW,
+		       NULL, NULL, 0),
+		  "met", "G: an open join with the VPN already up (data.vpn) is fine");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "Home", "wpa2", "false, \"vpn\": false") "]", NOW,
+		       NULL, NULL, 0),
+		  "met", "G: an encrypted network without VPN is fine");
+	CHECK_STR(wifi("[" JOIN(1, 1799999900, "FreeSpot", "open", "true, \"vpn\": false") "]", NOW,
+		       "reason", ev, sizeof(ev)),
+		  "met", "G: an open join 100 s ago, the VPN may still come: not counted yet");
+	/* an agent that does not say data.vpn: the VPN events tell */
+	CHECK_STR(wifi("[" VPN(1, 1799996000, "up") "," JOIN(2, 1799996400, "FreeSpot", "open",
+							     "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "met", "G: no data.vpn, but tun0 went up before the join: covered");
+	CHECK_STR(wifi("[" VPN(1, 1799996000, "up") "," VPN(2, 1799996100, "down") "," JOIN(
+			       3, 1799996400, "FreeSpot", "open", "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "not_met", "G: tun0 went down again before the join: not covered");
+	CHECK_STR(wifi("[" VPN(1, 1799996000,
+			       "up") ","
+				     "{\"seq\": 2, \"time\": 1799996100000, \"type\": "
+				     "\"agent.start\", \"data\": {}}," JOIN(
+					     3, 1799996400, "FreeSpot", "open", "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "not_met", "G: after the agent restarted, an old vpn_up no longer counts");
+	/* two open joins in a row: the first ends when the second starts */
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "A", "open", "true, \"vpn\": false") "," JOIN(
+			       2, 1799996460, "B", "open",
+			       "true, \"vpn\": false") "," VPN(3, 1799996500, "up") "]",
+		       NOW, "open_wifi_without_vpn", ev, sizeof(ev)),
+		  "not_met", "G: hopping from one open network to another before the VPN");
+	CHECK_STR(ev, "1", "  the first counts, the second is covered");
+	CHECK_STR(wifi("[{\"seq\": 1, \"time\": 1799996400000, \"type\": \"wifi.join\", \"data\":"
+		       " {\"security\": \"open\"}}]",
+		       NOW, "reason", ev, sizeof(ev)),
+		  "unknown", "G: 'wifi.join', which no agent emits, is not a join");
+}
+
 static void test_events(void)
 {
 	json_t *summary = json_object(), *batch;
@@ -256,13 +350,19 @@ static void test_events(void)
 	const char *laptop = "{\"network\": {\"interfaces\": [{\"name\": \"wlan0\", \"wireless\":"
 			     " true}]}}";
 
-	batch = J("[{\"seq\": 1, \"time\": 1799100000000, \"type\": \"wifi.join\", \"data\":"
-		  " {\"security\": \"open\"}},"
-		  " {\"seq\": 2, \"time\": 1799990000000, \"type\": \"agent.spool_evicted\","
-		  " \"data\": {}},"
-		  " {\"seq\": 3, \"time\": 1799990001000, \"type\": \"wifi.join\", \"data\":"
-		  " {\"open\": true, \"vpn\": true}},"
-		  " {\"seq\": 4, \"type\": \"wifi.join\"}, 7, {\"time\": \"soon\"}]");
+	/* as agent/mon_net.c emits them: an open join with no VPN up, nothing but a process
+	 * start in the following five minutes; later a join with the VPN up */
+	batch = J(
+		"[{\"seq\": 1, \"time\": 1799100000000, \"type\": \"net.wifi_join\", \"data\":"
+		" {\"ssid\": \"FreeWiFi\", \"security\": \"open\", \"open\": true, \"vpn\": false,"
+		" \"source\": \"networkmanager\", \"bssid\": \"0a:0b:0c:0d:0e:10\","
+		" \"frequency\": 2437}},"
+		" {\"seq\": 2, \"time\": 1799100400000, \"type\": \"process.start\","
+		" \"data\": {}},"
+		" {\"seq\": 3, \"time\": 1799990001000, \"type\": \"net.wifi_join\", \"data\":"
+		" {\"ssid\": \"cafe\", \"security\": \"open\", \"open\": true, \"vpn\": true,"
+		" \"source\": \"networkmanager\"}},"
+		" {\"seq\": 4, \"type\": \"net.wifi_join\"}, 7, {\"time\": \"soon\"}]");
 	CHECK_INT(checks_events_summarise(summary, batch, NOW), 0, "a batch is summarised");
 	h.events = summary;
 	CHECK_STR(run("mm-G-A1", laptop, &h, "open_wifi_without_vpn", ev, sizeof(ev)), "not_met",
@@ -454,6 +554,7 @@ int main(void)
 	test_antivirus();
 	test_others();
 	test_updates();
+	test_wifi();
 	test_events();
 	test_params();
 	test_advisor();
