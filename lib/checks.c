@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/checks.h"
 #include "lib/jsonw.h"
+#include "lib/limits.h"
 #include "lib/mm.h"
 #include "lib/str.h"
 
@@ -930,24 +932,398 @@ static const struct check_def registry[] = {
 	{"security.time_sync", time_sync, true, {{0}}},
 };
 
+/* What each check reads of the inventory; checks_item_parse() keeps nothing else. A path
+ * missing here makes a check see less than it reads: the test holding keep against the
+ * whole documents (tests/unit/test-checks.c) fails then. */
 const struct checks_item checks_inventory_items[] = {
-	{"identity", NULL, {NULL}},
+	{"identity",
+	 NULL,
+	 {NULL},
+	 {"$.errors[].source", "$.dmi.serial", "$.chassis", "$.container", "$.dmi_available",
+	  NULL}},
 	{"security",
 	 NULL,
 	 {"$.antivirus.clamav.freshclam_conf",
 	  "$.antivirus.clamav.clamd_conf.on_access_include_paths", "$.screen_lock.gnome",
 	  "$.screen_lock.kde", "$.screen_lock.lockers", "$.firewall.nftables",
-	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL}},
-	{"software", NULL, {"$.counts", "$.apt", "$.security_updates.lists", NULL}},
-	{"storage", NULL, {NULL}},
-	{"users", NULL, {NULL}},
-	{"network", "interfaces", {"$.addresses", "$.flags", "$.driver", "$.mac", NULL}},
-	{"network", "listening", {"$.inode", "$.exe", NULL}},
+	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL},
+	 {"$.antivirus.clamav.installed",
+	  "$.antivirus.clamav.clamd_probe",
+	  "$.antivirus.clamav.clamd_running",
+	  "$.antivirus.clamav.definitions_newest_build_time",
+	  "$.antivirus.clamav.definitions[]",
+	  "$.antivirus.clamav.clamd_conf.on_access_configured",
+	  "$.antivirus.clamav.clamonacc_running",
+	  "$.antivirus.clamav.freshclam_running",
+	  "$.antivirus.other_products[].name",
+	  "$.antivirus.other_products[].running",
+	  "$.firewall.firewall_configured",
+	  "$.firewall.evidence",
+	  "$.auto_updates.auto_updates_configured",
+	  "$.auto_updates.unattended_upgrades_installed",
+	  "$.auto_updates.unattended_upgrade.value",
+	  "$.auto_updates.update_package_lists.value",
+	  "$.ssh.sshd_installed",
+	  "$.ssh.match_blocks",
+	  "$.ssh.permit_root_login.value",
+	  "$.ssh.permit_root_login.source",
+	  "$.ssh.password_authentication.value",
+	  "$.ssh.password_authentication.source",
+	  "$.ssh.kbd_interactive_authentication.value",
+	  "$.time_sync.time_sync_configured",
+	  "$.time_sync.timesyncd.enabled",
+	  "$.time_sync.timesyncd.running",
+	  "$.time_sync.chrony.enabled",
+	  "$.time_sync.chrony.running",
+	  "$.time_sync.ntpd.enabled",
+	  "$.time_sync.ntpd.running",
+	  "$.time_sync.servers[]",
+	  "$.screen_lock.idle_delay_seconds",
+	  "$.screen_lock.state",
+	  "$.screen_lock.lock_enabled",
+	  NULL}},
+	{"software",
+	 NULL,
+	 {"$.counts", "$.apt", "$.security_updates.lists", NULL},
+	 {"$.security_updates_pending", "$.security_updates.total", "$.security_updates.reason",
+	  "$.security_updates.packages[].name", NULL}},
+	{"storage",
+	 NULL,
+	 {NULL},
+	 {"$.root_encrypted", "$.home_encrypted", "$.root_device", "$.home_device", NULL}},
+	{"users", NULL, {NULL}, {"$.admin_members", "$.empty_password_accounts", NULL}},
+	{"network",
+	 "interfaces",
+	 {"$.addresses", "$.flags", "$.driver", "$.mac", NULL},
+	 {"$.wireless", NULL}},
+	{"network",
+	 "listening",
+	 {"$.inode", "$.exe", NULL},
+	 {"$.protocol", "$.address", "$.port", "$.comm", NULL}},
 	{"users",
 	 "accounts",
-	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL}},
-	{NULL, NULL, {NULL}},
+	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL},
+	 {"$.password_state", NULL}},
+	{NULL, NULL, {NULL}, {NULL}},
 };
+
+/* ---- loading items: only what the checks read ---- */
+
+enum keep_match {
+	KEEP_NONE,
+	KEEP_INSIDE,
+	KEEP_WHOLE
+};
+
+/* The keep paths still in play below some path: indices into the item's keep list. */
+struct cands {
+	unsigned char i[CHECKS_ITEM_KEEP_MAX];
+	size_t n;
+};
+
+struct filter {
+	const char *p, *e;
+	const char *const *keep;
+	size_t lens[CHECKS_ITEM_KEEP_MAX];
+	struct buf *out;
+	char path[256];
+};
+
+/*
+ * How the value at `path` (such as "$.antivirus.clamav" or "$.servers[]") stands against
+ * the keep paths in `in` (those that go through its parent): copied whole, filtered
+ * inside, or left out; *ret (when inside) gets the paths that go on below it. A path
+ * that ends in "[]" empties what it names: inside, with nothing below it.
+ */
+static enum keep_match keep_match(const struct filter *f, const struct cands *in, const char *path,
+				  size_t len, struct cands *ret)
+{
+	enum keep_match m = KEEP_NONE;
+
+	ret->n = 0;
+	for (size_t j = 0; j < in->n; j++) {
+		const char *k = f->keep[in->i[j]];
+		size_t kl = f->lens[in->i[j]];
+
+		if (kl < len || memcmp(k, path, len) != 0)
+			continue;
+		if (kl == len) {
+			if (len < 2 || memcmp(k + len - 2, "[]", 2) != 0)
+				return KEEP_WHOLE;
+			m = KEEP_INSIDE;
+		} else if (k[len] == '.' || k[len] == '[') {
+			m = KEEP_INSIDE;
+			ret->i[ret->n++] = in->i[j];
+		}
+	}
+	return m;
+}
+
+static void skip_ws(struct filter *f)
+{
+	while (f->p < f->e && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+/* The end of the string starting at p (its opening quote), or NULL. */
+static const char *string_end(const char *p, const char *e, bool *ret_escaped)
+{
+	for (p++; p < e;) {
+		const char *q = memchr(p, '"', (size_t) (e - p));
+		const char *b;
+
+		if (!q)
+			return NULL;
+		b = memchr(p, '\\', (size_t) (q - p));
+		if (!b)
+			return q + 1;
+		*ret_escaped = true;
+		p = b + 2; /* past the escaped character, which may be that quote */
+	}
+	return NULL;
+}
+
+/* The end of the value starting at f->p, or NULL when the text is not JSON there. Nested
+ * values are stepped over with a counter, not recursion. */
+static const char *value_end(const struct filter *f)
+{
+	const char *p = f->p;
+	size_t depth = 0;
+	bool escaped;
+
+	if (p >= f->e)
+		return NULL;
+	if (*p != '"' && *p != '{' && *p != '[') { /* a number or a literal */
+		while (p < f->e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+		       *p != '\n' && *p != '\r')
+			p++;
+		return p > f->p ? p : NULL;
+	}
+	do {
+		if (p >= f->e)
+			return NULL;
+		switch (*p) {
+		case '"':
+			p = string_end(p, f->e, &escaped);
+			if (!p)
+				return NULL;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			p++;
+			break;
+		case '}':
+		case ']':
+			if (depth == 0)
+				return NULL;
+			depth--;
+			p++;
+			break;
+		default:
+			p++;
+			break;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+static int filter_value(struct filter *f, size_t plen, const struct cands *c);
+
+/* Copies the object at f->p, with the members the keep paths in c name below
+ * path[0..plen). */
+static int filter_object(struct filter *f, size_t plen, const struct cands *c)
+{
+	bool first = true;
+	int r;
+
+	f->p++; /* '{' */
+	if ((r = buf_addc(f->out, '{')) < 0)
+		return r;
+	skip_ws(f);
+	if (f->p < f->e && *f->p == '}') {
+		f->p++;
+		return buf_addc(f->out, '}');
+	}
+	for (;;) {
+		const char *key, *key_end, *val_end;
+		bool escaped = false;
+		enum keep_match m;
+		struct cands below;
+		size_t klen;
+
+		skip_ws(f);
+		if (f->p >= f->e || *f->p != '"')
+			return -EBADMSG;
+		key = f->p;
+		key_end = string_end(key, f->e, &escaped);
+		if (!key_end)
+			return -EBADMSG;
+		f->p = key_end;
+		skip_ws(f);
+		if (f->p >= f->e || *f->p != ':')
+			return -EBADMSG;
+		f->p++;
+		skip_ws(f);
+		klen = (size_t) (key_end - key - 2);
+		/* a key with escapes cannot be told cheaply: kept whole, which only keeps more */
+		if (escaped || plen + 1 + klen >= sizeof(f->path)) {
+			m = KEEP_WHOLE;
+		} else {
+			f->path[plen] = '.';
+			memcpy(f->path + plen + 1, key + 1, klen);
+			m = keep_match(f, c, f->path, plen + 1 + klen, &below);
+		}
+		if (m == KEEP_NONE) {
+			val_end = value_end(f);
+			if (!val_end)
+				return -EBADMSG;
+			f->p = val_end;
+		} else {
+			if ((!first && (r = buf_addc(f->out, ',')) < 0) ||
+			    (r = buf_add(f->out, key, (size_t) (key_end - key))) < 0 ||
+			    (r = buf_addc(f->out, ':')) < 0)
+				return r;
+			first = false;
+			if (m == KEEP_WHOLE) {
+				val_end = value_end(f);
+				if (!val_end)
+					return -EBADMSG;
+				if ((r = buf_add(f->out, f->p, (size_t) (val_end - f->p))) < 0)
+					return r;
+				f->p = val_end;
+			} else if ((r = filter_value(f, plen + 1 + klen, &below)) < 0) {
+				return r;
+			}
+		}
+		skip_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			continue;
+		}
+		if (f->p < f->e && *f->p == '}') {
+			f->p++;
+			return buf_addc(f->out, '}');
+		}
+		return -EBADMSG;
+	}
+}
+
+/* Copies the array at f->p, each element filtered as path[0..plen) + "[]". */
+static int filter_array(struct filter *f, size_t plen, const struct cands *c)
+{
+	struct cands below;
+	bool first = true;
+	int r;
+
+	f->p++; /* '[' */
+	if ((r = buf_addc(f->out, '[')) < 0)
+		return r;
+	skip_ws(f);
+	if (f->p < f->e && *f->p == ']') {
+		f->p++;
+		return buf_addc(f->out, ']');
+	}
+	if (plen + 2 >= sizeof(f->path))
+		return -EBADMSG;
+	memcpy(f->path + plen, "[]", 2);
+	(void) keep_match(f, c, f->path, plen + 2, &below);
+	for (;;) {
+		skip_ws(f);
+		if (!first && (r = buf_addc(f->out, ',')) < 0)
+			return r;
+		first = false;
+		if ((r = filter_value(f, plen + 2, &below)) < 0)
+			return r;
+		skip_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			continue;
+		}
+		if (f->p < f->e && *f->p == ']') {
+			f->p++;
+			return buf_addc(f->out, ']');
+		}
+		return -EBADMSG;
+	}
+}
+
+/* Copies the value at f->p whose path is path[0..plen): filtered inside when it is an
+ * object or an array, as it is otherwise. */
+static int filter_value(struct filter *f, size_t plen, const struct cands *c)
+{
+	const char *end;
+	int r;
+
+	skip_ws(f);
+	if (f->p < f->e && *f->p == '{')
+		return filter_object(f, plen, c);
+	if (f->p < f->e && *f->p == '[')
+		return filter_array(f, plen, c);
+	end = value_end(f);
+	if (!end)
+		return -EBADMSG;
+	r = buf_add(f->out, f->p, (size_t) (end - f->p));
+	f->p = end;
+	return r;
+}
+
+/*
+ * Appends the kept part of an item's text to out: 0, or -EBADMSG when the text cannot be
+ * filtered (not an object, or not JSON where it was looked at: the caller parses it whole
+ * to know), -ENOMEM, -E2BIG. On -EBADMSG, out is as it was.
+ */
+static int item_filter(const struct checks_item *item, const char *text, size_t len,
+		       struct buf *out)
+{
+	struct filter f = {.p = text, .e = text + len, .keep = item->keep, .out = out};
+	struct cands all = {.n = 0};
+	size_t before = out->len;
+	int r = -EBADMSG;
+
+	for (size_t i = 0; i < CHECKS_ITEM_KEEP_MAX && item->keep[i]; i++) {
+		f.lens[i] = strlen(item->keep[i]);
+		all.i[all.n++] = (unsigned char) i;
+	}
+	f.path[0] = '$';
+	skip_ws(&f);
+	if (f.p < f.e && *f.p == '{')
+		r = filter_object(&f, 1, &all);
+	if (r >= 0) {
+		skip_ws(&f);
+		if (f.p != f.e)
+			r = -EBADMSG;
+	}
+	if (r < 0) {
+		out->len = before;
+		if (out->data)
+			out->data[before] = '\0';
+	}
+	return r;
+}
+
+json_t *checks_item_parse(const struct checks_item *item, const char *text, size_t len,
+			  json_error_t *ret_error)
+{
+	struct buf out;
+	json_error_t e;
+	json_t *v = NULL;
+	int r;
+
+	if (!ret_error)
+		ret_error = &e;
+	if (!item->keep[0])
+		return json_loadb(text, len, JSON_DECODE_ANY, ret_error);
+	buf_init(&out, len + 1);
+	r = item_filter(item, text, len, &out);
+	if (r >= 0)
+		v = json_loadb(buf_str(&out), out.len, JSON_DECODE_ANY, ret_error);
+	buf_done(&out);
+	if (r == -ENOMEM)
+		return NULL;
+	/* not an object, or not JSON: jansson says what (or parses it) on the whole text */
+	return r < 0 ? json_loadb(text, len, JSON_DECODE_ANY, ret_error) : v;
+}
 
 static const struct check_def *find(const char *name)
 {

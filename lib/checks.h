@@ -80,19 +80,41 @@ bool checks_local(const char *name);
  */
 int checks_validate(const struct catalog *c, struct diag *d) _wur_;
 
-/* The most JSON paths one item may drop (struct checks_item). */
+/* The most JSON paths one item may drop or keep (struct checks_item). */
 #define CHECKS_ITEM_DROP_MAX 8
+#define CHECKS_ITEM_KEEP_MAX 48
 
 /*
  * An inventory item the checks read: a section's attributes item (list NULL) or the
- * elements of a keyed list, without the members at `drop` ("$.a.b" paths, NULL-terminated;
- * the checks never look there, and leaving them out spares the server parsing them).
+ * elements of a keyed list. What the checks read of it is named twice, for two kinds of
+ * loaders:
+ *   - keep: the paths the checks read, for checks_item_parse(), which copies only those
+ *     out of the stored text before parsing it ("$.a.b": member b of object a, whole;
+ *     "$.a[].b": member b of each element of array a; "$.a[]": array a with the objects in
+ *     it emptied, for checks that only count them). Members of objects on the way that no
+ *     path names are left out; anything else (absent members, values that are not
+ *     objects where a path expects one, null) is exactly as stored.
+ *   - drop: members at these "$.a.b" paths (NULL-terminated), which the checks never look
+ *     at: a store may remove them before handing the value over (SQLite's json_remove),
+ *     leaving the rest for checks_item_parse().
+ * Both may be applied; keep alone gives the checks the same answers and evidence as the
+ * whole item (tests/unit/test-checks.c holds the two against each other).
  */
 struct checks_item {
 	const char *section;
 	const char *list;
 	const char *drop[CHECKS_ITEM_DROP_MAX + 1];
+	const char *keep[CHECKS_ITEM_KEEP_MAX + 1];
 };
+
+/*
+ * Parses one stored item's JSON text (len bytes) as the checks need it: only the members
+ * at item->keep (all of it when keep is empty), then jansson. Returns the value, or NULL
+ * when the text is not JSON (*ret_error, optional, then holds jansson's words) or memory
+ * ran out. The members left out are stepped over, not validated.
+ */
+json_t *checks_item_parse(const struct checks_item *item, const char *text, size_t len,
+			  json_error_t *ret_error);
 
 /*
  * Every item the checks read, ended by one whose section is NULL. The server loads only

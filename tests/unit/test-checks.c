@@ -11,6 +11,7 @@
 #include "lib/checks.h"
 #include "lib/jsonw.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 #include "tests/tap.h"
 
 #define NOW ((int64_t) 1800000000)
@@ -207,6 +208,52 @@ static void test_others(void)
 	CHECK_STR(run("mm-D-A1", "{\"users\": {\"admin_members\": {\"sudo\": [\"root\"]}}}", NULL,
 		      NULL, NULL, 0),
 		  "met", "D-A1: only root");
+}
+
+/* checks_item_parse(): only the kept paths, everything else exactly as stored. */
+static void test_item_parse(void)
+{
+	static const struct checks_item item = {
+		"security",
+		NULL,
+		{NULL},
+		{"$.a.b", "$.a.c.d", "$.list[]", "$.objs[].x", "$.whole", NULL}};
+	static const struct checks_item all = {"identity", NULL, {NULL}, {NULL}};
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"{\"a\": {\"b\": 1, \"z\": 2, \"c\": {\"d\": [1, {\"q\": 3}], \"e\": 4}}, \"y\": "
+		 "5}",
+		 "{\"a\": {\"b\": 1, \"c\": {\"d\": [1, {\"q\": 3}]}}}"},
+		{"{\"a\": null, \"whole\": {\"k\": [1, 2, \"]}\"]}}",
+		 "{\"a\": null, \"whole\": {\"k\": [1, 2, \"]}\"]}}"},
+		{"{\"a\": {\"c\": \"not an object\"}}", "{\"a\": {\"c\": \"not an object\"}}"},
+		{"{\"a\": [1, 2]}", "{\"a\": [1, 2]}"},
+		{"{\"list\": [{\"n\": 1}, {\"n\": 2}, 7, [3]]}", "{\"list\": [{}, {}, 7, [3]]}"},
+		{"{\"objs\": [{\"x\": 1, \"y\": 2}, {\"y\": 3}]}", "{\"objs\": [{\"x\": 1}, {}]}"},
+		{"{\"\\u0061\": {\"zz\": 1}, \"a\": {\"b\": true}}",
+		 "{\"\\u0061\": {\"zz\": 1}, \"a\": {\"b\": true}}"},
+		{" { } ", "{}"},
+		{"[1, 2]", "[1, 2]"},
+	};
+	json_error_t e1, e2;
+	json_t *v, *w;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		v = checks_item_parse(&item, cases[i].in, strlen(cases[i].in), NULL);
+		w = J(cases[i].want);
+		CHECK(v && w && json_equal(v, w), "item parse: %s", cases[i].in);
+		json_decref(v);
+		json_decref(w);
+	}
+	v = checks_item_parse(&item, "{\"a\": {\"b\": 1,}", 15, &e1);
+	w = json_loadb("{\"a\": {\"b\": 1,}", 15, JSON_DECODE_ANY, &e2);
+	CHECK(!v && !w && streq(e1.text, e2.text), "malformed text: jansson's own error (%s)",
+	      e1.text);
+	v = checks_item_parse(&all, "{\"x\": 1}", 8, NULL);
+	CHECK(v && json_integer_value(json_object_get(v, "x")) == 1,
+	      "an item without keep paths is parsed whole");
+	json_decref(v);
 }
 
 static void test_updates(void)
@@ -553,6 +600,7 @@ int main(void)
 	      "the registry knows its checks");
 	test_antivirus();
 	test_others();
+	test_item_parse();
 	test_updates();
 	test_wifi();
 	test_events();
