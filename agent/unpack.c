@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define ZLIB_CONST /* next_in is const: the input is never written */
 #include <zlib.h>
 
 #include "agent/agent.h"
@@ -482,7 +483,7 @@ static ssize_t gzip_read(struct unpack *u, unsigned char *dst, size_t want)
 			u->done = true;
 			break;
 		}
-		u->zs.next_in = (Bytef *) (uintptr_t) p;
+		u->zs.next_in = p;
 		u->zs.avail_in = (uInt) MIN(len, (size_t) UINT32_MAX);
 		r = inflate(&u->zs, Z_NO_FLUSH);
 		consume(u, len - u->zs.avail_in);

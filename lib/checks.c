@@ -123,10 +123,14 @@ static enum checks_status unknown_because(struct run *r, const char *why)
 /* The text of parameter Param-NAME, or def. */
 static const char *param_text(const struct run *r, const char *name, const char *def)
 {
-	char field[64];
+	char field[64] = "Param-";
+	size_t n = strlen(name);
 	const char *v;
 
-	(void) snprintf(field, sizeof(field), "Param-%s", name);
+	/* not snprintf: this runs for every check of every host of a full recompute */
+	if (n >= sizeof(field) - 6)
+		return def;
+	memcpy(field + 6, name, n + 1);
 	v = catalog_get(r->measure, field);
 	return v ? v : def;
 }
@@ -1083,6 +1087,10 @@ static const char *string_end(const char *p, const char *e, bool *ret_escaped)
 	return NULL;
 }
 
+/* The bytes value_end() stops at inside a value: strings' quotes and brackets. */
+static const bool json_special[256] = {
+	['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true};
+
 /* The end of the value starting at f->p, or NULL when the text is not JSON there. Nested
  * values are stepped over with a counter, not recursion. */
 static const char *value_end(const struct filter *f)
@@ -1100,6 +1108,9 @@ static const char *value_end(const struct filter *f)
 		return p > f->p ? p : NULL;
 	}
 	do {
+		/* step over what cannot open or close anything, many bytes at a time */
+		while (p < f->e && !json_special[(unsigned char) *p])
+			p++;
 		if (p >= f->e)
 			return NULL;
 		switch (*p) {
