@@ -22,7 +22,8 @@
 #include "tests/tap.h"
 
 enum {
-	OP_USB_AUTHORIZE = 16,
+	OP_USB_AUTHORIZE =
+		32, /* as agent/privsep_usb.c numbers them since the merge with the monitors */
 	OP_USB_SET_RO,
 	OP_USB_RESTRICT,
 	OP_USB_REMOUNT_RO,
