@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -301,6 +302,76 @@ struct col_dpkg_source {
 /* Splits a Source field's value ("name" or "name (version)"). Never fails. The
  * status parser replaces an absent name or version by the binary package's. */
 void col_dpkg_parse_source(const char *field, struct col_dpkg_source *ret);
+
+/*
+ * apt's pending security updates (col_apt.c): the installed dpkg packages (section.packages)
+ * against the versions in the package lists of the sources whose Release file marks them
+ * as security. Sets section.security_updates_pending and section.security_updates
+ * (docs/inventory.md). Returns 0 (what it could not read is in the section's errors and
+ * makes the count null) or -ENOMEM.
+ */
+int col_apt_collect(const struct col_ctx *ctx, json_t *section) _wur_;
+
+/* The fields of a Release or InRelease file that say what a source is; "" when absent. */
+struct col_apt_release {
+	char origin[128], label[128], suite[128], codename[128];
+};
+/*
+ * Parses the head of a Release file, or of an InRelease file (the same, clear-signed: the
+ * armour and its "Hash:" lines are stepped over). Only the first paragraph's fields are
+ * read; values longer than the fields are cut. text is modified. Returns 0, or -EBADMSG
+ * when there is no field at all.
+ */
+int col_apt_parse_release(char *text, struct col_apt_release *ret) _wur_;
+/* Whether a Release names a security source: Suite or Codename ending in "-security"
+ * (Debian from 11, Ubuntu), or Label "Debian-Security" (Debian 10 and older too). */
+bool col_apt_release_is_security(const struct col_apt_release *r);
+
+/* Called for each stanza of a Packages list with its Package, Architecture and Version
+ * (trimmed, NUL-terminated, valid for the call only). A negative return stops parsing. */
+typedef int (*col_apt_stanza_fn)(const char *package, const char *arch, const char *version,
+				 void *userdata);
+struct col_apt_packages_stats {
+	size_t stanzas;   /* given to fn */
+	size_t skipped;   /* no Package, Architecture or Version, or one that is not a token */
+	size_t bad_lines; /* neither a field nor a continuation */
+	bool truncated;   /* at_end, and the text did not end with a newline: last stanza dropped */
+};
+/*
+ * Parses the complete stanzas at the start of a Packages list piece text[0..len) (NUL at
+ * len; modified in place): those ended by an empty line, and with at_end the rest too.
+ * *ret_consumed is where the unparsed rest starts (the caller keeps it for the next
+ * piece). Counts add to *st. Returns 0 or fn's negative return.
+ */
+int col_apt_parse_packages(char *text, size_t len, bool at_end, col_apt_stanza_fn fn,
+			   void *userdata, struct col_apt_packages_stats *st, size_t *ret_consumed)
+	_wur_;
+
+/*
+ * Streaming decompression of apt's lists (unpack.c): lz4 frames (decoded with a fixed
+ * 64 KiB window, whatever the block size), gzip, or none.
+ */
+enum unpack_format {
+	UNPACK_NONE,
+	UNPACK_GZIP,
+	UNPACK_LZ4
+};
+/* The format a list's file name says (".lz4", ".gz", else none); -ENOTSUP for the
+ * compressors not read (".xz", ".bz2", ".lzma", ".zst"). */
+int unpack_format_of(const char *name, enum unpack_format *ret) _wur_;
+struct unpack;
+/* A reader of the uncompressed bytes of fd (not closed by the reader), or of mem[0..mem_len)
+ * when fd < 0, at most max_out of them. Returns 0 or -ENOMEM. */
+int unpack_new(int fd, const void *mem, size_t mem_len, enum unpack_format format, size_t max_out,
+	       struct unpack **ret) _wur_;
+/* Up to n bytes into buf: how many (0 at the clean end), -EBADMSG for corrupt or truncated
+ * data, -E2BIG past max_out, -errno when reading fails. */
+ssize_t unpack_read(struct unpack *u, void *buf, size_t n) _wur_;
+struct unpack *unpack_free(struct unpack *u);
+static inline void unpack_freep(struct unpack **u)
+{
+	unpack_free(*u);
+}
 
 /* The few keys of a snap.yaml the inventory keeps; pointers into the parsed text or NULL. */
 struct col_snap_meta {

@@ -57,5 +57,8 @@ int col_software_collect(const struct col_ctx *ctx, json_t *section)
 			      "RPM database present but not supported yet: its packages are "
 			      "not listed") < 0)
 			return -ENOMEM;
-	return col_dpkg_collect_apt(ctx, section);
+	r = col_dpkg_collect_apt(ctx, section);
+	if (r < 0)
+		return r;
+	return col_apt_collect(ctx, section);
 }

@@ -782,12 +782,31 @@ static void drain_inotify(struct net_mon *n)
 
 /* ---- Wi-Fi ---- */
 
+/* Whether a VPN link is up now, as far as the links learnt and followed tell. */
+static bool vpn_is_up(struct net_mon *n)
+{
+	for (size_t i = 0; i < n->n_links; i++) {
+		struct mon_net_link ml = {.type = n->links[i].type};
+
+		memcpy(ml.name, n->links[i].name, sizeof(ml.name));
+		memcpy(ml.kind, n->links[i].kind, sizeof(ml.kind));
+		if (n->links[i].up && mon_net_link_is_vpn(&ml))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A join, with whether a VPN was up at that moment ("vpn"): the server cannot know that
+ * from net.vpn_up events alone when the VPN came up before the agent started (the state
+ * learnt at start is not reported).
+ */
 static void emit_wifi(struct net_mon *n, const struct mon_wifi *w, const char *iface,
 		      const char *source)
 {
-	json_t *d = json_pack("{s:o, s:s, s:b, s:s}", "ssid", col_json_text(w->ssid, w->ssid_len),
-			      "security", w->security, "open", streq(w->security, "open"), "source",
-			      source);
+	json_t *d = json_pack("{s:o, s:s, s:b, s:b, s:s}", "ssid",
+			      col_json_text(w->ssid, w->ssid_len), "security", w->security, "open",
+			      streq(w->security, "open"), "vpn", vpn_is_up(n), "source", source);
 
 	if (d && ((w->bssid[0] && jsonw_set(d, "bssid", json_string(w->bssid)) < 0) ||
 		  (iface && iface[0] && jsonw_set(d, "interface", json_string(iface)) < 0) ||

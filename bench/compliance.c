@@ -297,9 +297,11 @@ int main(int argc, char **argv)
 	docs[0] = fixture_doc("laptop", "good-laptop.json", NOW - 3600);
 	docs[1] = fixture_doc("laptop", "bad-laptop.json", NOW - 3600);
 	docs[2] = fixture_doc("vm", "server.json", NOW - 3600);
-	events = json_loads("[{\"seq\": 1, \"time\": 1799990000000, \"type\": \"wifi.join\","
-			    " \"data\": {\"security\": \"wpa2\"}}]",
-			    0, NULL);
+	events = json_loads(
+		"[{\"seq\": 1, \"time\": 1799990000000, \"type\": \"net.wifi_join\","
+		" \"data\": {\"ssid\": \"home\", \"security\": \"wpa2\", \"open\": false,"
+		" \"vpn\": false, \"source\": \"networkmanager\"}}]",
+		0, NULL);
 	if (!docs[0] || !docs[1] || !docs[2] || !events)
 		return fail("building the fixture documents (run from the source tree)", EIO);
 

@@ -16,13 +16,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/checks.h"
 #include "lib/jsonw.h"
+#include "lib/limits.h"
 #include "lib/mm.h"
 #include "lib/str.h"
 
 #define EVIDENCE_LIST_MAX 32
 #define DAY               86400
+#define VPN_TRACKED       16  /* VPN interfaces the event summary follows */
+#define SSID_KEPT         128 /* bytes of an SSID kept for evidence (32 bytes, escaped) */
 
 static const char *const status_names[CHECKS_STATUS_MAX] = {
 	[CHECKS_MET] = "met",
@@ -119,10 +123,14 @@ static enum checks_status unknown_because(struct run *r, const char *why)
 /* The text of parameter Param-NAME, or def. */
 static const char *param_text(const struct run *r, const char *name, const char *def)
 {
-	char field[64];
+	char field[64] = "Param-";
+	size_t n = strlen(name);
 	const char *v;
 
-	(void) snprintf(field, sizeof(field), "Param-%s", name);
+	/* not snprintf: this runs for every check of every host of a full recompute */
+	if (n >= sizeof(field) - 6)
+		return def;
+	memcpy(field + 6, name, n + 1);
 	v = catalog_get(r->measure, field);
 	return v ? v : def;
 }
@@ -266,16 +274,54 @@ static enum checks_status serial_known(struct run *r)
 	return CHECKS_NOT_MET;
 }
 
+/* The names of the pending security updates the inventory lists, at most
+ * EVIDENCE_LIST_MAX of them. */
+static void pending_names(struct run *r, const json_t *su)
+{
+	const json_t *list = GET(su, "packages"), *e;
+	json_t *names = json_array();
+	size_t i;
+
+	put(r, "packages", names);
+	if (r->oom)
+		return;
+	json_array_foreach (list, i, e) {
+		const char *name = str_of(GET(e, "name"));
+
+		if (name && json_array_size(names) < EVIDENCE_LIST_MAX &&
+		    jsonw_append(names, json_string(name)) < 0)
+			r->oom = true;
+	}
+}
+
 static enum checks_status updates_pending(struct run *r)
 {
-	const json_t *v = GET(r->in->doc, "software", "security_updates_pending");
+	const json_t *sw = GET(r->in->doc, "software");
+	const json_t *v = GET(sw, "security_updates_pending");
+	const json_t *su = GET(sw, "security_updates");
+	const json_t *total = GET(su, "total");
 	int64_t max = param_int(r, "max-pending", 0);
 
-	if (!json_is_integer(v))
+	if (!json_is_integer(v) && !json_is_object(su))
 		return unknown_because(r, "the agent does not report pending security updates");
-	put_int(r, "pending", json_integer_value(v));
 	put_int(r, "max_pending", max);
-	return json_integer_value(v) <= max ? CHECKS_MET : CHECKS_NOT_MET;
+	if (json_is_integer(v)) {
+		put_int(r, "pending", json_integer_value(v));
+		if (json_integer_value(v) > 0)
+			pending_names(r, su);
+		return json_integer_value(v) <= max ? CHECKS_MET : CHECKS_NOT_MET;
+	}
+	/* the count is unknown (a list unreadable, no security source …), but what was found
+	 * may already be too much */
+	if (json_is_integer(total) && json_integer_value(total) > max) {
+		put_int(r, "pending_at_least", json_integer_value(total));
+		pending_names(r, su);
+		put_copy(r, "incomplete", GET(su, "reason"));
+		return CHECKS_NOT_MET;
+	}
+	return unknown_because(r, str_of(GET(su, "reason"))
+					  ? str_of(GET(su, "reason"))
+					  : "the pending security updates are not known");
 }
 
 static enum checks_status auto_updates(struct run *r)
@@ -577,20 +623,25 @@ static enum checks_status antivirus_reported(struct run *r)
 	return r->in->now - h->last_inventory <= max * 3600 ? CHECKS_MET : CHECKS_NOT_MET;
 }
 
-/* The sum of one counter of the event summary over the `days` days up to now. */
-static int64_t window_sum(const json_t *summary, const char *counter, int64_t now, int64_t days)
+/*
+ * The sum over the `days` days up to now of one day-keyed map of the event summary:
+ * summary[map] is {"DAY": {counter: N}}, or {"DAY": N} when counter is NULL.
+ */
+static int64_t window_sum(const json_t *summary, const char *map, const char *counter, int64_t now,
+			  int64_t days)
 {
-	const json_t *by_day = GET(summary, "days"), *v;
+	const json_t *by_day = GET(summary, map), *v;
 	int64_t today = now / DAY, sum = 0;
 	const char *key;
 
 	json_object_foreach ((json_t *) by_day, key, v) {
+		const json_t *n = counter ? GET(v, counter) : v;
 		int64_t day;
 
 		if (str_to_i64(key, 10, &day) < 0 || day <= today - days || day > today)
 			continue;
-		if (json_is_integer(GET(v, counter)) && json_integer_value(GET(v, counter)) > 0)
-			sum += json_integer_value(GET(v, counter));
+		if (json_is_integer(n) && json_integer_value(n) > 0)
+			sum += json_integer_value(n);
 	}
 	return sum;
 }
@@ -609,8 +660,21 @@ static enum checks_status open_wifi(struct run *r)
 		put_int(r, "wireless_interfaces", wireless);
 	}
 	put_int(r, "days", days);
-	if (h && h->events)
-		joins = window_sum(h->events, "open_wifi", r->in->now, days);
+	if (h && h->events) {
+		const json_t *pending = GET(h->events, "open_pending");
+		const json_t *since = GET(pending, "time");
+
+		joins = window_sum(h->events, "days", "open_wifi", r->in->now, days);
+		/* an open join no VPN followed within the grace time, nothing reported since */
+		if (json_is_integer(since) &&
+		    r->in->now - json_integer_value(since) > CHECKS_VPN_GRACE &&
+		    json_integer_value(since) > r->in->now - days * DAY) {
+			joins++;
+			put_copy(r, "last_open_join", pending);
+		} else if (joins > 0) {
+			put_copy(r, "last_open_join", GET(h->events, "open_last"));
+		}
+	}
 	if (joins > 0) {
 		put_int(r, "open_wifi_without_vpn", joins);
 		return CHECKS_NOT_MET;
@@ -739,22 +803,55 @@ static enum checks_status listening_allowed(struct run *r)
 	return total ? CHECKS_NOT_MET : CHECKS_MET;
 }
 
+/* The chain's ranges of one kind detected within the window, for evidence. */
+static void chain_ranges(struct run *r, const char *key, const json_t *ranges, int64_t days)
+{
+	json_t *out = json_array();
+	const json_t *e;
+	size_t i;
+
+	put(r, key, out);
+	if (r->oom)
+		return;
+	json_array_foreach (ranges, i, e) {
+		const json_t *detected = GET(e, "detected");
+
+		if (json_is_integer(detected) &&
+		    json_integer_value(detected) > r->in->now - days * DAY &&
+		    jsonw_append(out, json_deep_copy(e)) < 0)
+			r->oom = true;
+	}
+}
+
 static enum checks_status logs_flowing(struct run *r)
 {
 	const struct checks_host *h = r->in->host;
-	const json_t *last;
-	int64_t days = param_int(r, "days", 7), gaps;
+	const json_t *last, *chain;
+	int64_t days = param_int(r, "days", 7), gaps, breaks;
 
 	if (!h)
 		return server_only(r);
 	last = GET(h->events, "last_event");
+	chain = GET(h->events, "chain");
 	put_int(r, "days", days);
 	if (!json_is_integer(last))
 		return unknown_because(r, "no events have been received from this endpoint");
 	put_int(r, "last_event", json_integer_value(last));
-	gaps = window_sum(h->events, "gaps", r->in->now, days);
+	if (!json_is_object(chain))
+		return unknown_because(r,
+				       "the event chain's findings are not known for this "
+				       "endpoint (not verified by this store, or no batch since)");
+	gaps = window_sum(chain, "gap_days", NULL, r->in->now, days);
+	breaks = window_sum(chain, "break_days", NULL, r->in->now, days);
 	put_int(r, "gaps", gaps);
+	put_int(r, "breaks", breaks);
 	if (gaps > 0)
+		chain_ranges(r, "gap_ranges", GET(chain, "gaps"), days);
+	if (breaks > 0)
+		chain_ranges(r, "break_ranges", GET(chain, "breaks"), days);
+	if (tri(GET(chain, "truncated")) == 1)
+		put(r, "counts_at_least", json_true());
+	if (gaps > 0 || breaks > 0)
 		return CHECKS_NOT_MET;
 	return r->in->now - json_integer_value(last) <= days * DAY ? CHECKS_MET : CHECKS_NOT_MET;
 }
@@ -839,24 +936,405 @@ static const struct check_def registry[] = {
 	{"security.time_sync", time_sync, true, {{0}}},
 };
 
+/* What each check reads of the inventory; checks_item_parse() keeps nothing else. A path
+ * missing here makes a check see less than it reads: the test holding keep against the
+ * whole documents (tests/unit/test-checks.c) fails then. */
 const struct checks_item checks_inventory_items[] = {
-	{"identity", NULL, {NULL}},
+	{"identity",
+	 NULL,
+	 {NULL},
+	 {"$.errors[].source", "$.dmi.serial", "$.chassis", "$.container", "$.dmi_available",
+	  NULL}},
 	{"security",
 	 NULL,
 	 {"$.antivirus.clamav.freshclam_conf",
 	  "$.antivirus.clamav.clamd_conf.on_access_include_paths", "$.screen_lock.gnome",
 	  "$.screen_lock.kde", "$.screen_lock.lockers", "$.firewall.nftables",
-	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL}},
-	{"software", NULL, {"$.counts", "$.apt", NULL}},
-	{"storage", NULL, {NULL}},
-	{"users", NULL, {NULL}},
-	{"network", "interfaces", {"$.addresses", "$.flags", "$.driver", "$.mac", NULL}},
-	{"network", "listening", {"$.inode", "$.exe", NULL}},
+	  "$.firewall.firewalld", "$.firewall.netfilter_persistent", NULL},
+	 {"$.antivirus.clamav.installed",
+	  "$.antivirus.clamav.clamd_probe",
+	  "$.antivirus.clamav.clamd_running",
+	  "$.antivirus.clamav.definitions_newest_build_time",
+	  "$.antivirus.clamav.definitions[]",
+	  "$.antivirus.clamav.clamd_conf.on_access_configured",
+	  "$.antivirus.clamav.clamonacc_running",
+	  "$.antivirus.clamav.freshclam_running",
+	  "$.antivirus.other_products[].name",
+	  "$.antivirus.other_products[].running",
+	  "$.firewall.firewall_configured",
+	  "$.firewall.evidence",
+	  "$.auto_updates.auto_updates_configured",
+	  "$.auto_updates.unattended_upgrades_installed",
+	  "$.auto_updates.unattended_upgrade.value",
+	  "$.auto_updates.update_package_lists.value",
+	  "$.ssh.sshd_installed",
+	  "$.ssh.match_blocks",
+	  "$.ssh.permit_root_login.value",
+	  "$.ssh.permit_root_login.source",
+	  "$.ssh.password_authentication.value",
+	  "$.ssh.password_authentication.source",
+	  "$.ssh.kbd_interactive_authentication.value",
+	  "$.time_sync.time_sync_configured",
+	  "$.time_sync.timesyncd.enabled",
+	  "$.time_sync.timesyncd.running",
+	  "$.time_sync.chrony.enabled",
+	  "$.time_sync.chrony.running",
+	  "$.time_sync.ntpd.enabled",
+	  "$.time_sync.ntpd.running",
+	  "$.time_sync.servers[]",
+	  "$.screen_lock.idle_delay_seconds",
+	  "$.screen_lock.state",
+	  "$.screen_lock.lock_enabled",
+	  NULL}},
+	{"software",
+	 NULL,
+	 {"$.counts", "$.apt", "$.security_updates.lists", NULL},
+	 {"$.security_updates_pending", "$.security_updates.total", "$.security_updates.reason",
+	  "$.security_updates.packages[].name", NULL}},
+	{"storage",
+	 NULL,
+	 {NULL},
+	 {"$.root_encrypted", "$.home_encrypted", "$.root_device", "$.home_device", NULL}},
+	{"users", NULL, {NULL}, {"$.admin_members", "$.empty_password_accounts", NULL}},
+	{"network",
+	 "interfaces",
+	 {"$.addresses", "$.flags", "$.driver", "$.mac", NULL},
+	 {"$.wireless", NULL}},
+	{"network",
+	 "listening",
+	 {"$.inode", "$.exe", NULL},
+	 {"$.protocol", "$.address", "$.port", "$.comm", NULL}},
 	{"users",
 	 "accounts",
-	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL}},
-	{NULL, NULL, {NULL}},
+	 {"$.gecos", "$.full_name", "$.home", "$.shell", "$.last_login", NULL},
+	 {"$.password_state", NULL}},
+	{NULL, NULL, {NULL}, {NULL}},
 };
+
+/* ---- loading items: only what the checks read ---- */
+
+enum keep_match {
+	KEEP_NONE,
+	KEEP_INSIDE,
+	KEEP_WHOLE
+};
+
+/* The keep paths still in play below some path: indices into the item's keep list. */
+struct cands {
+	unsigned char i[CHECKS_ITEM_KEEP_MAX];
+	size_t n;
+};
+
+struct filter {
+	const char *p, *e;
+	const char *const *keep;
+	size_t lens[CHECKS_ITEM_KEEP_MAX];
+	struct buf *out;
+	char path[256];
+};
+
+/*
+ * How the value at `path` (such as "$.antivirus.clamav" or "$.servers[]") stands against
+ * the keep paths in `in` (those that go through its parent): copied whole, filtered
+ * inside, or left out; *ret (when inside) gets the paths that go on below it. A path
+ * that ends in "[]" empties what it names: inside, with nothing below it.
+ */
+static enum keep_match keep_match(const struct filter *f, const struct cands *in, const char *path,
+				  size_t len, struct cands *ret)
+{
+	enum keep_match m = KEEP_NONE;
+
+	ret->n = 0;
+	for (size_t j = 0; j < in->n; j++) {
+		const char *k = f->keep[in->i[j]];
+		size_t kl = f->lens[in->i[j]];
+
+		if (kl < len || memcmp(k, path, len) != 0)
+			continue;
+		if (kl == len) {
+			if (len < 2 || memcmp(k + len - 2, "[]", 2) != 0)
+				return KEEP_WHOLE;
+			m = KEEP_INSIDE;
+		} else if (k[len] == '.' || k[len] == '[') {
+			m = KEEP_INSIDE;
+			ret->i[ret->n++] = in->i[j];
+		}
+	}
+	return m;
+}
+
+static void skip_ws(struct filter *f)
+{
+	while (f->p < f->e && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+/* The end of the string starting at p (its opening quote), or NULL. */
+static const char *string_end(const char *p, const char *e, bool *ret_escaped)
+{
+	for (p++; p < e;) {
+		const char *q = memchr(p, '"', (size_t) (e - p));
+		const char *b;
+
+		if (!q)
+			return NULL;
+		b = memchr(p, '\\', (size_t) (q - p));
+		if (!b)
+			return q + 1;
+		*ret_escaped = true;
+		p = b + 2; /* past the escaped character, which may be that quote */
+	}
+	return NULL;
+}
+
+/* The bytes value_end() stops at inside a value: strings' quotes and brackets. */
+static const bool json_special[256] = {
+	['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true};
+
+/* The end of the value starting at f->p, or NULL when the text is not JSON there. Nested
+ * values are stepped over with a counter, not recursion. */
+static const char *value_end(const struct filter *f)
+{
+	const char *p = f->p;
+	size_t depth = 0;
+	bool escaped;
+
+	if (p >= f->e)
+		return NULL;
+	if (*p != '"' && *p != '{' && *p != '[') { /* a number or a literal */
+		while (p < f->e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' &&
+		       *p != '\n' && *p != '\r')
+			p++;
+		return p > f->p ? p : NULL;
+	}
+	do {
+		/* step over what cannot open or close anything, many bytes at a time */
+		while (p < f->e && !json_special[(unsigned char) *p])
+			p++;
+		if (p >= f->e)
+			return NULL;
+		switch (*p) {
+		case '"':
+			p = string_end(p, f->e, &escaped);
+			if (!p)
+				return NULL;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			p++;
+			break;
+		case '}':
+		case ']':
+			if (depth == 0)
+				return NULL;
+			depth--;
+			p++;
+			break;
+		default:
+			p++;
+			break;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+static int filter_value(struct filter *f, size_t plen, const struct cands *c);
+
+/* Copies the object at f->p, with the members the keep paths in c name below
+ * path[0..plen). */
+static int filter_object(struct filter *f, size_t plen, const struct cands *c)
+{
+	bool first = true;
+	int r;
+
+	f->p++; /* '{' */
+	if ((r = buf_addc(f->out, '{')) < 0)
+		return r;
+	skip_ws(f);
+	if (f->p < f->e && *f->p == '}') {
+		f->p++;
+		return buf_addc(f->out, '}');
+	}
+	for (;;) {
+		const char *key, *key_end, *val_end;
+		bool escaped = false;
+		enum keep_match m;
+		struct cands below;
+		size_t klen;
+
+		skip_ws(f);
+		if (f->p >= f->e || *f->p != '"')
+			return -EBADMSG;
+		key = f->p;
+		key_end = string_end(key, f->e, &escaped);
+		if (!key_end)
+			return -EBADMSG;
+		f->p = key_end;
+		skip_ws(f);
+		if (f->p >= f->e || *f->p != ':')
+			return -EBADMSG;
+		f->p++;
+		skip_ws(f);
+		klen = (size_t) (key_end - key - 2);
+		/* a key with escapes cannot be told cheaply: kept whole, which only keeps more */
+		if (escaped || plen + 1 + klen >= sizeof(f->path)) {
+			m = KEEP_WHOLE;
+		} else {
+			f->path[plen] = '.';
+			memcpy(f->path + plen + 1, key + 1, klen);
+			m = keep_match(f, c, f->path, plen + 1 + klen, &below);
+		}
+		if (m == KEEP_NONE) {
+			val_end = value_end(f);
+			if (!val_end)
+				return -EBADMSG;
+			f->p = val_end;
+		} else {
+			if ((!first && (r = buf_addc(f->out, ',')) < 0) ||
+			    (r = buf_add(f->out, key, (size_t) (key_end - key))) < 0 ||
+			    (r = buf_addc(f->out, ':')) < 0)
+				return r;
+			first = false;
+			if (m == KEEP_WHOLE) {
+				val_end = value_end(f);
+				if (!val_end)
+					return -EBADMSG;
+				if ((r = buf_add(f->out, f->p, (size_t) (val_end - f->p))) < 0)
+					return r;
+				f->p = val_end;
+			} else if ((r = filter_value(f, plen + 1 + klen, &below)) < 0) {
+				return r;
+			}
+		}
+		skip_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			continue;
+		}
+		if (f->p < f->e && *f->p == '}') {
+			f->p++;
+			return buf_addc(f->out, '}');
+		}
+		return -EBADMSG;
+	}
+}
+
+/* Copies the array at f->p, each element filtered as path[0..plen) + "[]". */
+static int filter_array(struct filter *f, size_t plen, const struct cands *c)
+{
+	struct cands below;
+	bool first = true;
+	int r;
+
+	f->p++; /* '[' */
+	if ((r = buf_addc(f->out, '[')) < 0)
+		return r;
+	skip_ws(f);
+	if (f->p < f->e && *f->p == ']') {
+		f->p++;
+		return buf_addc(f->out, ']');
+	}
+	if (plen + 2 >= sizeof(f->path))
+		return -EBADMSG;
+	memcpy(f->path + plen, "[]", 2);
+	(void) keep_match(f, c, f->path, plen + 2, &below);
+	for (;;) {
+		skip_ws(f);
+		if (!first && (r = buf_addc(f->out, ',')) < 0)
+			return r;
+		first = false;
+		if ((r = filter_value(f, plen + 2, &below)) < 0)
+			return r;
+		skip_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			continue;
+		}
+		if (f->p < f->e && *f->p == ']') {
+			f->p++;
+			return buf_addc(f->out, ']');
+		}
+		return -EBADMSG;
+	}
+}
+
+/* Copies the value at f->p whose path is path[0..plen): filtered inside when it is an
+ * object or an array, as it is otherwise. */
+static int filter_value(struct filter *f, size_t plen, const struct cands *c)
+{
+	const char *end;
+	int r;
+
+	skip_ws(f);
+	if (f->p < f->e && *f->p == '{')
+		return filter_object(f, plen, c);
+	if (f->p < f->e && *f->p == '[')
+		return filter_array(f, plen, c);
+	end = value_end(f);
+	if (!end)
+		return -EBADMSG;
+	r = buf_add(f->out, f->p, (size_t) (end - f->p));
+	f->p = end;
+	return r;
+}
+
+/*
+ * Appends the kept part of an item's text to out: 0, or -EBADMSG when the text cannot be
+ * filtered (not an object, or not JSON where it was looked at: the caller parses it whole
+ * to know), -ENOMEM, -E2BIG. On -EBADMSG, out is as it was.
+ */
+static int item_filter(const struct checks_item *item, const char *text, size_t len,
+		       struct buf *out)
+{
+	struct filter f = {.p = text, .e = text + len, .keep = item->keep, .out = out};
+	struct cands all = {.n = 0};
+	size_t before = out->len;
+	int r = -EBADMSG;
+
+	for (size_t i = 0; i < CHECKS_ITEM_KEEP_MAX && item->keep[i]; i++) {
+		f.lens[i] = strlen(item->keep[i]);
+		all.i[all.n++] = (unsigned char) i;
+	}
+	f.path[0] = '$';
+	skip_ws(&f);
+	if (f.p < f.e && *f.p == '{')
+		r = filter_object(&f, 1, &all);
+	if (r >= 0) {
+		skip_ws(&f);
+		if (f.p != f.e)
+			r = -EBADMSG;
+	}
+	if (r < 0) {
+		out->len = before;
+		if (out->data)
+			out->data[before] = '\0';
+	}
+	return r;
+}
+
+json_t *checks_item_parse(const struct checks_item *item, const char *text, size_t len,
+			  json_error_t *ret_error)
+{
+	struct buf out;
+	json_error_t e;
+	json_t *v = NULL;
+	int r;
+
+	if (!ret_error)
+		ret_error = &e;
+	if (!item->keep[0])
+		return json_loadb(text, len, JSON_DECODE_ANY, ret_error);
+	buf_init(&out, len + 1);
+	r = item_filter(item, text, len, &out);
+	if (r >= 0)
+		v = json_loadb(buf_str(&out), out.len, JSON_DECODE_ANY, ret_error);
+	buf_done(&out);
+	if (r == -ENOMEM)
+		return NULL;
+	/* not an object, or not JSON: jansson says what (or parses it) on the whole text */
+	return r < 0 ? json_loadb(text, len, JSON_DECODE_ANY, ret_error) : v;
+}
 
 static const struct check_def *find(const char *name)
 {
@@ -1031,7 +1509,7 @@ static int bump(json_t *summary, int64_t day, const char *counter)
 	(void) snprintf(key, sizeof(key), "%" PRId64, day);
 	b = json_object_get(days, key);
 	if (!json_is_object(b)) {
-		b = json_pack("{s:i, s:i}", "gaps", 0, "open_wifi", 0);
+		b = json_pack("{s:i}", "open_wifi", 0);
 		if (jsonw_set(days, key, b) < 0)
 			return -ENOMEM;
 	}
@@ -1039,13 +1517,109 @@ static int bump(json_t *summary, int64_t day, const char *counter)
 			 json_integer(json_integer_value(json_object_get(b, counter)) + 1));
 }
 
-static bool open_without_vpn(const json_t *data)
+/* At most max bytes of a JSON string's text, cut on a UTF-8 character boundary ("" for
+ * NULL); NULL only on allocation failure. */
+static json_t *text_prefix(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return json_stringn(s ? s : "", n);
+}
+
+/* Whether a net.wifi_join's network has no encryption at all. */
+static bool join_is_open(const json_t *data)
 {
 	const char *sec = str_of(GET(data, "security"));
-	bool open =
-		tri(GET(data, "open")) == 1 || (sec && (streq(sec, "open") || streq(sec, "none")));
 
-	return open && tri(GET(data, "vpn")) != 1;
+	return tri(GET(data, "open")) == 1 || (sec && (streq(sec, "open") || streq(sec, "none")));
+}
+
+/* The VPN interfaces the summary holds as up (from net.vpn_up and net.vpn_down). */
+static int vpn_track(json_t *summary, const char *iface, bool up)
+{
+	json_t *set = json_object_get(summary, "vpn_up");
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(set)) {
+		set = json_array();
+		if (jsonw_set(summary, "vpn_up", set) < 0)
+			return -ENOMEM;
+	}
+	json_array_foreach (set, i, v)
+		if (json_is_string(v) && streq(json_string_value(v), iface)) {
+			if (!up)
+				(void) json_array_remove(set, i);
+			return 0;
+		}
+	if (!up || json_array_size(set) >= VPN_TRACKED)
+		return 0;
+	return jsonw_append(set, json_string(iface));
+}
+
+/* Counts the pending open join (one no VPN followed) on its day, and keeps it as the last
+ * one for evidence. */
+static int settle_open_join(json_t *summary)
+{
+	json_t *p = json_object_get(summary, "open_pending");
+	int64_t t = json_integer_value(json_object_get(p, "time"));
+	int r;
+
+	if (!json_is_object(p))
+		return 0;
+	r = bump(summary, t / DAY, "open_wifi");
+	if (r >= 0)
+		r = jsonw_set(summary, "open_last", json_incref(p));
+	if (r >= 0)
+		r = json_object_del(summary, "open_pending") == 0 ? 0 : -ENOMEM;
+	return r;
+}
+
+/* One network event, in the order of the batch. */
+static int network_event(json_t *summary, const char *type, const json_t *data, int64_t secs)
+{
+	json_t *pending = json_object_get(summary, "open_pending");
+	int64_t since = json_integer_value(json_object_get(pending, "time"));
+	const char *iface = str_of(GET(data, "interface"));
+	int r, vpn;
+
+	/* an open join that no VPN followed within the grace time counts */
+	if (json_is_object(pending) && secs > since + CHECKS_VPN_GRACE &&
+	    (r = settle_open_join(summary)) < 0)
+		return r;
+	if (streq(type, "agent.start")) /* the agent's view of its links starts afresh */
+		return jsonw_set(summary, "vpn_up", json_array());
+	if ((streq(type, "net.vpn_up") || streq(type, "net.vpn_down")) && iface) {
+		r = vpn_track(summary, iface, streq(type, "net.vpn_up"));
+		if (r >= 0 && streq(type, "net.vpn_up") &&
+		    json_is_object(json_object_get(summary, "open_pending")) && secs >= since)
+			r = json_object_del(summary, "open_pending") == 0 ? 0 : -ENOMEM;
+		return r;
+	}
+	if (!streq(type, "net.wifi_join"))
+		return 0;
+	if (jsonw_set(summary, "wifi_monitored", json_true()) < 0)
+		return -ENOMEM;
+	/* a new join ends the previous network's time: it went without a VPN */
+	if ((r = settle_open_join(summary)) < 0)
+		return r;
+	if (!join_is_open(data))
+		return 0;
+	/* the agent says whether a VPN was up (its links); older agents do not, and then the
+	 * VPN events seen so far tell */
+	vpn = tri(GET(data, "vpn"));
+	if (vpn < 0)
+		vpn = json_array_size(json_object_get(summary, "vpn_up")) > 0;
+	if (vpn)
+		return 0;
+	return jsonw_set(summary, "open_pending",
+			 json_pack("{s:I, s:o}", "time", (json_int_t) secs, "ssid",
+				   text_prefix(str_of(GET(data, "ssid")), SSID_KEPT)));
 }
 
 int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
@@ -1071,13 +1645,7 @@ int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
 			last = MIN(secs, now);
 		if (day <= today - CHECKS_EVENT_DAYS)
 			continue;
-		if (streq(type, "agent.spool_evicted") && (r = bump(summary, day, "gaps")) < 0)
-			return r;
-		if (str_startswith(type, "wifi.") &&
-		    jsonw_set(summary, "wifi_monitored", json_true()) < 0)
-			return -ENOMEM;
-		if (streq(type, "wifi.join") && open_without_vpn(GET(e, "data")) &&
-		    (r = bump(summary, day, "open_wifi")) < 0)
+		if ((r = network_event(summary, type, GET(e, "data"), MIN(secs, now))) < 0)
 			return r;
 	}
 	if (last >= 0 && jsonw_set(summary, "last_event", json_integer(last)) < 0)
@@ -1096,4 +1664,80 @@ int checks_events_summarise(json_t *summary, const json_t *events, int64_t now)
 		}
 	}
 	return 0;
+}
+
+/* Drops the keys of a day-keyed map older than the summary's reach. */
+static void prune_days(json_t *map, int64_t now)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe (map, tmp, key, v) {
+		int64_t day;
+
+		if (str_to_i64(key, 10, &day) < 0 || day <= now / DAY - CHECKS_EVENT_DAYS)
+			(void) json_object_del(map, key);
+	}
+}
+
+/* Counts rows per day of detection into by_day and keeps the newest CHECKS_CHAIN_RANGES
+ * in ranges, each as {kind_key: …, "first_seq", "last_seq", "detected"}. */
+static int chain_rows(const json_t *rows, const char *kind_key, json_t *by_day, json_t *ranges,
+		      int64_t now)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach (rows, i, e) {
+		const json_t *first = GET(e, "first_seq"), *last = GET(e, "last_seq");
+		const json_t *detected = GET(e, "detected");
+		const char *kind = str_of(GET(e, kind_key));
+		char key[24];
+		int64_t day;
+
+		if (i >= CHECKS_CHAIN_ROWS || !json_is_integer(first) || !json_is_integer(last) ||
+		    !json_is_integer(detected) || !kind)
+			continue;
+		day = MIN(json_integer_value(detected), now) / DAY;
+		if (day <= now / DAY - CHECKS_EVENT_DAYS)
+			continue;
+		(void) snprintf(key, sizeof(key), "%" PRId64, day);
+		if (jsonw_set(by_day, key,
+			      json_integer(json_integer_value(json_object_get(by_day, key)) + 1)) <
+		    0)
+			return -ENOMEM;
+		if (json_array_size(ranges) < CHECKS_CHAIN_RANGES &&
+		    jsonw_append(ranges,
+				 json_pack("{s:s, s:O, s:O, s:O}", kind_key, kind, "first_seq",
+					   first, "last_seq", last, "detected", detected)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int checks_events_chain(json_t *summary, const json_t *gaps, const json_t *breaks, bool truncated,
+			int64_t now)
+{
+	json_t *chain = json_object(), *gap_days = json_object(), *break_days = json_object();
+	json_t *gap_list = json_array(), *break_list = json_array();
+	int r;
+
+	if (jsonw_set(chain, "gap_days", gap_days) < 0 ||
+	    jsonw_set(chain, "break_days", break_days) < 0 ||
+	    jsonw_set(chain, "gaps", gap_list) < 0 || jsonw_set(chain, "breaks", break_list) < 0 ||
+	    jsonw_set(chain, "truncated", json_boolean(truncated)) < 0) {
+		json_decref(chain);
+		return -ENOMEM;
+	}
+	r = chain_rows(gaps, "reason", gap_days, gap_list, now);
+	if (r >= 0)
+		r = chain_rows(breaks, "kind", break_days, break_list, now);
+	if (r < 0) {
+		json_decref(chain);
+		return r;
+	}
+	prune_days(gap_days, now);
+	prune_days(break_days, now);
+	return jsonw_set(summary, "chain", chain);
 }

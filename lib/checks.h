@@ -80,19 +80,41 @@ bool checks_local(const char *name);
  */
 int checks_validate(const struct catalog *c, struct diag *d) _wur_;
 
-/* The most JSON paths one item may drop (struct checks_item). */
+/* The most JSON paths one item may drop or keep (struct checks_item). */
 #define CHECKS_ITEM_DROP_MAX 8
+#define CHECKS_ITEM_KEEP_MAX 48
 
 /*
  * An inventory item the checks read: a section's attributes item (list NULL) or the
- * elements of a keyed list, without the members at `drop` ("$.a.b" paths, NULL-terminated;
- * the checks never look there, and leaving them out spares the server parsing them).
+ * elements of a keyed list. What the checks read of it is named twice, for two kinds of
+ * loaders:
+ *   - keep: the paths the checks read, for checks_item_parse(), which copies only those
+ *     out of the stored text before parsing it ("$.a.b": member b of object a, whole;
+ *     "$.a[].b": member b of each element of array a; "$.a[]": array a with the objects in
+ *     it emptied, for checks that only count them). Members of objects on the way that no
+ *     path names are left out; anything else (absent members, values that are not
+ *     objects where a path expects one, null) is exactly as stored.
+ *   - drop: members at these "$.a.b" paths (NULL-terminated), which the checks never look
+ *     at: a store may remove them before handing the value over (SQLite's json_remove),
+ *     leaving the rest for checks_item_parse().
+ * Both may be applied; keep alone gives the checks the same answers and evidence as the
+ * whole item (tests/unit/test-checks.c holds the two against each other).
  */
 struct checks_item {
 	const char *section;
 	const char *list;
 	const char *drop[CHECKS_ITEM_DROP_MAX + 1];
+	const char *keep[CHECKS_ITEM_KEEP_MAX + 1];
 };
+
+/*
+ * Parses one stored item's JSON text (len bytes) as the checks need it: only the members
+ * at item->keep (all of it when keep is empty), then jansson. Returns the value, or NULL
+ * when the text is not JSON (*ret_error, optional, then holds jansson's words) or memory
+ * ran out. The members left out are stepped over, not validated.
+ */
+json_t *checks_item_parse(const struct checks_item *item, const char *text, size_t len,
+			  json_error_t *ret_error);
 
 /*
  * Every item the checks read, ended by one whose section is NULL. The server loads only
@@ -101,16 +123,50 @@ struct checks_item {
  */
 extern const struct checks_item checks_inventory_items[];
 
+/* How long after joining an open Wi-Fi network a VPN may come up and still cover the
+ * join (seconds): the network must be up before a VPN can connect over it. */
+#define CHECKS_VPN_GRACE 300
+
 /*
- * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}) into a host's
- * event summary `summary` (an object, possibly empty), keeping CHECKS_EVENT_DAYS days
- * before `now`:
- *   {"last_event": SECONDS, "wifi_monitored": BOOL,
- *    "days": {"DAY": {"gaps": N, "open_wifi": N}}}   (DAY: Unix day number, as text)
- * What counts: every event moves last_event; "agent.spool_evicted" is an evidence gap;
- * any "wifi.*" event shows Wi-Fi joins are monitored; "wifi.join" with an open network
- * (data.open true, or data.security "open"/"none") and no VPN (data.vpn not true) is an
- * open Wi-Fi join without VPN. Malformed events are skipped. Returns 0 or -ENOMEM (the
- * summary may then be partly updated: callers work on a copy).
+ * Folds a batch of events (an array of {"seq", "time" (ms), "type", "data"}, in sequence
+ * order) into a host's event summary `summary` (an object, possibly empty), keeping
+ * CHECKS_EVENT_DAYS days before `now`:
+ *   {"last_event": SECONDS, "wifi_monitored": BOOL, "vpn_up": [INTERFACE…],
+ *    "open_pending": {"time", "ssid"}, "open_last": {"time", "ssid"},
+ *    "days": {"DAY": {"open_wifi": N}}}   (DAY: Unix day number, as text)
+ * What counts, by the types and fields the agent's network monitor emits (agent/mon_net.c,
+ * docs/events.md): every event moves last_event; "net.wifi_join" shows Wi-Fi joins are
+ * monitored; "net.vpn_up" and "net.vpn_down" follow which VPN interfaces are up
+ * ("agent.start" forgets them). A join of an open network (data.open true, or
+ * data.security "open"/"none") with no VPN up (data.vpn, which the agent reports, else
+ * the VPN interfaces followed) is pending: a "net.vpn_up" within CHECKS_VPN_GRACE seconds
+ * covers it; otherwise it counts as an open Wi-Fi join without VPN on its day, once an
+ * event past the grace time or another join arrives (and the check counts one still
+ * pending past the grace time). Evidence gaps are not guessed from events: they are the
+ * event chain's findings (checks_events_chain()). Malformed events are skipped. Returns 0
+ * or -ENOMEM (the summary may then be partly updated: callers work on a copy).
  */
 int checks_events_summarise(json_t *summary, const json_t *events, int64_t now) _wur_;
+
+/* Rows of the chain's findings a store hands to checks_events_chain(), of each kind, and
+ * the ranges of each a summary keeps to name in evidence. */
+#define CHECKS_CHAIN_ROWS   1000
+#define CHECKS_CHAIN_RANGES 16
+
+/*
+ * Replaces the event-chain findings in a host's event summary with what the store's
+ * verification of the chain holds now (docs/protocol.md, "Event chain"), so the checks
+ * decide evidence gaps from the chain and nothing else:
+ *   gaps:   [{"first_seq", "last_seq", "reason" ("missing" or "evicted"), "detected"}]
+ *   breaks: [{"kind" ("altered", "link", "genesis", "conflict", …; never "unchained"),
+ *            "first_seq", "last_seq", "detected"}]
+ * each the rows detected (Unix seconds) within CHECKS_EVENT_DAYS days before now, newest
+ * first, at most CHECKS_CHAIN_ROWS; `truncated` says there were more (the counts are then
+ * lower bounds). The summary gets
+ *   "chain": {"gap_days": {"DAY": N}, "break_days": {"DAY": N}, "truncated": BOOL,
+ *             "gaps": [newest CHECKS_CHAIN_RANGES gaps], "breaks": [… breaks]}
+ * Ill-shaped rows are skipped. A store that does not verify the chain never calls this,
+ * and the checks then say the findings are unknown. Returns 0 or -ENOMEM.
+ */
+int checks_events_chain(json_t *summary, const json_t *gaps, const json_t *breaks, bool truncated,
+			int64_t now) _wur_;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/jsonw.h"
 #include "lib/limits.h"
 #include "lib/mm.h"
@@ -185,4 +186,164 @@ int jsonw_append(json_t *arr, json_t *v)
 	if (!v)
 		return -ENOMEM;
 	return json_array_append_new(arr, v) < 0 ? -ENOMEM : 0;
+}
+
+/* ---- compact serialisation, as jansson's ---- */
+
+/*
+ * The length of the UTF-8 sequence at s[0..n) that starts with a byte >= 0x80, as jansson
+ * accepts it (no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], len, cp;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (unsigned k = 1; k < len; k++) {
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/* One pass: checks the UTF-8 and writes the escapes jansson writes. */
+static int dump_string(const char *s, size_t n, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *u = (const unsigned char *) s;
+	size_t from = 0, i = 0;
+	int r;
+
+	if ((r = buf_reserve(out, n + 2)) < 0 || (r = buf_addc(out, '"')) < 0)
+		return r;
+	while (i < n) {
+		unsigned char c = u[i];
+		char esc[6] = {'\\'};
+		size_t elen = 2;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t len = utf8_seq(u + i, n - i);
+
+			if (!len)
+				return -EINVAL;
+			i += len;
+			continue;
+		}
+		switch (c) {
+		case '"':
+		case '\\':
+			esc[1] = (char) c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			elen = 6;
+			break;
+		}
+		if ((r = buf_add(out, s + from, i - from)) < 0 || (r = buf_add(out, esc, elen)) < 0)
+			return r;
+		from = ++i;
+	}
+	if ((r = buf_add(out, s + from, n - from)) < 0)
+		return r;
+	return buf_addc(out, '"');
+}
+
+/* An integer in decimal, as "%" JSON_INTEGER_FORMAT writes it. */
+static int dump_integer(json_int_t v, struct buf *out)
+{
+	char d[24], *p = d + sizeof(d);
+	unsigned long long m = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+
+	do
+		*--p = (char) ('0' + m % 10);
+	while ((m /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_add(out, p, (size_t) (d + sizeof(d) - p));
+}
+
+static int dump_compact(const json_t *v, struct buf *out, unsigned depth)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+	int r;
+
+	if (depth > LIMIT_JSON_DEPTH)
+		return -EINVAL;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		if ((r = buf_addc(out, '{')) < 0)
+			return r;
+		i = 0;
+		json_object_foreach ((json_t *) v, key, m) {
+			if ((i++ && (r = buf_addc(out, ',')) < 0) ||
+			    (r = dump_string(key, strlen(key), out)) < 0 ||
+			    (r = buf_addc(out, ':')) < 0 ||
+			    (r = dump_compact(m, out, depth + 1)) < 0)
+				return r;
+		}
+		return buf_addc(out, '}');
+	case JSON_ARRAY:
+		if ((r = buf_addc(out, '[')) < 0)
+			return r;
+		json_array_foreach (v, i, m)
+			if ((i && (r = buf_addc(out, ',')) < 0) ||
+			    (r = dump_compact(m, out, depth + 1)) < 0)
+				return r;
+		return buf_addc(out, ']');
+	case JSON_STRING:
+		return dump_string(json_string_value(v), json_string_length(v), out);
+	case JSON_INTEGER:
+		return dump_integer(json_integer_value(v), out);
+	case JSON_TRUE:
+		return buf_adds(out, "true");
+	case JSON_FALSE:
+		return buf_adds(out, "false");
+	case JSON_NULL:
+		return buf_adds(out, "null");
+	default: /* reals: jansson's own formatting */
+		return -EINVAL;
+	}
+}
+
+int jsonw_dump_compact(const json_t *v, struct buf *out)
+{
+	if (!v)
+		return -EINVAL;
+	return dump_compact(v, out, 0);
 }

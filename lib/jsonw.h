@@ -46,6 +46,16 @@ int jsonw_get_array(json_t *obj, const char *key, bool required, json_t **ret,
 /* Sets err's text; returns -EBADMSG, for `return jsonw_fail(err, …);`. */
 int jsonw_fail(struct jsonw_error *err, const char *fmt, ...) _printf_(2, 3);
 
+/*
+ * Appends v serialised exactly as json_dumps(v, JSON_COMPACT) would (members in their
+ * order, no spaces, the same escapes), without jansson's per-value overhead: for texts
+ * that are compared with stored ones, many times over (the compliance engine's
+ * evidence). -EINVAL for what it leaves to jansson (a real number, a string that is not
+ * valid UTF-8, nesting deeper than LIMIT_JSON_DEPTH); -E2BIG or -ENOMEM from the buffer.
+ */
+struct buf;
+int jsonw_dump_compact(const json_t *v, struct buf *out) _wur_;
+
 /* Serialises compactly with sorted keys into a new string; NULL on allocation failure. */
 char *jsonw_dump(const json_t *v);
 

@@ -23,6 +23,13 @@
 /* Directories and binary logs read by collectors. */
 #define LIMIT_WTMP_TAIL ((size_t) 16 * 1024 * 1024) /* the newest part of wtmp that is read */
 
+/* apt's package lists (agent/col_apt.c): read streaming, whatever their size up to these. */
+#define LIMIT_APT_LIST        ((size_t) 512 * 1024 * 1024) /* one list, decompressed */
+#define LIMIT_APT_STANZA      ((size_t) 1024 * 1024)       /* one stanza of a Packages list */
+#define LIMIT_APT_RELEASE     ((size_t) 8 * 1024) /* head of a Release file, for its fields */
+#define LIMIT_APT_SOURCES     256u                /* Release files looked at */
+#define LIMIT_SECURITY_LISTED 256u /* pending security updates listed (all are counted) */
+
 /* USB control (docs/usb-control.md). */
 #define LIMIT_USB_DESCRIPTORS ((size_t) 64 * 1024) /* raw descriptors: wTotalLength is 16 bits */
 #define LIMIT_USB_DEVICES     256u                 /* USB devices tracked at once */

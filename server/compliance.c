@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/buf.h"
 #include "lib/catalog_builtin.h"
 #include "lib/checks.h"
 #include "lib/jsonw.h"
@@ -35,14 +36,15 @@
 #include "lib/str.h"
 #include "server/compliance.h"
 
-#define DAY               86400
-#define RECOMPUTE_PAGE    256
-#define RECOMPUTE_WORKERS 2 /* the hosts split by the first hex digit of their ids */
-#define EVIDENCE_TEXT_MAX 4096
-#define LINK_MAX          2048
-#define OWNER_MAX         256
-#define REVIEW_DAYS_MAX   3650
-#define MEASURE_HOSTS_MAX 10000
+#define DAY                     86400
+#define RECOMPUTE_PAGE          256
+#define RECOMPUTE_WORKERS       2 /* the hosts split by the first hex digit of their ids */
+#define EVIDENCE_TEXT_MAX       4096
+#define EVIDENCE_TEXT_MAX_BYTES ((size_t) 256 * 1024) /* the store's own limit for one row */
+#define LINK_MAX                2048
+#define OWNER_MAX               256
+#define REVIEW_DAYS_MAX         3650
+#define MEASURE_HOSTS_MAX       10000
 
 /* A measure in force (not disabled), in catalogue order. */
 struct mref {
@@ -258,6 +260,30 @@ static void host_eval_done(struct host_eval *h)
 	*h = (struct host_eval){{0}};
 }
 
+/*
+ * The evidence as stored: json_dumps(ev, JSON_COMPACT)'s text, written by
+ * jsonw_dump_compact(), which gives the same text at a fraction of the cost (a full
+ * recompute serialises some 240,000 of them), or by jansson for what it leaves to it.
+ * NULL when memory runs out.
+ */
+static char *evidence_text(const json_t *ev)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, EVIDENCE_TEXT_MAX_BYTES);
+	r = jsonw_dump_compact(ev, &b);
+	if (r == -EINVAL || r == -E2BIG) {
+		buf_done(&b);
+		return json_dumps(ev, JSON_COMPACT);
+	}
+	if (r < 0) {
+		buf_done(&b);
+		return NULL;
+	}
+	return buf_take(&b, NULL);
+}
+
 static int evaluate(const struct ecat *ec, const struct store_compliance_host *h, int64_t now,
 		    struct host_eval *out)
 {
@@ -295,7 +321,7 @@ static int evaluate(const struct ecat *ec, const struct store_compliance_host *h
 			return r;
 		}
 		/* the check builds its evidence in a fixed order: no need to sort the keys */
-		text = json_dumps(ev, JSON_COMPACT);
+		text = evidence_text(ev);
 		json_decref(ev);
 		if (!text) {
 			host_eval_done(out);

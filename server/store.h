@@ -528,7 +528,11 @@ int store_compliance_apply(struct store *st, const struct store_compliance_resul
 			   int64_t now, size_t *ret_changed) _wur_;
 
 /* Folds an event batch into the host's event summary (lib/checks.h), in one transaction
- * with reading it, so concurrent batches of one host do not lose counts. -ENOENT. */
+ * with reading it, so concurrent batches of one host do not lose counts; and, when the
+ * store verifies the event chain, replaces the summary's chain findings with the host's
+ * gaps and breaks as they stand (checks_events_chain(): the rows detected within
+ * CHECKS_EVENT_DAYS days, newest first), which J-5 is decided from. Called after the
+ * batch's ingestion. -ENOENT. */
 int store_compliance_events(struct store *st, const char *host_id, const json_t *events,
 			    int64_t now) _wur_;
 

@@ -57,7 +57,7 @@ static int live_host(struct store_sqlite_conn *c, const char *host_id, int64_t *
 	return 0;
 }
 
-/* Adds one item's stored value to the partial document. */
+/* Adds one item's value to the partial document. */
 static int add_value(json_t *doc, const char *section, const char *list, json_t *value)
 {
 	json_t *sec = json_object_get(doc, section), *arr;
@@ -88,46 +88,50 @@ static int add_value(json_t *doc, const char *section, const char *list, json_t 
 	return jsonw_append(arr, value);
 }
 
-/* A JSON path no value has: fills json_remove()'s unused arguments. */
-#define NO_PATH "$.\"mamori: none\""
-
+/*
+ * Loads each item into the partial document through checks_item_parse(), which copies
+ * out of the stored text only the members the checks read before jansson parses it: most
+ * of an item's JSON is never parsed (the drop lists, meant for stores that can cut in SQL,
+ * add nothing to that, and json_remove() would cost SQLite a parse and a rewrite per
+ * item).
+ */
 static int load_items(struct store_sqlite_conn *c, int64_t host, const struct checks_item *items,
-		      json_t *doc)
+		      json_t **ret_doc)
 {
-	/* json_remove() re-serialises the value: only items with members to drop pay for it */
-	_cleanup_(store_sqlite_resetp) sqlite3_stmt *whole = NULL, *dropping = NULL;
+	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+	_cleanup_(json_decrefp) json_t *doc = json_object();
 	int r = store_sqlite_stmt(c,
 				  "SELECT value FROM inventory_items"
 				  " WHERE host = ?1 AND section = ?2 AND list = ?3 ORDER BY key",
-				  &whole);
+				  &q);
 
-	if (r >= 0)
-		r = store_sqlite_stmt(
-			c,
-			"SELECT json_remove(value, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-			" FROM inventory_items"
-			" WHERE host = ?1 AND section = ?2 AND list = ?3 ORDER BY key",
-			&dropping);
 	if (r < 0)
 		return r;
+	if (!doc)
+		return -ENOMEM;
 	for (size_t i = 0; items && items[i].section && i < MAX_ITEMS; i++) {
 		const char *list = items[i].list ? items[i].list : "";
-		sqlite3_stmt *q = items[i].drop[0] ? dropping : whole;
-		bool end = false;
 
 		(void) sqlite3_reset(q);
 		(void) sqlite3_bind_int64(q, 1, host);
 		(void) store_sqlite_bind_text(q, 2, items[i].section);
 		(void) store_sqlite_bind_text(q, 3, list);
-		for (int k = 0; q == dropping && k < CHECKS_ITEM_DROP_MAX; k++) {
-			end = end || !items[i].drop[k];
-			(void) store_sqlite_bind_text(q, 4 + k, end ? NO_PATH : items[i].drop[k]);
-		}
 		while ((r = store_sqlite_step(c, q, "reading inventory items")) > 0) {
-			json_t *v = store_sqlite_column_json(q, 0);
+			const char *text = (const char *) sqlite3_column_text(q, 0);
+			json_error_t e;
+			json_t *v;
 
-			if (!v)
+			if (!text)
 				return -ENOMEM;
+			v = checks_item_parse(&items[i], text, (size_t) sqlite3_column_bytes(q, 0),
+					      &e);
+			if (!v) {
+				if (strstr(e.text, "memory"))
+					return -ENOMEM;
+				log_error("(M4012) store: a stored JSON value is corrupt: %s",
+					  e.text);
+				return -EIO;
+			}
 			r = add_value(doc, items[i].section, list, v);
 			if (r < 0)
 				return r;
@@ -135,6 +139,7 @@ static int load_items(struct store_sqlite_conn *c, int64_t host, const struct ch
 		if (r < 0)
 			return r;
 	}
+	*ret_doc = TAKE_PTR(doc);
 	return 0;
 }
 
@@ -148,10 +153,7 @@ static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host
 	if (strlen(host_id) >= sizeof(h->host_id))
 		return -EIO;
 	memcpy(h->host_id, host_id, strlen(host_id) + 1);
-	h->doc = json_object();
-	if (!h->doc)
-		return -ENOMEM;
-	r = load_items(c, host, items, h->doc);
+	r = load_items(c, host, items, &h->doc);
 	if (r < 0)
 		return r;
 	/* The agent reports the policy document it holds as "P-DIGEST", P the policy's version
@@ -613,6 +615,60 @@ int store_sqlite_compliance_forget(struct store_sqlite_conn *c, int64_t host, in
 
 /* ---- events ---- */
 
+/*
+ * The chain's findings for the summary (checks_events_chain): the host's gaps and breaks
+ * detected within the summary's reach, newest first, one row past CHECKS_CHAIN_ROWS to
+ * tell that there were more. Read in the same transaction as the summary is written, after
+ * the batch's ingestion committed, so a gap found in a batch is in the summary that batch
+ * leaves behind.
+ */
+static int chain_findings(struct store_sqlite_conn *c, int64_t host, json_t *summary, int64_t now)
+{
+	static const char *const sql[2] = {
+		"SELECT reason, first_seq, last_seq, detected FROM event_gaps"
+		" WHERE host = ?1 AND detected > ?2 ORDER BY detected DESC, first_seq DESC"
+		" LIMIT ?3",
+		"SELECT kind, first_seq, last_seq, detected FROM chain_evidence"
+		" WHERE host = ?1 AND kind != 'unchained' AND detected > ?2"
+		" ORDER BY detected DESC, id DESC LIMIT ?3",
+	};
+	static const char *const kind_key[2] = {"reason", "kind"};
+	_cleanup_(json_decrefp) json_t *gaps = json_array(), *breaks = json_array();
+	json_t *rows[2] = {gaps, breaks};
+	bool truncated = false;
+	int r = 0;
+
+	if (!gaps || !breaks)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
+
+		r = store_sqlite_stmt(c, sql[k], &q);
+		if (r < 0)
+			return r;
+		(void) sqlite3_bind_int64(q, 1, host);
+		(void) sqlite3_bind_int64(q, 2, now - (int64_t) CHECKS_EVENT_DAYS * DAY);
+		(void) sqlite3_bind_int64(q, 3, CHECKS_CHAIN_ROWS + 1);
+		while ((r = store_sqlite_step(c, q, "reading the event chain's findings")) > 0) {
+			if (json_array_size(rows[k]) >= CHECKS_CHAIN_ROWS) {
+				truncated = true;
+				break;
+			}
+			if (jsonw_append(
+				    rows[k],
+				    json_pack("{s:o, s:I, s:I, s:I}", kind_key[k],
+					      store_sqlite_column_string(q, 0), "first_seq",
+					      (json_int_t) sqlite3_column_int64(q, 1), "last_seq",
+					      (json_int_t) sqlite3_column_int64(q, 2), "detected",
+					      (json_int_t) sqlite3_column_int64(q, 3))) < 0)
+				return -ENOMEM;
+		}
+		if (r < 0)
+			return r;
+	}
+	return checks_events_chain(summary, gaps, breaks, truncated, now);
+}
+
 static int events(struct store_sqlite_conn *c, const char *host_id, const json_t *batch,
 		  int64_t now)
 {
@@ -641,6 +697,8 @@ static int events(struct store_sqlite_conn *c, const char *host_id, const json_t
 			return -ENOMEM;
 	}
 	r = checks_events_summarise(summary, batch, now);
+	if (r >= 0)
+		r = chain_findings(c, host, summary, now);
 	if (r < 0)
 		return r;
 	text = jsonw_dump(summary);

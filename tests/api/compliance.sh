@@ -86,8 +86,9 @@ checkin
 is "fresh definitions: mic-F-1 met again" "$(result mic-F-1 .status)" met
 
 # events: an open Wi-Fi join without VPN, and the same batch retried
-ev='{"events": [{"seq": 1, "time": '$((now * 1000))', "type": "wifi.join",
-	"data": {"ssid": "FreeSpot", "security": "open"}},
+ev='{"events": [{"seq": 1, "time": '$(((now - 600) * 1000))', "type": "net.wifi_join",
+	"data": {"ssid": "FreeSpot", "security": "open", "open": true, "vpn": false,
+	"source": "networkmanager"}},
 	{"seq": 2, "time": '$((now * 1000 + 1))', "type": "agent.start", "data": {}}]}'
 agent pc POST /agent/v1/events "$ev"
 expect_status 200 "an event batch"

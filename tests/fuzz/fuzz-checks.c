@@ -2,21 +2,51 @@
  * Fuzz target: every automated check of the built-in catalogue over arbitrary JSON as the
  * inventory document, both as the agent runs them (no server facts) and as the server
  * does (with facts, and with the input's "events" member folded into an event summary by
- * checks_events_summarise()). Properties, abort()ing on a violation:
+ * checks_events_summarise(), its "gaps" and "breaks" by checks_events_chain()). Properties,
+ * abort()ing on a violation:
  *   - a check never fails except for memory; its verdict is one of the four statuses;
- *   - its evidence is an object that serialises;
- *   - the same input gives the same verdict and evidence twice (checks are pure).
+ *   - its evidence is an object that serialises, jsonw_dump_compact() as jansson does;
+ *   - the same input gives the same verdict and evidence twice (checks are pure);
+ *   - on the items a store hands over, loaded through checks_item_parse() (only what the
+ *     checks read) or whole, every check gives the same verdict and evidence.
  */
 #include <errno.h>
 
+#include "lib/buf.h"
 #include "lib/catalog_builtin.h"
 #include "lib/checks.h"
 #include "lib/jsonw.h"
 #include "lib/limits.h"
+#include "tests/checkstest.h"
 #include "tests/fuzz/fuzz.h"
 
 static struct catalog cat;
 static bool loaded;
+
+/* The checks on the items loaded whole and loaded through their keep lists agree. */
+static void same_on_kept(const json_t *doc, const struct checks_host *host)
+{
+	json_t *whole = checkstest_partial(doc, false), *kept = checkstest_partial(doc, true);
+	struct checks_input a = {.doc = whole, .host = host, .now = 1800000000};
+	struct checks_input b = {.doc = kept, .host = host, .now = 1800000000};
+
+	FUZZ_ASSERT(!whole == !kept); /* what loads whole loads kept, and the other way round */
+
+	for (size_t i = 0; whole && kept && i < cat.n; i++) {
+		const struct catalog_stanza *m = &cat.stanzas[i];
+		enum checks_status sa, sb;
+		json_t *ea = NULL, *eb = NULL;
+
+		if (!streq(m->kind, "Measure") || !catalog_get(m, "Check"))
+			continue;
+		if (checks_run(m, &a, &sa, &ea) == 0 && checks_run(m, &b, &sb, &eb) == 0)
+			FUZZ_ASSERT(sa == sb && json_equal(ea, eb));
+		json_decref(ea);
+		json_decref(eb);
+	}
+	json_decref(whole);
+	json_decref(kept);
+}
 
 static void run_all(const json_t *doc, const struct checks_host *host)
 {
@@ -38,6 +68,17 @@ static void run_all(const json_t *doc, const struct checks_host *host)
 		text = jsonw_dump(ea);
 		FUZZ_ASSERT(text);
 		mm_free(text);
+		{
+			/* the engine's serialisation of evidence is jansson's, byte for byte */
+			char *want = json_dumps(ea, JSON_COMPACT);
+			struct buf out;
+
+			buf_init(&out, (size_t) 1 << 24);
+			if (want && jsonw_dump_compact(ea, &out) == 0)
+				FUZZ_ASSERT(streq(buf_str(&out), want));
+			buf_done(&out);
+			mm_free(want);
+		}
 		if (checks_run(m, &in, &b, &eb) == 0) {
 			FUZZ_ASSERT(a == b && json_equal(ea, eb));
 			json_decref(eb);
@@ -71,9 +112,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_all(doc, NULL);
 	summary = json_object();
 	if (summary &&
-	    checks_events_summarise(summary, json_object_get(doc, "events"), 1800000000) == 0) {
+	    checks_events_summarise(summary, json_object_get(doc, "events"), 1800000000) == 0 &&
+	    checks_events_chain(summary, json_object_get(doc, "gaps"),
+				json_object_get(doc, "breaks"),
+				json_is_true(json_object_get(doc, "truncated")), 1800000000) == 0) {
 		host.events = summary;
 		run_all(doc, &host);
+		same_on_kept(doc, &host);
 		/* a summary from arbitrary input may be arbitrary too: use the input itself */
 		host.events = json_object_get(doc, "summary");
 		run_all(doc, &host);

@@ -11,6 +11,7 @@
 #include "lib/checks.h"
 #include "lib/jsonw.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 #include "tests/tap.h"
 
 #define NOW ((int64_t) 1800000000)
@@ -209,6 +210,184 @@ static void test_others(void)
 		  "met", "D-A1: only root");
 }
 
+/* checks_item_parse(): only the kept paths, everything else exactly as stored. */
+static void test_item_parse(void)
+{
+	static const struct checks_item item = {
+		"security",
+		NULL,
+		{NULL},
+		{"$.a.b", "$.a.c.d", "$.list[]", "$.objs[].x", "$.whole", NULL}};
+	static const struct checks_item all = {"identity", NULL, {NULL}, {NULL}};
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"{\"a\": {\"b\": 1, \"z\": 2, \"c\": {\"d\": [1, {\"q\": 3}], \"e\": 4}}, \"y\": "
+		 "5}",
+		 "{\"a\": {\"b\": 1, \"c\": {\"d\": [1, {\"q\": 3}]}}}"},
+		{"{\"a\": null, \"whole\": {\"k\": [1, 2, \"]}\"]}}",
+		 "{\"a\": null, \"whole\": {\"k\": [1, 2, \"]}\"]}}"},
+		{"{\"a\": {\"c\": \"not an object\"}}", "{\"a\": {\"c\": \"not an object\"}}"},
+		{"{\"a\": [1, 2]}", "{\"a\": [1, 2]}"},
+		{"{\"list\": [{\"n\": 1}, {\"n\": 2}, 7, [3]]}", "{\"list\": [{}, {}, 7, [3]]}"},
+		{"{\"objs\": [{\"x\": 1, \"y\": 2}, {\"y\": 3}]}", "{\"objs\": [{\"x\": 1}, {}]}"},
+		{"{\"\\u0061\": {\"zz\": 1}, \"a\": {\"b\": true}}",
+		 "{\"\\u0061\": {\"zz\": 1}, \"a\": {\"b\": true}}"},
+		{" { } ", "{}"},
+		{"[1, 2]", "[1, 2]"},
+	};
+	json_error_t e1, e2;
+	json_t *v, *w;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		v = checks_item_parse(&item, cases[i].in, strlen(cases[i].in), NULL);
+		w = J(cases[i].want);
+		CHECK(v && w && json_equal(v, w), "item parse: %s", cases[i].in);
+		json_decref(v);
+		json_decref(w);
+	}
+	v = checks_item_parse(&item, "{\"a\": {\"b\": 1,}", 15, &e1);
+	w = json_loadb("{\"a\": {\"b\": 1,}", 15, JSON_DECODE_ANY, &e2);
+	CHECK(!v && !w && streq(e1.text, e2.text), "malformed text: jansson's own error (%s)",
+	      e1.text);
+	v = checks_item_parse(&all, "{\"x\": 1}", 8, NULL);
+	CHECK(v && json_integer_value(json_object_get(v, "x")) == 1,
+	      "an item without keep paths is parsed whole");
+	json_decref(v);
+}
+
+static void test_updates(void)
+{
+	char ev[512];
+
+	CHECK_STR(run("mm-C-A1", "{\"software\": {}}", NULL, "reason", ev, sizeof(ev)), "unknown",
+		  "C-A1: an agent that does not report them: unknown");
+	CHECK_STR(
+		run("mm-C-A1",
+		    "{\"software\": {\"security_updates_pending\": 0, \"security_updates\":"
+		    " {\"total\": 0, \"complete\": true, \"packages\": [], \"lists_time\": 1799}}}",
+		    NULL, "pending", ev, sizeof(ev)),
+		"met", "C-A1: none pending");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": 2, \"security_updates\":"
+		      " {\"total\": 2, \"complete\": true, \"packages\": [{\"name\": \"openssl\"},"
+		      " {\"name\": \"vim\"}]}}}",
+		      NULL, "packages", ev, sizeof(ev)),
+		  "not_met", "C-A1: two pending");
+	CHECK_STR(ev, "[\"openssl\",\"vim\"]", "  the evidence names them");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": null, \"security_updates\":"
+		      " {\"total\": 0, \"complete\": false, \"packages\": [],"
+		      " \"reason\": \"no security source is configured in apt\"}}}",
+		      NULL, "reason", ev, sizeof(ev)),
+		  "unknown", "C-A1: no security source: unknown");
+	CHECK_STR(ev, "\"no security source is configured in apt\"", "  with the agent's reason");
+	CHECK_STR(run("mm-C-A1",
+		      "{\"software\": {\"security_updates_pending\": null, \"security_updates\":"
+		      " {\"total\": 1, \"complete\": false, \"packages\": [{\"name\": \"x\"}],"
+		      " \"reason\": \"a security list could not be read\"}}}",
+		      NULL, "pending_at_least", ev, sizeof(ev)),
+		  "not_met", "C-A1: a list unreadable, but one pending found already: not met");
+	CHECK_STR(ev, "1", "  at least 1");
+	CHECK_STR(run("mm-C-A1", "{\"software\": {\"security_updates_pending\": \"3\"}}", NULL,
+		      NULL, NULL, 0),
+		  "unknown", "C-A1: a count that is not a number: unknown");
+}
+
+/* G-A1 over a fresh summary of `events` (monitor shapes), at `now`; evidence key to ev. */
+static const char *wifi(const char *events, int64_t now, const char *key, char *ev, size_t n)
+{
+	static char status[32];
+	const struct catalog_stanza *m = catalog_find(&cat, "Measure", "mm-G-A1");
+	json_t *summary = json_object(), *batch = J(events), *doc, *e = NULL;
+	struct checks_host h = {.last_inventory = now, .owner = "x", .policy_version = 1};
+	struct checks_input in = {.host = &h, .now = now};
+	enum checks_status st;
+
+	doc = J("{\"network\": {\"interfaces\": [{\"name\": \"wlp0s20f3\", \"wireless\": true}]}}");
+	in.doc = doc;
+	h.events = summary;
+	(void) snprintf(status, sizeof(status), "(failed)");
+	if (checks_events_summarise(summary, batch, now) == 0 && checks_run(m, &in, &st, &e) == 0) {
+		char *text =
+			key && json_object_get(e, key) ? jsonw_dump(json_object_get(e, key)) : NULL;
+
+		(void) snprintf(status, sizeof(status), "%s", checks_status_name(st));
+		if (key)
+			(void) snprintf(ev, n, "%s", text ? text : "(absent)");
+		mm_free(text);
+	}
+	json_decref(e);
+	json_decref(doc);
+	json_decref(batch);
+	json_decref(summary);
+	return status;
+}
+
+/* A net.wifi_join at Unix second t: open_rest is the value of "open" and what follows. */
+#define JOIN(seq, t, ssid, security, open_rest)                          \
+	"{\"seq\": " #seq ", \"time\": " #t                              \
+	"000, \"type\": \"net.wifi_join\", \"data\": {\"ssid\": \"" ssid \
+	"\", \"security\": \"" security "\", \"open\": " open_rest "}}"
+#define VPN(seq, t, what)                                                                    \
+	"{\"seq\": " #seq ", \"time\": " #t "000, \"type\": \"net.vpn_" what "\", \"data\":" \
+	" {\"interface\": \"tun0\", \"kind\": \"tun\", \"index\": 7}}"
+
+static void test_wifi(void)
+{
+	char ev[512];
+	/* data.open plus the agent's own data.vpn, as mon_net.c emits them */
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open", "true, \"vpn\": false") "]", NOW,
+		       "last_open_join", ev, sizeof(ev)),
+		  "not_met", "G: an open join, no VPN up and none within 5 minutes: not met");
+	CHECK(strstr(ev, "FreeSpot") != NULL, "  the evidence names the network: %s", ev);
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open",
+				"true, \"vpn\": false") "," VPN(2, 1799996460, "up") "]",
+		       NOW, NULL, NULL, 0),
+		  "met", "G: the VPN up a minute after the open join covers it");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "FreeSpot", "open",
+				"true, \"vpn\": false") "," VPN(2, 1799997000, "up") "]",
+		       NOW, "open_wifi_without_vpn", ev, sizeof(ev)),
+		  "not_met", "G: the VPN up ten minutes later is too late");
+	CHECK_STR(ev, "1", "  one join counted");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "Office", "open", "true, \"vpn\": true") "]", NOW,
+		       NULL, NULL, 0),
+		  "met", "G: an open join with the VPN already up (data.vpn) is fine");
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "Home", "wpa2", "false, \"vpn\": false") "]", NOW,
+		       NULL, NULL, 0),
+		  "met", "G: an encrypted network without VPN is fine");
+	CHECK_STR(wifi("[" JOIN(1, 1799999900, "FreeSpot", "open", "true, \"vpn\": false") "]", NOW,
+		       "reason", ev, sizeof(ev)),
+		  "met", "G: an open join 100 s ago, the VPN may still come: not counted yet");
+	/* an agent that does not say data.vpn: the VPN events tell */
+	CHECK_STR(wifi("[" VPN(1, 1799996000, "up") "," JOIN(2, 1799996400, "FreeSpot", "open",
+							     "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "met", "G: no data.vpn, but tun0 went up before the join: covered");
+	CHECK_STR(wifi("[" VPN(1, 1799996000, "up") "," VPN(2, 1799996100, "down") "," JOIN(
+			       3, 1799996400, "FreeSpot", "open", "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "not_met", "G: tun0 went down again before the join: not covered");
+	CHECK_STR(wifi("[" VPN(1, 1799996000,
+			       "up") ","
+				     "{\"seq\": 2, \"time\": 1799996100000, \"type\": "
+				     "\"agent.start\", \"data\": {}}," JOIN(
+					     3, 1799996400, "FreeSpot", "open", "true") "]",
+		       NOW, NULL, NULL, 0),
+		  "not_met", "G: after the agent restarted, an old vpn_up no longer counts");
+	/* two open joins in a row: the first ends when the second starts */
+	CHECK_STR(wifi("[" JOIN(1, 1799996400, "A", "open", "true, \"vpn\": false") "," JOIN(
+			       2, 1799996460, "B", "open",
+			       "true, \"vpn\": false") "," VPN(3, 1799996500, "up") "]",
+		       NOW, "open_wifi_without_vpn", ev, sizeof(ev)),
+		  "not_met", "G: hopping from one open network to another before the VPN");
+	CHECK_STR(ev, "1", "  the first counts, the second is covered");
+	CHECK_STR(wifi("[{\"seq\": 1, \"time\": 1799996400000, \"type\": \"wifi.join\", \"data\":"
+		       " {\"security\": \"open\"}}]",
+		       NOW, "reason", ev, sizeof(ev)),
+		  "unknown", "G: 'wifi.join', which no agent emits, is not a join");
+}
+
 static void test_events(void)
 {
 	json_t *summary = json_object(), *batch;
@@ -218,20 +397,67 @@ static void test_events(void)
 	const char *laptop = "{\"network\": {\"interfaces\": [{\"name\": \"wlan0\", \"wireless\":"
 			     " true}]}}";
 
-	batch = J("[{\"seq\": 1, \"time\": 1799100000000, \"type\": \"wifi.join\", \"data\":"
-		  " {\"security\": \"open\"}},"
-		  " {\"seq\": 2, \"time\": 1799990000000, \"type\": \"agent.spool_evicted\","
-		  " \"data\": {}},"
-		  " {\"seq\": 3, \"time\": 1799990001000, \"type\": \"wifi.join\", \"data\":"
-		  " {\"open\": true, \"vpn\": true}},"
-		  " {\"seq\": 4, \"type\": \"wifi.join\"}, 7, {\"time\": \"soon\"}]");
+	/* as agent/mon_net.c emits them: an open join with no VPN up, nothing but a process
+	 * start in the following five minutes; later a join with the VPN up */
+	batch = J(
+		"[{\"seq\": 1, \"time\": 1799100000000, \"type\": \"net.wifi_join\", \"data\":"
+		" {\"ssid\": \"FreeWiFi\", \"security\": \"open\", \"open\": true, \"vpn\": false,"
+		" \"source\": \"networkmanager\", \"bssid\": \"0a:0b:0c:0d:0e:10\","
+		" \"frequency\": 2437}},"
+		" {\"seq\": 2, \"time\": 1799100400000, \"type\": \"process.start\","
+		" \"data\": {}},"
+		" {\"seq\": 3, \"time\": 1799990001000, \"type\": \"net.wifi_join\", \"data\":"
+		" {\"ssid\": \"cafe\", \"security\": \"open\", \"open\": true, \"vpn\": true,"
+		" \"source\": \"networkmanager\"}},"
+		" {\"seq\": 4, \"type\": \"net.wifi_join\"}, 7, {\"time\": \"soon\"}]");
 	CHECK_INT(checks_events_summarise(summary, batch, NOW), 0, "a batch is summarised");
 	h.events = summary;
 	CHECK_STR(run("mm-G-A1", laptop, &h, "open_wifi_without_vpn", ev, sizeof(ev)), "not_met",
 		  "G-A1: an open join without VPN 10 days ago is inside 30 days");
 	CHECK_STR(ev, "1", "one such join (the one with a VPN does not count)");
+	CHECK_STR(run("mic-J-5", "{}", &h, "reason", ev, sizeof(ev)), "unknown",
+		  "J-5: events, but no chain findings (a store that does not verify it): unknown");
+	CHECK(strstr(ev, "chain") != NULL, "  and says so: %s", ev);
+	/* the chain's verification found numbers 3..9 missing yesterday; a spool eviction
+	 * event alone is no gap: the chain says what is missing */
+	{
+		json_t *gaps = J("[{\"reason\": \"missing\", \"first_seq\": 3, \"last_seq\": 9,"
+				 " \"detected\": 1799990000}, {\"reason\": 7}]"),
+		       *breaks = json_array();
+
+		CHECK_INT(checks_events_chain(summary, gaps, breaks, false, NOW), 0,
+			  "the chain's findings are summarised");
+		json_decref(gaps);
+		json_decref(breaks);
+	}
 	CHECK_STR(run("mic-J-5", "{}", &h, "gaps", ev, sizeof(ev)), "not_met",
-		  "J-5: a spool eviction yesterday is a gap within 7 days");
+		  "J-5: a gap the chain found yesterday is within 7 days");
+	CHECK_STR(ev, "1", "  one gap");
+	run("mic-J-5", "{}", &h, "gap_ranges", ev, sizeof(ev));
+	CHECK_STR(
+		ev,
+		"[{\"detected\":1799990000,\"first_seq\":3,\"last_seq\":9,\"reason\":\"missing\"}]",
+		"  the evidence names its range");
+	{
+		json_t *gaps = json_array(),
+		       *breaks = J("[{\"kind\": \"altered\", \"first_seq\": 12, \"last_seq\": 12,"
+				   " \"detected\": 1799999000}]");
+		json_t *copy = json_deep_copy(summary);
+		struct checks_host h2 = h;
+
+		CHECK_INT(checks_events_chain(copy, gaps, breaks, false, NOW), 0,
+			  "a gap filled later, an altered event instead");
+		h2.events = copy;
+		CHECK_STR(run("mic-J-5", "{}", &h2, "breaks", ev, sizeof(ev)), "not_met",
+			  "J-5: an altered event is not met either");
+		CHECK_STR(ev, "1", "  one break");
+		CHECK_STR(run("mic-J-5", "{}", &h2, "gaps", ev, sizeof(ev)), "not_met",
+			  "  and the filled gap no longer counts");
+		CHECK_STR(ev, "0", "  (0 gaps)");
+		json_decref(copy);
+		json_decref(gaps);
+		json_decref(breaks);
+	}
 	CHECK_STR(run("mic-J-5", "{}", NULL, NULL, NULL, 0), "unknown",
 		  "J-5 on the agent: the server decides");
 	/* 40 days later both have left their windows; logs have stopped meanwhile */
@@ -254,10 +480,15 @@ static void test_events(void)
 		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_MET,
 		      "J-5 met: the gap left the window and events flow");
 		json_decref(e);
+		e = NULL;
+		in.now = NOW + 3 * DAY;
+		CHECK(checks_run(m, &in, &st, &e) == 0 && st == CHECKS_NOT_MET,
+		      "J-5 three days after the gap: still within 7 days");
+		json_decref(e);
 		json_decref(doc);
 	}
-	CHECK_INT(json_object_size(json_object_get(summary, "days")), 2,
-		  "both days are still within the summary's reach (92 days)");
+	CHECK_INT(json_object_size(json_object_get(summary, "days")), 1,
+		  "the open join's day is still within the summary's reach (92 days)");
 	json_decref(batch);
 	batch = json_array();
 	CHECK_INT(checks_events_summarise(summary, batch, NOW + 100 * DAY), 0, "100 days later");
@@ -369,6 +600,9 @@ int main(void)
 	      "the registry knows its checks");
 	test_antivirus();
 	test_others();
+	test_item_parse();
+	test_updates();
+	test_wifi();
 	test_events();
 	test_params();
 	test_advisor();

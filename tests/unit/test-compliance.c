@@ -132,17 +132,19 @@ static bool fleet_init(struct fleet *f)
 	r = host_setup(f, f->good, "laptop", "good-laptop.json", NOW - 3600, "田中 太郎", 3,
 		       "[{\"seq\": 1, \"time\": 1799990000000, \"type\": \"agent.start\","
 		       "  \"data\": {}},"
-		       " {\"seq\": 2, \"time\": 1799990100000, \"type\": \"wifi.join\","
-		       "  \"data\": {\"ssid\": \"cafe\", \"security\": \"open\", \"vpn\": true}}]");
+		       " {\"seq\": 2, \"time\": 1799990100000, \"type\": \"net.wifi_join\","
+		       "  \"data\": {\"ssid\": \"cafe\", \"security\": \"open\", \"open\": true,"
+		       "  \"vpn\": true, \"source\": \"networkmanager\"}}]");
 	/* the bad laptop: three days old, no owner, no policy, an open Wi-Fi join without a
-	 * VPN and a spool eviction (an evidence gap) */
+	 * VPN, and numbers 2..41 missing from its events (an evidence gap the store finds) */
 	if (r >= 0)
 		r = host_setup(f, f->bad, "laptop", "bad-laptop.json", NOW - 3 * DAY, NULL, 0,
-			       "[{\"seq\": 1, \"time\": 1799900000000, \"type\": \"wifi.join\","
-			       "  \"data\": {\"ssid\": \"FreeWiFi\", \"security\": \"open\"}},"
-			       " {\"seq\": 2, \"time\": 1799900100000,"
-			       "  \"type\": \"agent.spool_evicted\", \"data\": {\"count\": 40,"
-			       "  \"bytes\": 9000, \"oldest_seq\": 3, \"newest_seq\": 42}}]");
+			       "[{\"seq\": 1, \"time\": 1799900000000, \"type\": \"net.wifi_join\","
+			       "  \"data\": {\"ssid\": \"FreeWiFi\", \"security\": \"open\","
+			       "  \"open\": true, \"vpn\": false, \"source\": \"wpa_supplicant\","
+			       "  \"interface\": \"wlp0s20f3\"}},"
+			       " {\"seq\": 42, \"time\": 1799900100000,"
+			       "  \"type\": \"agent.start\", \"data\": {}}]");
 	/* the server: the vm root as a server, owned by ops, no policy reported, no events */
 	if (r >= 0)
 		r = host_setup(f, f->server, "vm", "server.json", NOW - 7200, "ops team", -1, NULL);

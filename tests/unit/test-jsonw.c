@@ -1,10 +1,64 @@
 /* JSON through jansson with mamori's limits and field-naming errors. */
 #include <errno.h>
 
+#include "lib/buf.h"
 #include "lib/jsonw.h"
 #include "lib/limits.h"
 #include "lib/mm.h"
+#include "lib/str.h"
 #include "tests/tap.h"
+
+/* jsonw_dump_compact() writes what json_dumps(JSON_COMPACT) writes, byte for byte. */
+static void test_dump_compact(void)
+{
+	static const char *const texts[] = {
+		"{}",
+		"[]",
+		"{\"b\": 1, \"a\": [true, false, null, -9223372036854775807, -9223372036854775808, "
+		"9223372036854775807, 0, 10, -1, \"\"], \"c\": {}}",
+		"{\"q\": \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"}",
+		"{\"日本語\": \"テレワーク ✓ \\ud83d\\ude00\", \"k\": \"a\\u0000b\"}",
+		"[[[[[]]]], {\"a\": {\"b\": {\"c\": [1, 2, {\"d\": \"e\"}]}}}]",
+		"\"just a string\"",
+		"42",
+	};
+	struct buf b;
+	bool all_same = true;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		json_t *v = json_loads(texts[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		char *want = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+		buf_init(&b, 1 << 20);
+		if (!v || !want || jsonw_dump_compact(v, &b) < 0 || !streq(buf_str(&b), want)) {
+			all_same = false;
+			printf("# %s: got %s, jansson %s\n", texts[i], buf_str(&b),
+			       want ? want : "-");
+		}
+		buf_done(&b);
+		mm_free(want);
+		json_decref(v);
+	}
+	CHECK(all_same, "compact serialisation: the same bytes as jansson's");
+	{
+		json_t *v = json_pack("{s:f}", "x", 1.5);
+
+		buf_init(&b, 1 << 20);
+		CHECK_INT(jsonw_dump_compact(v, &b), -EINVAL, "a real is left to jansson");
+		buf_done(&b);
+		json_decref(v);
+		v = json_stringn_nocheck("\xc0\xaf", 2);
+		buf_init(&b, 1 << 20);
+		CHECK_INT(jsonw_dump_compact(v, &b), -EINVAL, "invalid UTF-8 is left to jansson");
+		buf_done(&b);
+		json_decref(v);
+		v = json_pack("{s:s}", "k", "0123456789");
+		buf_init(&b, 8);
+		CHECK_INT(jsonw_dump_compact(v, &b), -E2BIG, "past the buffer's ceiling: -E2BIG");
+		buf_done(&b);
+		json_decref(v);
+	}
+}
 
 int main(void)
 {
@@ -66,5 +120,6 @@ int main(void)
 		}
 	}
 	(void) mm_fail_at(0, false);
+	test_dump_compact();
 	return tap_done();
 }

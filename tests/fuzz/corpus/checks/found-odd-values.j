@@ -1,0 +1,1 @@
+{"users": {"admin_members": {"sudo": [1, null, "a"]}, "empty_password_accounts": "no", "accounts": [{"password_state": 3}]}, "security": {"screen_lock": {"state": "unknown", "idle_delay_seconds": -4, "lock_enabled": "yes"}, "ssh": {"sshd_installed": true, "permit_root_login": {"value": null}}}}
