@@ -1330,8 +1330,13 @@ json_t *checks_item_parse(const struct checks_item *item, const char *text, size
 	if (r >= 0)
 		v = json_loadb(buf_str(&out), out.len, JSON_DECODE_ANY, ret_error);
 	buf_done(&out);
-	if (r == -ENOMEM)
+	if (r == -ENOMEM) {
+		/* what jansson says of its own allocation failures: callers look for "memory" */
+		*ret_error = (json_error_t){.line = -1, .column = -1};
+		(void) snprintf(ret_error->text, sizeof(ret_error->text), "out of memory");
+		ret_error->text[JSON_ERROR_TEXT_LENGTH - 1] = (char) json_error_out_of_memory;
 		return NULL;
+	}
 	/* not an object, or not JSON: jansson says what (or parses it) on the whole text */
 	return r < 0 ? json_loadb(text, len, JSON_DECODE_ANY, ret_error) : v;
 }

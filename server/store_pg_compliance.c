@@ -742,6 +742,59 @@ int store_pg_compliance_forget(struct store_pg_conn *c, int64_t host, int64_t no
 
 /* ---- events ---- */
 
+/*
+ * The chain's findings for the summary (checks_events_chain), as the SQLite store reads
+ * them: the host's gaps and breaks detected within the summary's reach, newest first, one
+ * row past CHECKS_CHAIN_ROWS to tell that there were more. Read after the batch's
+ * ingestion committed, under the host's row lock, so a gap found in a batch is in the
+ * summary that batch leaves behind.
+ */
+static int chain_findings(struct store_pg_conn *c, int64_t host, json_t *summary, int64_t now)
+{
+	static const char *const sql[2] = {
+		"SELECT reason, first_seq, last_seq, detected FROM event_gaps"
+		" WHERE host = $1 AND detected > $2 ORDER BY detected DESC, first_seq DESC"
+		" LIMIT $3",
+		"SELECT kind, first_seq, last_seq, detected FROM chain_evidence"
+		" WHERE host = $1 AND kind <> 'unchained' AND detected > $2"
+		" ORDER BY detected DESC, id DESC LIMIT $3",
+	};
+	static const char *const kind_key[2] = {"reason", "kind"};
+	_cleanup_(json_decrefp) json_t *gaps = json_array(), *breaks = json_array();
+	json_t *rows[2] = {gaps, breaks};
+	bool truncated = false;
+
+	if (!gaps || !breaks)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		_cleanup_(store_pg_clearp) PGresult *res = NULL;
+		struct store_pg_params p = {.n = 0};
+		int n;
+
+		store_pg_int(&p, host);
+		store_pg_int(&p, now - (int64_t) CHECKS_EVENT_DAYS * 86400);
+		store_pg_int(&p, CHECKS_CHAIN_ROWS + 1);
+		n = store_pg_exec(c, sql[k], &p, "reading the event chain's findings", &res);
+		if (n < 0)
+			return n;
+		for (int i = 0; i < n; i++) {
+			if (json_array_size(rows[k]) >= CHECKS_CHAIN_ROWS) {
+				truncated = true;
+				break;
+			}
+			if (jsonw_append(
+				    rows[k],
+				    json_pack("{s:s, s:I, s:I, s:I}", kind_key[k],
+					      store_pg_get(res, i, 0), "first_seq",
+					      (json_int_t) store_pg_get_int(res, i, 1), "last_seq",
+					      (json_int_t) store_pg_get_int(res, i, 2), "detected",
+					      (json_int_t) store_pg_get_int(res, i, 3))) < 0)
+				return -ENOMEM;
+		}
+	}
+	return checks_events_chain(summary, gaps, breaks, truncated, now);
+}
+
 static int events(struct store_pg_conn *c, const char *host_id, const json_t *batch, int64_t now)
 {
 	struct store_pg_params p = {.n = 0}, w = {.n = 0};
@@ -769,6 +822,8 @@ static int events(struct store_pg_conn *c, const char *host_id, const json_t *ba
 			return -ENOMEM;
 	}
 	r = checks_events_summarise(summary, batch, now);
+	if (r >= 0)
+		r = chain_findings(c, host, summary, now);
 	if (r < 0)
 		return r;
 	text = jsonw_dump(summary);

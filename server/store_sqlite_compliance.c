@@ -126,7 +126,8 @@ static int load_items(struct store_sqlite_conn *c, int64_t host, const struct ch
 			v = checks_item_parse(&items[i], text, (size_t) sqlite3_column_bytes(q, 0),
 					      &e);
 			if (!v) {
-				if (strstr(e.text, "memory"))
+				if (json_error_code(&e) == json_error_out_of_memory ||
+				    strstr(e.text, "memory"))
 					return -ENOMEM;
 				log_error("(M4012) store: a stored JSON value is corrupt: %s",
 					  e.text);
