@@ -251,7 +251,10 @@ static int scan(struct store_sqlite_conn *c, struct scan_args *a)
 		char id[STORE_ID_MAX];
 		const char *text = (const char *) sqlite3_column_text(q, 1);
 
-		if (!text || strlen(text) >= sizeof(id))
+		/* the id is NOT NULL: no text is SQLite out of memory */
+		if (!text)
+			return -ENOMEM;
+		if (strlen(text) >= sizeof(id))
 			return -EIO;
 		memcpy(id, text, strlen(text) + 1);
 		r = fill_host(c, sqlite3_column_int64(q, 0), id, a->items, &h);
