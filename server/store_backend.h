@@ -212,6 +212,14 @@ int store_pg_open(const char *url, const struct store_params *p, struct store **
 /* ---- store_prep.c: the parts of operations every backend does the same ---- */
 
 /* n random bytes from GnuTLS; -EIO (logged, M4013) when it fails. */
+/*
+ * Adds one stored inventory item (value, taken) to a partial inventory document, as the
+ * compliance engine reads it: a section's attributes (list "") merge into the section, a
+ * list's items append in the order given. -EIO when an attribute item is not an object,
+ * -ENOMEM.
+ */
+int store_prep_add_item_value(json_t *doc, const char *section, const char *list, json_t *value)
+	_wur_;
 int store_prep_random(void *p, size_t n) _wur_;
 /* A random (version 4) UUID in lower-case text. */
 int store_prep_uuid(char ret[STORE_ID_MAX]) _wur_;

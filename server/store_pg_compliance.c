@@ -158,37 +158,6 @@ static void drop_member(json_t *v, const char *path)
 		(void) json_object_del(v, name);
 }
 
-/* Adds one item's value (taken) to the partial document, as store_sqlite_compliance.c. */
-static int add_value(json_t *doc, const char *section, const char *list, json_t *value)
-{
-	json_t *sec = json_object_get(doc, section), *arr;
-
-	if (!sec) {
-		sec = json_object();
-		if (jsonw_set(doc, section, sec) < 0) {
-			json_decref(value);
-			return -ENOMEM;
-		}
-	}
-	if (!*list) {
-		int r = !json_is_object(value)               ? -EIO
-			: json_object_update(sec, value) < 0 ? -ENOMEM
-							     : 0;
-
-		json_decref(value);
-		return r;
-	}
-	arr = json_object_get(sec, list);
-	if (!json_is_array(arr)) {
-		arr = json_array();
-		if (jsonw_set(sec, list, arr) < 0) {
-			json_decref(value);
-			return -ENOMEM;
-		}
-	}
-	return jsonw_append(arr, value);
-}
-
 /* Fills h from a host's own row i (the document stays empty). */
 static int fill_host(const PGresult *res, int i, struct store_compliance_host *h)
 {
@@ -241,7 +210,7 @@ static int add_item(const PGresult *res, int k, const struct item_params *ip,
 		return -ENOMEM;
 	for (int d = 0; d < CHECKS_ITEM_DROP_MAX && it->drop[d]; d++)
 		drop_member(v, it->drop[d]);
-	return add_value(h->doc, it->section, it->list ? it->list : "", v);
+	return store_prep_add_item_value(h->doc, it->section, it->list ? it->list : "", v);
 }
 
 /* Called for each host of a result; h is the callee's to keep (by zeroing it) or not. */

@@ -340,3 +340,33 @@ bool store_prep_compliance_result_ok(const struct store_compliance_result *h)
 	}
 	return true;
 }
+
+int store_prep_add_item_value(json_t *doc, const char *section, const char *list, json_t *value)
+{
+	json_t *sec = json_object_get(doc, section), *arr;
+
+	if (!sec) {
+		sec = json_object();
+		if (jsonw_set(doc, section, sec) < 0) {
+			json_decref(value);
+			return -ENOMEM;
+		}
+	}
+	if (!*list) {
+		int r = !json_is_object(value)               ? -EIO
+			: json_object_update(sec, value) < 0 ? -ENOMEM
+							     : 0;
+
+		json_decref(value);
+		return r;
+	}
+	arr = json_object_get(sec, list);
+	if (!json_is_array(arr)) {
+		arr = json_array();
+		if (jsonw_set(sec, list, arr) < 0) {
+			json_decref(value);
+			return -ENOMEM;
+		}
+	}
+	return jsonw_append(arr, value);
+}

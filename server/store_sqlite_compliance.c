@@ -57,37 +57,6 @@ static int live_host(struct store_sqlite_conn *c, const char *host_id, int64_t *
 	return 0;
 }
 
-/* Adds one item's value to the partial document. */
-static int add_value(json_t *doc, const char *section, const char *list, json_t *value)
-{
-	json_t *sec = json_object_get(doc, section), *arr;
-
-	if (!sec) {
-		sec = json_object();
-		if (jsonw_set(doc, section, sec) < 0) {
-			json_decref(value);
-			return -ENOMEM;
-		}
-	}
-	if (!*list) {
-		int r = !json_is_object(value)               ? -EIO
-			: json_object_update(sec, value) < 0 ? -ENOMEM
-							     : 0;
-
-		json_decref(value);
-		return r;
-	}
-	arr = json_object_get(sec, list);
-	if (!json_is_array(arr)) {
-		arr = json_array();
-		if (jsonw_set(sec, list, arr) < 0) {
-			json_decref(value);
-			return -ENOMEM;
-		}
-	}
-	return jsonw_append(arr, value);
-}
-
 /*
  * Loads each item into the partial document through checks_item_parse(), which copies
  * out of the stored text only the members the checks read before jansson parses it: most
@@ -133,7 +102,7 @@ static int load_items(struct store_sqlite_conn *c, int64_t host, const struct ch
 					  e.text);
 				return -EIO;
 			}
-			r = add_value(doc, items[i].section, list, v);
+			r = store_prep_add_item_value(doc, items[i].section, list, v);
 			if (r < 0)
 				return r;
 		}
