@@ -341,6 +341,21 @@ static void trim(void)
 	(void) malloc_trim(0);
 }
 
+/*
+ * The allocator's settings for a long-lived daemon whose heap must stay small while idle:
+ * blocks of 64 KiB and more (read buffers, device tables, upload bodies) are mapped on
+ * their own, so pages never written stay unbacked and a freed block goes back to the system
+ * at once (glibc would otherwise raise the mapping threshold after the first such free and
+ * carve later ones out of the heap, zeroing — and so backing — every page); the top of the
+ * heap is given back past 128 KiB; one arena, though libcurl's resolver runs a thread.
+ */
+static void tune_malloc(void)
+{
+	(void) mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	(void) mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	(void) mallopt(M_ARENA_MAX, 1);
+}
+
 /* Whether there is something to send as events: spooled events, or evictions to report
  * (making room for a report can evict again; that goes into the next one). */
 static bool events_pending(struct daemon *d)
@@ -548,6 +563,11 @@ static void events_done(struct daemon *d, const struct uplink_reply *reply)
 	d->st.last_upload = wall_s();
 	d->events_waiting = events_pending(d);
 	write_status(d);
+	if (!d->events_waiting) {
+		/* Drained: back to idle, give back what the batches borrowed. */
+		spool_release_memory(d->spool);
+		trim();
+	}
 }
 
 static void inventory_forget_upload(struct daemon *d)
@@ -1162,6 +1182,7 @@ int daemon_main(const struct daemon_options *o)
 	if (o->log_level >= 0)
 		d.conf.log_level = o->log_level;
 	log_setup("mamori-agent", d.conf.log_level);
+	tune_malloc();
 
 	/* Blocked before the fork, so the worker inherits it and reads them from a signalfd. */
 	(void) sigemptyset(&mask);
@@ -1178,7 +1199,7 @@ int daemon_main(const struct daemon_options *o)
 		return EXIT_FAILURE;
 	d.separated = r > 0;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (uplink_global_init() < 0) {
 		log_error("(M2056) cannot initialise libcurl");
 		return EXIT_FAILURE;
 	}

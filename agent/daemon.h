@@ -233,6 +233,10 @@ int spool_inventory_done(struct spool *sp, int64_t id) _wur_;
 
 int spool_stats(struct spool *sp, struct spool_stats *ret) _wur_;
 
+/* Frees SQLite's page cache of the spool (the daemon calls it when the spool is drained and
+ * it goes back to idle; the next write reads the pages it needs from the file again). */
+void spool_release_memory(struct spool *sp);
+
 /* Small persistent integers the daemon keeps with the spool (intervals it was given). */
 int spool_meta_get(struct spool *sp, const char *key, int64_t def, int64_t *ret) _wur_;
 int spool_meta_set(struct spool *sp, const char *key, int64_t value) _wur_;
@@ -380,6 +384,10 @@ typedef void (*uplink_done_fn)(const struct uplink_reply *reply, void *userdata)
  * its timer are registered there, and the loop calls their loop_source. Returns 0 or
  * -ENOMEM / -EIO.
  */
+/* curl_global_init() for the agent, without libssh2's initialisation (uplink_init.c):
+ * 0, or -ENOMEM when libcurl cannot initialise. */
+int uplink_global_init(void) _wur_;
+
 int uplink_new(int epfd, const char *server, const struct uplink_tls *tls, struct uplink **ret)
 	_wur_;
 /* Abandons the request in flight, if any (its callback is not called), and frees u. */

@@ -529,7 +529,7 @@ int enroll_main(const struct enroll_options *o)
 		state_conf_done(&c);
 		return EXIT_FAILURE;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (uplink_global_init() < 0)
 		return EXIT_FAILURE;
 	r = enroll(&opt);
 	curl_global_cleanup();

@@ -1062,6 +1062,11 @@ int spool_inventory_done(struct spool *sp, int64_t id)
 	return r;
 }
 
+void spool_release_memory(struct spool *sp)
+{
+	(void) sqlite3_db_release_memory(sp->db);
+}
+
 int spool_stats(struct spool *sp, struct spool_stats *ret)
 {
 	_cleanup_(finalizep) sqlite3_stmt *st = NULL;

@@ -11,7 +11,8 @@
 # has no USB). Goals (DESIGN.md): PSS <= 10 MiB, private dirty <= 4 MiB, CPU <= 0.1 %.
 # Exits 1 when a goal is missed.
 #
-#   bench/agent-idle.sh [MINUTES]        MAMORI_BENCH_BUILD=DIR to use another build
+#   bench/agent-idle.sh [MINUTES]        MAMORI_BENCH_BUILD=DIR to use another build,
+#                                        MAMORI_BENCH_DETAIL=N for the N largest mappings
 set -uo pipefail
 minutes=${1:-10}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -243,6 +244,16 @@ printf '%-18s %5s %9s %12s %9s %9s %8s\n' "goal (agent)" "" "<= 10240" "<= 4096"
 # PSS shares each library page among the processes that map it, so it depends on what else
 # runs (another process using libcrypto or GnuTLS lowers it); USS (pages no other process
 # maps) and private dirty do not.
+if [ -n "${MAMORI_BENCH_DETAIL:-}" ]; then
+	# Where the agent's PSS goes: the mappings, summed over its processes, largest first.
+	echo "agent-idle: the agent's PSS by mapping (KiB: PSS, private dirty, RSS)"
+	# shellcheck disable=SC2086
+	cat $(printf '/proc/%s/smaps ' $agent_pids) 2>/dev/null | awk '
+		/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
+		/^Pss:/ { pss[name] += $2 } /^Private_Dirty:/ { pd[name] += $2 } /^Rss:/ { rss[name] += $2 }
+		END { for (n in pss) printf "%9d %9d %9d  %s\n", pss[n], pd[n], rss[n], n }' |
+		sort -rn | head -"${MAMORI_BENCH_DETAIL}"
+fi
 verdict=0
 [ "$apss" -le 10240 ] || verdict=1
 [ "$apd" -le 4096 ] || verdict=1

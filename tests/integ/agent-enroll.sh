@@ -84,4 +84,17 @@ ok $(($? != 2)) "a missing --token is bad use (exit 2)"
 ok $(($? != 2)) "a malformed --ca-fingerprint is bad use (exit 2)"
 "$AGENT" status --state-dir "$WORK/s3" >/dev/null 2>&1
 ok $(($? != 1)) "status on a directory never enrolled exits 1"
+
+# libcurl's libssh2_init() binds to the agent's own (agent/uplink_init.c), so OpenSSL's
+# engines are never set up: about 1.5 MiB of libcrypto per process (bench/agent-idle.sh).
+if ldd "$AGENT" | grep -q libssh2; then
+	LD_DEBUG=bindings "$AGENT" enroll --server "https://127.0.0.1:1" --token x \
+		--state-dir "$WORK/s4" >"$WORK/bindings" 2>&1
+	grep "symbol \`libssh2_init'" "$WORK/bindings" | grep -q "libcurl.* to .*mamori-agent"
+	ok $? "libcurl's libssh2_init() is the agent's (no OpenSSL engine set-up)"
+	grep "symbol \`libssh2_init'" "$WORK/bindings" | grep -vq "mamori-agent"
+	ok $((! $?)) "and nothing binds it to libssh2's"
+else
+	diag "this libcurl does not link libssh2: nothing to check"
+fi
 finish
