@@ -26,8 +26,12 @@
  * Transactions and durability. Reads run in REPEATABLE READ READ ONLY, so a page and its
  * total come from one snapshot. Writes run in READ COMMITTED with explicit row locks where
  * the order of two writers matters. Commits wait for the WAL flush, except check-ins,
- * inventory commits and API token use, which set synchronous_commit off for their
- * transaction: the same split as the SQLite store's NORMAL and FULL, for the same reasons.
+ * inventory commits and API token use, which do not: the same split as the SQLite store's
+ * NORMAL and FULL, for the same reasons. The session's default is synchronous_commit off
+ * and a durable transaction (STORE_PG_WRITE) turns it on for itself in the BEGIN's round
+ * trip, so the work done on every request — finding the host of a certificate, recording
+ * a check-in — can be one statement outside any transaction (STORE_PG_ONE, store_pg_one()):
+ * one round trip where BEGIN, the statement and COMMIT took three.
  * Lock waits give up after lock_timeout (5 s) with -EBUSY, as SQLite's busy timeout does.
  */
 #include <errno.h>
@@ -692,8 +696,9 @@ static PGconn *session_open(const struct store_pg *s)
 		return NULL;
 	}
 	(void) PQsetNoticeProcessor(pg, notice, NULL);
-	/* lock waits end like SQLite's busy timeout; no other setting differs from the server's */
-	res = PQexec(pg, "SET lock_timeout = '5s'");
+	/* lock waits end like SQLite's busy timeout; a statement outside a transaction does
+	 * not wait for the WAL flush (STORE_PG_WRITE turns it on for its own transaction) */
+	res = PQexec(pg, "SET lock_timeout = '5s'; SET synchronous_commit = off");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		log_error("(M4020) store: cannot set up a PostgreSQL session: %s",
 			  PQerrorMessage(pg));
@@ -741,8 +746,8 @@ int store_pg_begin(struct store_pg *s, enum store_pg_tx kind, struct store_pg_co
 					   " SET LOCAL plan_cache_mode = force_custom_plan";
 	static const char *const begin[] = {
 		[STORE_PG_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-		[STORE_PG_WRITE] = "BEGIN",
-		[STORE_PG_WRITE_ASYNC] = "BEGIN; SET LOCAL synchronous_commit = off",
+		[STORE_PG_WRITE] = "BEGIN; SET LOCAL synchronous_commit = on",
+		[STORE_PG_WRITE_ASYNC] = "BEGIN", /* the session's default: off */
 		[STORE_PG_SEARCH] = begin_search,
 		[STORE_PG_ONE] = NULL,
 	};
@@ -795,6 +800,27 @@ int store_pg_end(struct store_pg *s, struct store_pg_conn *c, int r)
 	if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		c->broken = true;
 	release(s, c);
+	return r;
+}
+
+int store_pg_one(struct store_pg *s, store_pg_one_fn fn, void *userdata)
+{
+	struct store_pg_conn *c;
+	int r = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool broken;
+
+		r = store_pg_begin(s, STORE_PG_ONE, &c);
+		if (r < 0)
+			return r;
+		r = fn(c, userdata);
+		broken = c->broken;
+		r = store_pg_end(s, c, r);
+		if (r >= 0 || !broken)
+			break;
+		/* the idle session had died under the statement: once more on a new one */
+	}
 	return r;
 }
 
@@ -1414,34 +1440,46 @@ static int pg_enroll(struct store *st, const uint8_t token_hash[32], int64_t now
 
 /* ---- agents' requests ---- */
 
-static int pg_host_by_serial(struct store *st, uint64_t serial, struct store_host_auth *ret)
+struct by_serial {
+	uint64_t serial;
+	struct store_host_auth a;
+};
+
+static int by_serial(struct store_pg_conn *c, void *userdata)
 {
-	struct store_pg *s = store_pg_of(st);
+	struct by_serial *b = userdata;
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *res = NULL;
-	struct store_host_auth a;
-	struct store_pg_conn *c;
 	int r;
 
-	if (serial == 0 || serial > INT64_MAX)
-		return -ENOENT; /* never allocated */
-	store_pg_int(&p, (int64_t) serial);
-	r = store_pg_begin(s, STORE_PG_READ, &c);
-	if (r < 0)
-		return r;
+	store_pg_int(&p, (int64_t) b->serial);
 	r = store_pg_exec(c,
 			  "SELECT id, revoked_at IS NOT NULL OR deleted IS NOT NULL"
 			  " FROM hosts WHERE cert_serial = $1",
 			  &p, "finding a host by serial", &res);
 	if (r == 0)
-		r = -ENOENT;
-	if (r > 0)
-		r = store_pg_get_copy(res, 0, 0, a.host_id, sizeof(a.host_id));
-	r = store_pg_end(s, c, r);
+		return -ENOENT;
 	if (r < 0)
 		return r;
-	a.revoked = streq(PQgetvalue(res, 0, 1), "t");
-	*ret = a;
+	r = store_pg_get_copy(res, 0, 0, b->a.host_id, sizeof(b->a.host_id));
+	if (r < 0)
+		return r;
+	b->a.revoked = streq(PQgetvalue(res, 0, 1), "t");
+	return 0;
+}
+
+/* Every agent request: one statement, no transaction. */
+static int pg_host_by_serial(struct store *st, uint64_t serial, struct store_host_auth *ret)
+{
+	struct by_serial b = {.serial = serial};
+	int r;
+
+	if (serial == 0 || serial > INT64_MAX)
+		return -ENOENT; /* never allocated */
+	r = store_pg_one(store_pg_of(st), by_serial, &b);
+	if (r < 0)
+		return r;
+	*ret = b.a;
 	return 0;
 }
 
@@ -1461,10 +1499,14 @@ static int checkin(struct store_pg_conn *c, const char *host_id, int64_t now, co
 	store_pg_text(&p, state_text);
 	store_pg_text(&p, json_string_value(json_object_get(state, "agent_version")));
 	r = store_pg_exec(c,
-			  "UPDATE hosts SET last_seen = $2, last_remote = $3, last_state = $4,"
-			  "   agent_version = coalesce($5, agent_version)"
-			  " WHERE id = $1 AND deleted IS NULL"
-			  " RETURNING inventory_digest, max_seq",
+			  /* `old` is the row as the statement's snapshot saw it */
+			  "UPDATE hosts h SET last_seen = $2, last_remote = $3, last_state = $4,"
+			  "   agent_version = coalesce($5, h.agent_version)"
+			  " FROM hosts old"
+			  " WHERE h.id = $1 AND h.deleted IS NULL AND old.id = h.id"
+			  " RETURNING h.inventory_digest, h.max_seq,"
+			  "   old.last_state::jsonb -> 'policy_version'"
+			  "     IS DISTINCT FROM $4::jsonb -> 'policy_version'",
 			  &p, "recording a check-in", &q);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
@@ -1472,25 +1514,37 @@ static int checkin(struct store_pg_conn *c, const char *host_id, int64_t now, co
 	if (r < 0)
 		return r;
 	res->acked_seq = (uint64_t) store_pg_get_int(q, 0, 1);
+	res->policy_changed = streq(PQgetvalue(q, 0, 2), "t");
 	return 0;
 }
 
+struct checkin_args {
+	const char *host_id, *remote;
+	int64_t now;
+	json_t *state;
+	struct store_checkin_result res;
+};
+
+static int checkin_one(struct store_pg_conn *c, void *userdata)
+{
+	struct checkin_args *a = userdata;
+
+	return checkin(c, a->host_id, a->now, a->remote, a->state, &a->res);
+}
+
+/* Every check-in: one UPDATE, no transaction, its commit not waiting for the WAL flush
+ * (the same durability as before; running it twice sets the same values). */
 static int pg_checkin(struct store *st, const char *host_id, int64_t now, const char *remote,
 		      json_t *state, struct store_checkin_result *ret)
 {
-	struct store_pg *s = store_pg_of(st);
-	struct store_checkin_result res;
-	struct store_pg_conn *c;
+	struct checkin_args a = {.host_id = host_id, .remote = remote, .now = now, .state = state};
 	int r;
 
 	if (!host_id || !ret || (state && !json_is_object(state)))
 		return -EINVAL;
-	r = store_pg_begin(s, STORE_PG_WRITE_ASYNC, &c);
-	if (r < 0)
-		return r;
-	r = store_pg_end(s, c, checkin(c, host_id, now, remote, state, &res));
+	r = store_pg_one(store_pg_of(st), checkin_one, &a);
 	if (r >= 0)
-		*ret = res;
+		*ret = a.res;
 	return r;
 }
 

@@ -54,10 +54,19 @@ enum store_pg_tx {
 			       * a power cut may undo it (check-ins, inventory) */
 	STORE_PG_SEARCH,      /* STORE_PG_READ, planned for each query's values (searches) */
 	STORE_PG_ONE,         /* no transaction: for a read that is one statement, its own
-			       * snapshot, spared the BEGIN and COMMIT round trips. A dead idle
-			       * session is only noticed by the statement: retry once when the
-			       * connection is then marked broken */
+			       * snapshot, or a write of one statement whose commit need not wait
+			       * for the WAL flush, spared the BEGIN and COMMIT round trips. A dead
+			       * idle session is only noticed by the statement: retry once when the
+			       * connection is then marked broken (store_pg_one() does) */
 };
+
+/*
+ * Runs fn — one statement, safe to run twice (a read, or a write that sets rather than
+ * adds) — on a pooled connection outside any transaction (STORE_PG_ONE), and once more on
+ * a new session when the idle one had died under it. fn's result, or the first error.
+ */
+typedef int (*store_pg_one_fn)(struct store_pg_conn *c, void *userdata);
+int store_pg_one(struct store_pg *s, store_pg_one_fn fn, void *userdata) _wur_;
 
 /*
  * Takes a connection from the pool (waiting for one), repairs it if it broke, and starts a

@@ -718,7 +718,7 @@ static int migrate(struct store_sqlite *s)
 {
 	const int latest = (int) ARRAY_SIZE(migrations);
 	struct store_sqlite_conn *c;
-	int version, r;
+	int version = 0, r;
 
 	r = exec(&s->writer,
 		 "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -1352,6 +1352,22 @@ static int checkin(struct store_sqlite_conn *c, const char *host_id, int64_t now
 
 	if (state && !state_text)
 		return -ENOMEM;
+	/* The policy version held before, to tell the caller whether it moved. */
+	r = store_sqlite_stmt(c,
+			      "SELECT json_extract(last_state, '$.policy_version') IS"
+			      "   json_extract(?2, '$.policy_version')"
+			      " FROM hosts WHERE id = ?1 AND deleted IS NULL",
+			      &q);
+	if (r < 0)
+		return r;
+	(void) store_sqlite_bind_text(q, 1, host_id);
+	(void) store_sqlite_bind_text(q, 2, state_text);
+	r = store_sqlite_step(c, q, "recording a check-in");
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	res->policy_changed = sqlite3_column_int(q, 0) == 0;
+	store_sqlite_resetp(&q);
+	q = NULL;
 	r = store_sqlite_stmt(c,
 			      "UPDATE hosts SET last_seen = ?2, last_remote = ?3, last_state = ?4,"
 			      "   agent_version = coalesce(?5, agent_version)"

@@ -258,6 +258,28 @@ static void test_checkin(struct store *st, const char *host)
 	CHECK_INT(store_checkin(st, host, NOW + 60, "198.51.100.7", state, &res), 0, "a check-in");
 	CHECK_STR(res.inventory_digest, "", "no inventory yet");
 	CHECK_INT(res.acked_seq, 0, "no events yet");
+	CHECK(res.policy_changed, "the first check-in reports a policy version");
+	{
+		json_t *same = parse_json("{\"agent_version\":\"0.2.0\",\"policy_version\":0,"
+					  "\"spool\":{\"depth\":9}}");
+		json_t *moved = parse_json("{\"agent_version\":\"0.2.0\","
+					   "\"policy_version\":\"4-0123456789ab\"}");
+
+		CHECK_INT(store_checkin(st, host, NOW + 30, "198.51.100.7", same, &res), 0,
+			  "a check-in with other spool figures");
+		CHECK(!res.policy_changed, "leaves the policy version as it was");
+		CHECK_INT(store_checkin(st, host, NOW + 40, "198.51.100.7", moved, &res), 0,
+			  "a check-in with another policy version");
+		CHECK(res.policy_changed, "moves it");
+		CHECK_INT(store_checkin(st, host, NOW + 50, "198.51.100.7", moved, &res), 0,
+			  "the same again");
+		CHECK(!res.policy_changed, "moves nothing");
+		CHECK_INT(store_checkin(st, host, NOW + 60, "198.51.100.7", state, &res), 0,
+			  "back to none held");
+		CHECK(res.policy_changed, "moves it back");
+		json_decref(same);
+		json_decref(moved);
+	}
 	CHECK_INT(store_checkin(st, "00000000-0000-4000-8000-000000000000", NOW, "x", state, &res),
 		  -ENOENT, "an unknown host: -ENOENT");
 	CHECK_INT(store_host_get(st, host, &h), 0, "host details");
