@@ -217,23 +217,6 @@ int store_pg_policy_get(struct store *st, int64_t version, json_t **ret)
 	return 0;
 }
 
-static int candidate(struct store_pg_conn *c, const char *scope, json_t *candidates)
-{
-	struct store_pg_params p = {.n = 0};
-	_cleanup_(store_pg_clearp) PGresult *q = NULL;
-	int r;
-
-	store_pg_text(&p, scope);
-	r = store_pg_exec(c, "SELECT max(version) FROM policies WHERE scope = $1", &p,
-			  "finding a policy", &q);
-	if (r < 0)
-		return r;
-	if (r == 0 || store_pg_is_null(q, 0, 0))
-		return 0;
-	return jsonw_append(candidates, json_pack("{s:s, s:I}", "scope", scope, "version",
-						  (json_int_t) store_pg_get_int(q, 0, 0)));
-}
-
 /* A cell holding a USB id as a JSON string of 4 hex digits, or JSON null. */
 static json_t *cell_id(const PGresult *q, int i, int col)
 {
@@ -308,69 +291,92 @@ static int registry_for(struct store_pg_conn *c, const char *tags, json_t *regis
 	return 0;
 }
 
-static int live_grants(struct store_pg_conn *c, const char *host_id, int64_t now, json_t *grants)
+/*
+ * The host, the latest version in each scope that may apply to it (its own, its group's,
+ * all) and its live grants — everything a check-in needs when no policy applies — in one
+ * statement. Grants are built as the objects the document carries: {id, serial, host_id
+ * or user, expires}, in id order.
+ */
+#define HOST_AND_CANDIDATES                                                                    \
+	"SELECT h.id, h.hostname, h.group_name,"                                               \
+	"   (SELECT max(version) FROM policies WHERE scope = 'host:' || $1),"                  \
+	"   (SELECT max(version) FROM policies WHERE scope = 'group:' || h.group_name),"       \
+	"   (SELECT max(version) FROM policies WHERE scope = 'all'),"                          \
+	"   (SELECT coalesce(json_agg(CASE WHEN g.host_id IS NOT NULL"                         \
+	"        THEN json_build_object('id', g.id, 'serial', g.serial, 'host_id', g.host_id," \
+	"                               'expires', g.expires)"                                 \
+	"        ELSE json_build_object('id', g.id, 'serial', g.serial, 'user', g.user_name,"  \
+	"                               'expires', g.expires) END ORDER BY g.id), '[]')"       \
+	"     FROM grants g WHERE g.revoked IS NULL AND g.expires > $2"                        \
+	"       AND (g.host_id = $1 OR g.user_name IS NOT NULL))"                              \
+	" FROM hosts h WHERE h.id = $1 AND h.deleted IS NULL"
+
+struct host_inputs {
+	const char *host_id;
+	int64_t now;
+	PGresult *h; /* the row of HOST_AND_CANDIDATES */
+	json_t *candidates, *grants;
+};
+
+static void host_inputs_done(struct host_inputs *hi)
 {
-	struct store_pg_params p = {.n = 0};
-	_cleanup_(store_pg_clearp) PGresult *q = NULL;
-	int n;
-
-	store_pg_text(&p, host_id);
-	store_pg_int(&p, now);
-	n = store_pg_exec(c,
-			  "SELECT id, serial, host_id, user_name, expires FROM grants"
-			  " WHERE revoked IS NULL AND expires > $2"
-			  "   AND (host_id = $1 OR user_name IS NOT NULL)"
-			  " ORDER BY id",
-			  &p, "reading grants", &q);
-	if (n < 0)
-		return n;
-	for (int i = 0; i < n; i++) {
-		json_t *g = json_object();
-		bool by_host = !store_pg_is_null(q, i, 2);
-
-		if (jsonw_append(grants, g) < 0 ||
-		    jsonw_set(g, "id", store_pg_json_string(q, i, 0)) < 0 ||
-		    jsonw_set(g, "serial", store_pg_json_string(q, i, 1)) < 0 ||
-		    jsonw_set(g, by_host ? "host_id" : "user",
-			      store_pg_json_string(q, i, by_host ? 2 : 3)) < 0 ||
-		    jsonw_set(g, "expires", store_pg_json_int(q, i, 4)) < 0)
-			return -ENOMEM;
-	}
-	return 0;
+	PQclear(hi->h);
+	json_decref(hi->candidates);
+	json_decref(hi->grants);
+	hi->h = NULL;
+	hi->candidates = hi->grants = NULL;
 }
 
-static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t now,
-			 bool with_registry, json_t **ret)
+static int host_inputs(struct store_pg_conn *c, void *userdata)
 {
+	struct host_inputs *hi = userdata;
 	struct store_pg_params p = {.n = 0};
-	_cleanup_(store_pg_clearp) PGresult *h = NULL;
-	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();
-	_cleanup_(json_decrefp) json_t *registry = json_array(), *grants = json_array();
+	_cleanup_(freep) char *group_scope = NULL;
+	const char *scopes[3] = {NULL, NULL, "all"};
+	int r;
+
+	host_inputs_done(hi); /* a second try starts afresh */
+	hi->candidates = json_array();
+	if (!hi->candidates)
+		return -ENOMEM;
+	store_pg_text(&p, hi->host_id);
+	store_pg_int(&p, hi->now);
+	r = store_pg_exec(c, HOST_AND_CANDIDATES, &p, "reading a host's policy", &hi->h);
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	hi->grants = store_pg_json_value(hi->h, 0, 6);
+	if (!json_is_array(hi->grants))
+		return -EIO; /* store_pg_json_value() logged it */
+	scopes[0] = mm_asprintf("host:%s", hi->host_id);
+	if (!store_pg_is_null(hi->h, 0, 2))
+		scopes[1] = group_scope = mm_asprintf("group:%s", store_pg_get(hi->h, 0, 2));
+	r = 0;
+	if (!scopes[0] || (!store_pg_is_null(hi->h, 0, 2) && !group_scope))
+		r = -ENOMEM;
+	/* most specific first: the first candidate is the policy in force */
+	for (int i = 0; r >= 0 && i < 3; i++)
+		if (scopes[i] && !store_pg_is_null(hi->h, 0, 3 + i))
+			r = jsonw_append(hi->candidates,
+					 json_pack("{s:s, s:I}", "scope", scopes[i], "version",
+						   (json_int_t) store_pg_get_int(hi->h, 0, 3 + i)));
+	mm_free((char *) scopes[0]);
+	return r;
+}
+
+static int policy_inputs(struct store_pg_conn *c, struct host_inputs *hi, bool with_registry,
+			 json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *out = NULL;
+	_cleanup_(json_decrefp) json_t *registry = json_array();
 	_cleanup_(json_decrefp) json_t *revs = json_object();
-	_cleanup_(freep) char *host_scope = NULL, *group_scope = NULL, *tags = NULL;
+	_cleanup_(freep) char *tags = NULL;
 	json_t *policy = NULL;
 	int r;
 
-	if (!candidates || !registry || !grants || !revs)
+	if (!registry || !revs)
 		return -ENOMEM;
-	store_pg_text(&p, host_id);
-	r = store_pg_exec(c,
-			  "SELECT id, hostname, group_name FROM hosts"
-			  " WHERE id = $1 AND deleted IS NULL",
-			  &p, "reading a host", &h);
-	if (r <= 0)
-		return r < 0 ? r : -ENOENT;
-	host_scope = mm_asprintf("host:%s", host_id);
-	if (!store_pg_is_null(h, 0, 2))
-		group_scope = mm_asprintf("group:%s", store_pg_get(h, 0, 2));
-	if (!host_scope || (!store_pg_is_null(h, 0, 2) && !group_scope))
-		return -ENOMEM;
-	if ((r = candidate(c, host_scope, candidates)) < 0 ||
-	    (group_scope && (r = candidate(c, group_scope, candidates)) < 0) ||
-	    (r = candidate(c, "all", candidates)) < 0)
-		return r;
-	if (json_array_size(candidates) > 0) {
-		json_t *first = json_array_get(candidates, 0);
+	if (json_array_size(hi->candidates) > 0) {
+		json_t *first = json_array_get(hi->candidates, 0);
 
 		r = policy_get(c, json_integer_value(json_object_get(first, "version")), &policy);
 		if (r < 0)
@@ -387,39 +393,59 @@ static int policy_inputs(struct store_pg_conn *c, const char *host_id, int64_t n
 		return -ENOMEM;
 	}
 	if (jsonw_set(out, "policy", policy ? policy : json_null()) < 0 ||
-	    jsonw_set(out, "host_id", json_string(host_id)) < 0 ||
-	    jsonw_set(out, "hostname", store_pg_json_string(h, 0, 1)) < 0 ||
-	    jsonw_set(out, "group", store_pg_json_string(h, 0, 2)) < 0 ||
-	    jsonw_set(out, "candidates", json_incref(candidates)) < 0 ||
+	    jsonw_set(out, "host_id", json_string(hi->host_id)) < 0 ||
+	    jsonw_set(out, "hostname", store_pg_json_string(hi->h, 0, 1)) < 0 ||
+	    jsonw_set(out, "group", store_pg_json_string(hi->h, 0, 2)) < 0 ||
+	    jsonw_set(out, "candidates", json_incref(hi->candidates)) < 0 ||
 	    jsonw_set(out, "tag_revisions", json_incref(revs)) < 0 ||
 	    (with_registry && jsonw_set(out, "registry", json_incref(registry)) < 0) ||
-	    jsonw_set(out, "grants", json_incref(grants)) < 0)
+	    jsonw_set(out, "grants", json_incref(hi->grants)) < 0)
 		return -ENOMEM;
 	if (tags && (r = revisions_for(c, tags, revs)) < 0)
 		return r;
 	if (tags && with_registry && (r = registry_for(c, tags, registry)) < 0)
 		return r;
-	r = live_grants(c, host_id, now, grants);
-	if (r < 0)
-		return r;
 	*ret = TAKE_PTR(out);
 	return 0;
 }
 
+/*
+ * At every check-in, most hosts have no USB policy: then one statement outside a
+ * transaction answers (store_pg_one()). When a policy applies, the policy, its tags'
+ * revisions and the registry are read with the host again in one snapshot, so the version
+ * and the document always describe one state of the store.
+ */
 int store_pg_policy_inputs(struct store *st, const char *host_id, int64_t now, bool registry,
 			   json_t **ret)
 {
 	struct store_pg *s = store_pg_of(st);
+	struct host_inputs hi = {.host_id = host_id, .now = now};
 	struct store_pg_conn *c;
 	json_t *v = NULL;
 	int r;
 
 	if (!host_id)
 		return -EINVAL;
+	r = store_pg_one(s, host_inputs, &hi);
+	if (r >= 0 && json_array_size(hi.candidates) == 0) {
+		r = policy_inputs(NULL, &hi, registry, &v);
+		host_inputs_done(&hi);
+		if (r < 0)
+			return r;
+		*ret = v;
+		return 0;
+	}
+	host_inputs_done(&hi);
+	if (r < 0)
+		return r;
 	r = store_pg_begin(s, STORE_PG_READ, &c);
 	if (r < 0)
 		return r;
-	r = store_pg_end(s, c, policy_inputs(c, host_id, now, registry, &v));
+	r = host_inputs(c, &hi);
+	if (r >= 0)
+		r = policy_inputs(c, &hi, registry, &v);
+	host_inputs_done(&hi);
+	r = store_pg_end(s, c, r);
 	if (r < 0) {
 		json_decref(v);
 		return r;
