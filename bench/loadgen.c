@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
@@ -351,28 +352,119 @@ static int start_server(unsigned k)
 	return 0;
 }
 
+/* CPU seconds (user + system) process pid has used so far, from /proc/PID/stat; when comm
+ * is given, only if the process's name is comm. */
+static double proc_cpu(pid_t pid, const char *comm)
+{
+	char path[64], *text = NULL, *p, *open;
+	unsigned long long ut, st;
+	double v = 0;
+	size_t len;
+
+	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if (fileio_read(NULL, path, 4096, &text, &len) < 0)
+		return 0;
+	/* fields after the command's closing parenthesis: state is 3, utime 14 */
+	open = strchr(text, '(');
+	p = strrchr(text, ')');
+	if (p && open &&
+	    (!comm ||
+	     ((size_t) (p - open - 1) == strlen(comm) && !strncmp(open + 1, comm, strlen(comm)))) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+		v = (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+	mm_free(text);
+	return v;
+}
+
+/* CPU seconds of every process named "postgres" (the cluster's backends and workers;
+ * a backend that exited meanwhile takes its share with it, so this is a floor). */
+static double postgres_cpu(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	double sum = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+			sum += proc_cpu((pid_t) strtol(e->d_name, NULL, 10), "postgres");
+	(void) closedir(d);
+	return sum;
+}
+
+/* The machine's busy and total CPU seconds over all cores so far, from /proc/stat. */
+static void machine_cpu(double *busy, double *total)
+{
+	char *text = NULL;
+	unsigned long long v[8] = {0};
+	size_t len;
+
+	*busy = *total = 0;
+	if (fileio_read(NULL, "/proc/stat", 65536, &text, &len) < 0)
+		return;
+	if (sscanf(text, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) == 8) {
+		double hz = (double) sysconf(_SC_CLK_TCK);
+
+		*total = (double) (v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]) / hz;
+		*busy = *total - (double) (v[3] + v[4]) / hz; /* idle and iowait */
+	}
+	mm_free(text);
+}
+
+/* What the CPU did over a stretch of the run: the servers, PostgreSQL, the load processes
+ * (the simulated agents' TLS and HTTP), and the whole machine (anything else too). */
+struct cpu_mark {
+	double wall, servers, pg, load, busy, total;
+};
+
+static double load_cpu(void)
+{
+	struct rusage ru;
+
+	/* the load processes, once waited for, and this process */
+	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
+		return 0;
+	return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 +
+	       (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
+}
+
+static double servers_cpu(void);
+
+static void cpu_mark(struct cpu_mark *m, pid_t *load_pids, unsigned n_load)
+{
+	m->wall = now_s();
+	m->servers = servers_cpu();
+	m->pg = postgres_cpu();
+	m->load = load_cpu();
+	for (unsigned i = 0; load_pids && i < n_load; i++)
+		m->load += proc_cpu(load_pids[i], NULL); /* still running */
+	machine_cpu(&m->busy, &m->total);
+}
+
+static void cpu_print(const char *what, const struct cpu_mark *a, const struct cpu_mark *b,
+		      unsigned checkins)
+{
+	double wall = b->wall - a->wall, n = checkins ? checkins : 1;
+
+	if (wall <= 0)
+		return;
+	printf("CPU, %s (%u check-ins, %.0f s): machine busy %.2f of %ld cores; per check-in: "
+	       "servers %.2f ms, PostgreSQL %.2f ms, load generator %.2f ms\n",
+	       what, checkins, wall, b->total > a->total ? (b->busy - a->busy) / wall : 0,
+	       sysconf(_SC_NPROCESSORS_ONLN), 1e3 * (b->servers - a->servers) / n,
+	       1e3 * (b->pg - a->pg) / n, 1e3 * (b->load - a->load) / n);
+}
+
 /* CPU seconds (user + system) the servers have used so far, from /proc/PID/stat. */
 static double servers_cpu(void)
 {
 	double sum = 0;
 
-	for (unsigned k = 0; k < SERVERS_MAX; k++) {
-		char path[64], *text = NULL, *p;
-		unsigned long long ut, st;
-		size_t len;
-
-		if (server_pid[k] <= 0)
-			continue;
-		(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) server_pid[k]);
-		if (fileio_read(NULL, path, 4096, &text, &len) < 0)
-			continue;
-		/* fields after the command's closing parenthesis: state is 3, utime 14 */
-		p = strrchr(text, ')');
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-				&st) == 2)
-			sum += (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
-		mm_free(text);
-	}
+	for (unsigned k = 0; k < SERVERS_MAX; k++)
+		if (server_pid[k] > 0)
+			sum += proc_cpu(server_pid[k], NULL);
 	return sum;
 }
 
@@ -579,6 +671,7 @@ static int run(struct sim *sims)
 {
 	double t0 = now_s() + 2.0 + 0.0005 * o.agents; /* room to set up every uplink */
 	double cpu0 = servers_cpu(), cpu, wall0 = now_s();
+	struct cpu_mark mark[3];
 	pid_t pid[PROCS_MAX];
 	int fds[PROCS_MAX], r = 0;
 	unsigned late = 0;
@@ -614,6 +707,20 @@ static int run(struct sim *sims)
 		(void) close(pp[1]);
 		fds[p] = pp[0];
 	}
+	/* The first cycle holds every agent's first check-in (a TLS handshake each). */
+	cpu_mark(&mark[0], NULL, 0);
+	mark[0].wall = t0;
+	{
+		double wait = t0 + o.cycle - now_s();
+
+		if (wait > 0) {
+			struct timespec ts = {(time_t) wait,
+					      (long) ((wait - (double) (time_t) wait) * 1e9)};
+
+			(void) nanosleep(&ts, NULL);
+		}
+		cpu_mark(&mark[1], pid, o.procs);
+	}
 	for (unsigned p = 0; p < o.procs; p++) {
 		struct tally t;
 		int status = 0;
@@ -634,6 +741,7 @@ static int run(struct sim *sims)
 		(void) waitpid(pid[p], &status, 0);
 	}
 	cpu = servers_cpu() - cpu0;
+	cpu_mark(&mark[2], NULL, 0);
 	offered = (double) o.agents / o.cycle;
 	qsort(lat, n_lat, sizeof(*lat), cmp_sample);
 	printf("agents %u in %u load processes, servers %u, store %s, cycle %u s (the 5-minute "
@@ -652,6 +760,12 @@ static int run(struct sim *sims)
 		       "(deltas included): %.0f check-ins/s per core\n",
 		       cpu, now_s() - wall0, 100 * cpu / (now_s() - wall0), 1e3 * cpu / n_checkins,
 		       n_checkins / cpu);
+	if (n_checkins) {
+		unsigned first = MIN(o.agents, n_checkins);
+
+		cpu_print("first cycle", &mark[0], &mark[1], first);
+		cpu_print("later cycles", &mark[1], &mark[2], n_checkins - first);
+	}
 	/*
 	 * Judged: with --fresh every check-in (each a handshake, as agents checking in every
 	 * 5 minutes do); with kept connections the steady state after each agent's first
