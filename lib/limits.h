@@ -67,6 +67,7 @@
 /* Monitors (docs/internals/monitors.md). */
 #define LIMIT_WATCHED_FOLDERS  64u   /* folder patterns in a collection profile */
 #define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
+#define LIMIT_COLLECTION_PROFILE ((size_t) 64 * 1024) /* a collection profile, as compact JSON */
 #define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
 #define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
 #define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
