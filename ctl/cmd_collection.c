@@ -47,8 +47,9 @@ static int read_profile(const char *file, json_t **ret)
 		return -EINVAL;
 	}
 	if (!json_is_object(v)) {
-		fprintf(stderr, "%s: error: collection: expected an object, e.g. "
-				"{\"profile\": \"minimal\"}\n",
+		fprintf(stderr,
+			"%s: error: collection: expected an object, e.g. "
+			"{\"profile\": \"minimal\"}\n",
 			file);
 		json_decref(v);
 		return -EINVAL;
@@ -98,8 +99,8 @@ int ctl_cmd_collection_check(int argc, char **argv)
 	if (json) {
 		_cleanup_(json_decrefp) json_t *out = json_pack(
 			"{s:s, s:b, s:o, s:o, s:o?}", "file", file, "valid", r == 0, "errors",
-			messages(&d, DIAG_ERROR), "warnings", messages(&d, DIAG_WARNING), "effective",
-			r == 0 ? collection_to_json(&c) : NULL);
+			messages(&d, DIAG_ERROR), "warnings", messages(&d, DIAG_WARNING),
+			"effective", r == 0 ? collection_to_json(&c) : NULL);
 
 		if (out)
 			ctl_print_json(out);
@@ -162,7 +163,7 @@ static int collection_set(struct ctl *c, int argc, char **argv)
 
 static void print_versions(json_t *rows)
 {
-	static const char *const cols[] = {"VERSION", "SCOPE", "PROFILE", "CREATED",
+	static const char *const cols[] = {"VERSION", "SCOPE",   "PROFILE", "CREATED",
 					   "BY",      "COMMENT", NULL};
 	static const char *const keys[] = {"version",    "scope",   "name", "created",
 					   "created_by", "comment", NULL};

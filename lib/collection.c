@@ -303,8 +303,8 @@ json_t *collection_to_json(const struct collection *c)
 	return json_pack("{s:s, s:{s:b, s:b, s:b, s:I}, s:{s:b, s:o, s:o, s:b}, s:{s:b}, s:{s:b}}",
 			 "profile", c->profile, "process", "enabled", c->process, "command_line",
 			 c->process_cmdline, "hash", c->process_hash, "hash_rate_mib",
-			 (json_int_t) (c->hash_rate / (1024 * 1024)), "files", "enabled", c->files,
-			 "folders", strv_json(c->folders), "exclude", strv_json(c->exclude),
-			 "removable", c->removable, "login", "enabled", c->login, "network",
-			 "enabled", c->network);
+			 (json_int_t) (c->hash_rate / ((uint64_t) 1024 * 1024)), "files", "enabled",
+			 c->files, "folders", strv_json(c->folders), "exclude",
+			 strv_json(c->exclude), "removable", c->removable, "login", "enabled",
+			 c->login, "network", "enabled", c->network);
 }

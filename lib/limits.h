@@ -67,7 +67,6 @@
 /* Monitors (docs/internals/monitors.md). */
 #define LIMIT_WATCHED_FOLDERS  64u   /* folder patterns in a collection profile */
 #define LIMIT_EXCLUDES         64u   /* exclusion patterns in a collection profile */
-#define LIMIT_COLLECTION_PROFILE ((size_t) 64 * 1024) /* a collection profile, as compact JSON */
 #define LIMIT_FANOTIFY_MARKS   8192u /* directories marked under watched folders, in all */
 #define LIMIT_FANOTIFY_PENDING 1024u /* files being modified, waiting for their close */
 #define LIMIT_FANOTIFY_FOUND   1024u /* entries reported from a new directory's first scan */
@@ -77,6 +76,9 @@
 #define LIMIT_HASH_QUEUE       16u   /* executables waiting to be hashed */
 #define LIMIT_HASH_FILE        ((unsigned long long) 1 << 30) /* larger ones are not hashed */
 #define LIMIT_LOGIN_SESSIONS   1024u /* open sessions remembered, to name who logged out */
+
+/* A collection profile as the server stores and sends it (compact JSON). */
+#define LIMIT_COLLECTION_PROFILE ((size_t) 64 * 1024)
 
 /* The agent's daemon (docs/agent.md). */
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */

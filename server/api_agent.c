@@ -191,8 +191,9 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 				  err)) < 0)
 			return r;
 		if (strspn(usb, POLICY_VERSION_CHARS) != strlen(usb))
-			return refuse(err, "field 'usb_policy_version': expected the version of the "
-					   "USB policy document held ([A-Za-z0-9._-]) or \"\"");
+			return refuse(err,
+				      "field 'usb_policy_version': expected the version of the "
+				      "USB policy document held ([A-Za-z0-9._-]) or \"\"");
 	}
 	r = jsonw_get_int(body, "last_seq", false, 0, INT64_MAX, &v, err);
 	if (r < 0 && r != -ENOENT)

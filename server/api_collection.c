@@ -80,7 +80,8 @@ int api_collection_parse_create(json_t *body, struct api_collection_create *ret,
 	r = collection_parse(policy, &c, d);
 	if (r < 0)
 		return r;
-	*ret = (struct api_collection_create){.scope = scope, .profile = profile, .comment = comment};
+	*ret = (struct api_collection_create){
+		.scope = scope, .profile = profile, .comment = comment};
 	(void) snprintf(ret->name, sizeof(ret->name), "%s", c.profile);
 	collection_done(&c);
 	return 0;

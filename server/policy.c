@@ -455,7 +455,8 @@ int policy_answer(struct store *st, const char *host_id, int64_t now, json_t **r
 	profile = json_object_get(cinputs, "profile");
 	usb_version = json_string_value(json_object_get(usb, "version"));
 	r = policy_combine_version(usb_version ? usb_version : "",
-				   json_integer_value(json_object_get(profile, "version")), version);
+				   json_integer_value(json_object_get(profile, "version")),
+				   version);
 	if (r < 0)
 		return r;
 	if (!*version) {
@@ -498,19 +499,17 @@ int policy_collection_view(struct store *st, const char *host_id, json_t **ret)
 	if (!effective)
 		return -ENOMEM;
 	first = json_array_get(json_object_get(cinputs, "candidates"), 0);
-	*ret = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "host_id",
-			 json_object_get(cinputs, "host_id"), "hostname",
-			 json_object_get(cinputs, "hostname"), "group",
-			 json_object_get(cinputs, "group"), "candidates",
-			 json_object_get(cinputs, "candidates"), "profile", profile, "effective",
-			 effective, "why",
-			 !first ? "no collection profile applies: the agent uses the standard profile"
-			 : str_startswith(json_string_value(json_object_get(first, "scope")),
-					  "host:")
-				 ? "the host has a collection profile of its own"
-			 : str_startswith(json_string_value(json_object_get(first, "scope")),
-					  "group:")
-				 ? "the host's group has a collection profile, the host none of its own"
-				 : "the collection profile for all hosts applies");
+	*ret = json_pack(
+		"{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "host_id",
+		json_object_get(cinputs, "host_id"), "hostname",
+		json_object_get(cinputs, "hostname"), "group", json_object_get(cinputs, "group"),
+		"candidates", json_object_get(cinputs, "candidates"), "profile", profile,
+		"effective", effective, "why",
+		!first ? "no collection profile applies: the agent uses the standard profile"
+		: str_startswith(json_string_value(json_object_get(first, "scope")), "host:")
+			? "the host has a collection profile of its own"
+		: str_startswith(json_string_value(json_object_get(first, "scope")), "group:")
+			? "the host's group has a collection profile, the host none of its own"
+			: "the collection profile for all hosts applies");
 	return *ret ? 0 : -ENOMEM;
 }

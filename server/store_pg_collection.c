@@ -63,8 +63,7 @@ int store_pg_collection_create(struct store *st, const struct store_collection *
 	int64_t version = 0;
 	int r;
 
-	if (!p || !scope_ok(p->scope) || !json_is_object(p->profile) || !p->name ||
-	    !p->created_by)
+	if (!p || !scope_ok(p->scope) || !json_is_object(p->profile) || !p->name || !p->created_by)
 		return -EINVAL;
 	text = jsonw_dump(p->profile);
 	if (!text)

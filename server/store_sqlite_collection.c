@@ -68,8 +68,7 @@ int store_sqlite_collection_create(struct store *st, const struct store_collecti
 	int64_t version = 0;
 	int r;
 
-	if (!p || !scope_ok(p->scope) || !json_is_object(p->profile) || !p->name ||
-	    !p->created_by)
+	if (!p || !scope_ok(p->scope) || !json_is_object(p->profile) || !p->name || !p->created_by)
 		return -EINVAL;
 	text = jsonw_dump(p->profile);
 	if (!text)
@@ -102,8 +101,8 @@ static json_t *profile_row(sqlite3_stmt *q)
 	return o;
 }
 
-static int profile_list(struct store_sqlite_conn *c, const char *scope, size_t limit,
-			size_t offset, json_t **ret)
+static int profile_list(struct store_sqlite_conn *c, const char *scope, size_t limit, size_t offset,
+			json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *cur = NULL, *hist = NULL, *n = NULL;
 	_cleanup_(json_decrefp) json_t *current = json_array(), *history = json_array();
@@ -229,8 +228,8 @@ int store_sqlite_collection_get(struct store *st, int64_t version, json_t **ret)
 static int candidate(struct store_sqlite_conn *c, const char *scope, json_t *candidates)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *q = NULL;
-	int r = store_sqlite_stmt(c, "SELECT max(version) FROM collection_profiles WHERE scope = ?1",
-				  &q);
+	int r = store_sqlite_stmt(
+		c, "SELECT max(version) FROM collection_profiles WHERE scope = ?1", &q);
 
 	if (r < 0)
 		return r;
@@ -244,8 +243,7 @@ static int candidate(struct store_sqlite_conn *c, const char *scope, json_t *can
 						  (json_int_t) sqlite3_column_int64(q, 0)));
 }
 
-static int profile_inputs(struct store_sqlite_conn *c, const char *host_id, bool full,
-			  json_t **ret)
+static int profile_inputs(struct store_sqlite_conn *c, const char *host_id, bool full, json_t **ret)
 {
 	_cleanup_(store_sqlite_resetp) sqlite3_stmt *h = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();

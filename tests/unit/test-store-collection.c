@@ -91,8 +91,9 @@ static void test_profiles(struct store *st, const char *sales1, const char *sale
 	own = add_profile(st, host2,
 			  "{\"profile\": \"standard\", \"files\": {\"folders\": [\"/srv/share\"]}}",
 			  NOW + 2);
-	CHECK(all1 == 1 && sales == 2 && own == 3, "versions 1, 2, 3: one sequence (%lld %lld %lld)",
-	      (long long) all1, (long long) sales, (long long) own);
+	CHECK(all1 == 1 && sales == 2 && own == 3,
+	      "versions 1, 2, 3: one sequence (%lld %lld %lld)", (long long) all1,
+	      (long long) sales, (long long) own);
 
 	CHECK_INT(in_force(st, lone, scope), all1, "a host in no group: the profile for all");
 	CHECK_STR(scope, "all", "scope all");
@@ -189,8 +190,8 @@ static void test_policy(struct store *st, const char *sales1, const char *lone)
 	CHECK_INT(policy_combine_version("12-4f3a9c0b1d2e", 7, v2), 0, "again");
 	CHECK_STR(v2, v1, "a pure function");
 	CHECK_INT(policy_combine_version("12-000000000000", 7, v2), 0, "another USB document");
-	CHECK(!streq(v1, v2) && str_startswith(v2, "12.7-"),
-	      "same numbers, another digest: %s", v2);
+	CHECK(!streq(v1, v2) && str_startswith(v2, "12.7-"), "same numbers, another digest: %s",
+	      v2);
 	CHECK_INT(policy_combine_version("", 9223372036854775807LL, v2), 0, "the largest");
 	CHECK(version_chars_ok(v2), "still within the limit: %s", v2);
 
@@ -219,10 +220,11 @@ static void test_policy(struct store *st, const char *sales1, const char *lone)
 	CHECK_INT(policy_current(st, lone, NOW + 30, v2), 0, "the version then");
 	CHECK(!streq(v1, v2), "changes with the USB part: %s -> %s", v1, v2);
 	CHECK_INT(policy_answer(st, lone, NOW + 30, &ans), 0, "the answer then");
-	snprintf(usb, sizeof(usb), "%s",
-		 json_string_value(json_object_get(json_object_get(ans, "usb"), "version"))
-			 ? json_string_value(json_object_get(json_object_get(ans, "usb"), "version"))
-			 : "");
+	snprintf(
+		usb, sizeof(usb), "%s",
+		json_string_value(json_object_get(json_object_get(ans, "usb"), "version"))
+			? json_string_value(json_object_get(json_object_get(ans, "usb"), "version"))
+			: "");
 	CHECK(*usb && json_object_get(ans, "collection"), "holds both parts");
 	CHECK(str_startswith(v2, "1.") && version_chars_ok(v2),
 	      "the USB policy's number leads (E-4 read it so): %s", v2);

@@ -155,9 +155,9 @@ static int populate_scorecard(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 static int populate_collection(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 {
 	_cleanup_(json_decrefp) json_t *minimal = json_pack("{s:s}", "profile", "minimal");
-	_cleanup_(json_decrefp) json_t *watched = json_pack(
-		"{s:s, s:{s:b, s:[s]}}", "profile", "standard", "files", "enabled", true, "folders",
-		"/srv/経理");
+	_cleanup_(json_decrefp) json_t *watched =
+		json_pack("{s:s, s:{s:b, s:[s]}}", "profile", "standard", "files", "enabled", true,
+			  "folders", "/srv/経理");
 	struct store_collection p = {"all", minimal, "minimal", NULL, NOW, "token:at_x"};
 	char scope[STORE_ID_MAX + 8];
 	int64_t v;
@@ -407,7 +407,8 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 		 (store_collection_list(b, NULL, 1000, 0, &y) < 0);
 	diffs += !same(x, y, "the collection profiles");
 	for (int64_t v = 1; v <= 3; v++) {
-		diffs += (store_collection_get(a, v, &x) < 0) + (store_collection_get(b, v, &y) < 0);
+		diffs +=
+			(store_collection_get(a, v, &x) < 0) + (store_collection_get(b, v, &y) < 0);
 		diffs += !same(x, y, "a collection profile version");
 	}
 	for (int i = 0; i < HOSTS; i++) {
@@ -620,10 +621,10 @@ int main(void)
 			CHECK_INT(v, 4, "takes the version after the copied ones");
 		}
 		{
-			_cleanup_(json_decrefp) json_t *prof = json_pack("{s:s}", "profile",
-									 "detailed");
-			struct store_collection p = {"all",     prof,        "detailed", NULL,
-						     NOW + 100, "token:at_x"};
+			_cleanup_(json_decrefp) json_t *prof =
+				json_pack("{s:s}", "profile", "detailed");
+			struct store_collection p = {"all", prof,      "detailed",
+						     NULL,  NOW + 100, "token:at_x"};
 			int64_t v = 0;
 
 			CHECK_INT(store_collection_create(dst, &p, &v), 0,
