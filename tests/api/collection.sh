@@ -135,6 +135,10 @@ ok $? "once the agent reports it, it is not sent again"
 api GET "/api/v1/hosts/$LONE"
 [ "$(jget "$BODY" .policy.in_force)" = "$v" ] && [ "$(jget "$BODY" .policy.current)" = true ]
 ok $? "the host record shows it in force, current"
+api GET "/api/v1/hosts/$LONE/policy"
+[ "$(jget "$BODY" .status.effective)" = "$v" ] && [ "$(jget "$BODY" .status.current)" = true ] &&
+	[ "$(jget "$BODY" .document)" = null ]
+ok $? "so does the host's policy view: the whole policy's version, with no USB document"
 
 api POST /api/v1/policies '{"scope": "all", "rules": "default allow\n"}'
 expect_status 201 "a USB policy for all"
