@@ -58,6 +58,11 @@
 #define BATCH_MAX_EVENTS    500u
 #define BATCH_MAX_BYTES     ((size_t) 1024 * 1024)
 
+/* A policy version as the server writes it ("12-4f3a9c0b1d2e", "12.3-4f3a9c0b1d2e"), with
+ * its NUL; a longer or stranger one is not reported back (the server would refuse it). */
+#define POLICY_VERSION_LEN   64
+#define POLICY_VERSION_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
 enum request {
 	REQ_NONE,
 	REQ_CHECKIN,
@@ -98,6 +103,9 @@ struct daemon {
 	bool stopping, done;
 	char inv_digest[65];
 	char acked_digest[65]; /* "" when nothing is acknowledged */
+	/* the version of the whole policy last applied (USB and collection), which the
+	 * check-in reports; "" when none was (STATE/policy.json keeps it across starts) */
+	char policy_version[POLICY_VERSION_LEN];
 };
 
 static uint64_t now_ms(void)
@@ -197,10 +205,41 @@ static void usb_network(struct daemon *d, const json_t *doc)
 	enf_usb_set_network(d->usb, &net);
 }
 
-/* The server sends documents of up to LIMIT_USB_POLICY_DOC bytes (server/policy.c): an
- * answer the uplink cut short would fail every check-in of a host with a large registry. */
-_Static_assert(LIMIT_AGENT_REPLY >= LIMIT_USB_POLICY_DOC + (size_t) 64 * 1024,
-	       "a check-in's answer holds a whole USB policy document");
+/* The server sends documents of up to LIMIT_USB_POLICY_DOC bytes and collection profiles of
+ * up to LIMIT_COLLECTION_PROFILE (server/policy.c): an answer the uplink cut short would
+ * fail every check-in of a host with a large registry. */
+_Static_assert(LIMIT_AGENT_REPLY >=
+		       LIMIT_USB_POLICY_DOC + LIMIT_COLLECTION_PROFILE + (size_t) 64 * 1024,
+	       "a check-in's answer holds a whole USB policy document and collection profile");
+
+/* Keeps the version of the policy just applied (or found in STATE/policy.json at start)
+ * for the check-in to report; "" when it is no version the server would take back. */
+static void remember_policy_version(struct daemon *d, const json_t *version)
+{
+	const char *v = json_string_value(version);
+
+	if (v && *v && strlen(v) < sizeof(d->policy_version) &&
+	    strspn(v, POLICY_VERSION_CHARS) == strlen(v))
+		memcpy(d->policy_version, v, strlen(v) + 1);
+	else
+		d->policy_version[0] = '\0';
+}
+
+/* The policy applied before this start: what the monitors were configured from
+ * (mon_set.c reads the same file), so its version is what this agent holds. */
+static void load_policy_version(struct daemon *d)
+{
+	_cleanup_(freep) char *path = state_path(d->opt->state_dir, "policy.json"), *text = NULL;
+	_cleanup_(json_decrefp) json_t *policy = NULL;
+	struct jsonw_error err;
+	size_t len;
+
+	d->policy_version[0] = '\0';
+	if (!path || fileio_read(NULL, path, LIMIT_CONFIG_FILE, &text, &len) < 0 ||
+	    jsonw_parse(text, len, LIMIT_CONFIG_FILE, &policy, &err) < 0)
+		return;
+	remember_policy_version(d, json_object_get(policy, "version"));
+}
 
 /*
  * A policy in the check-in answer ({"policy": {"version", "usb": {…}, "collection": {…}}},
@@ -254,6 +293,7 @@ static void apply_policy(struct daemon *d, const struct uplink_reply *reply)
 	spool_agent_event(d, "agent.policy_applied",
 			  json_pack("{s:O?, s:s}", "version", version, "profile", c.profile));
 	collection_done(&c);
+	remember_policy_version(d, version);
 }
 
 /* ---- the acknowledged inventory snapshot ---- */
@@ -410,18 +450,22 @@ static void start_checkin(struct daemon *d)
 {
 	_cleanup_(json_decrefp) json_t *body = NULL;
 	_cleanup_(freep) char *text = NULL;
-	const char *usb = d->usb ? enf_usb_policy_version(d->usb) : "";
+	const char *usb = d->usb ? enf_usb_policy_version(d->usb) : "", *held;
 	struct spool_stats s = {0};
 	int r;
 
 	spool_note(spool_stats(d->spool, &s), "stats");
-	/* policy_version is the policy held, which the server compares with the one the host
-	 * should hold to decide whether to send it (protocol.md): while USB control is the
-	 * only part of a policy, that is the USB document's version; 0 when none is held */
+	/* policy_version is the whole policy held (USB and collection profile), which the
+	 * server compares with the one the host should hold to decide whether to send it
+	 * (protocol.md); an agent without USB control holds one too, and must say so or be
+	 * sent it at every check-in. The USB document's version goes apart, for compliance
+	 * (E-4): USB control applied, or not. Before any whole policy was kept (an agent
+	 * upgraded in place), the USB document's version is the one held; 0 when none is. */
+	held = *d->policy_version ? d->policy_version : usb;
 	body = json_pack("{s:s, s:I, s:s, s:o, s:{s:I, s:I, s:I}, s:I, s:s}", "agent_version",
 			 MAMORI_VERSION, "time", (json_int_t) wall_s(), "inventory_digest",
 			 d->acked_digest, "policy_version",
-			 *usb ? json_string(usb) : json_integer(0), "spool", "depth",
+			 *held ? json_string(held) : json_integer(0), "spool", "depth",
 			 (json_int_t) s.depth, "bytes", (json_int_t) s.bytes, "evicted_total",
 			 (json_int_t) s.evicted_total, "last_seq", (json_int_t) s.last_seq,
 			 "usb_policy_version", usb);
@@ -1124,6 +1168,7 @@ static int setup(struct daemon *d)
 		d->next_inventory =
 			now + (uint64_t) (last_collect + d->inventory_interval - wall_s()) * 1000u;
 	usb_setup(d);
+	load_policy_version(d);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "agent/monitor.h"
+#include "lib/collection.h"
 #include "lib/diag.h"
 #include "lib/limits.h"
 #include "lib/macro.h"
@@ -90,38 +91,8 @@ void mon_priv_direct_refuse_fs_marks(struct mon_priv *p, bool refuse);
 
 /* ---- the collection profile (collection.c) ---- */
 
-/*
- * What the policy lets the agent collect on this endpoint, after the profile's defaults
- * and the policy's overrides (docs/events.md, "Collection profiles").
- */
-struct collection {
-	char profile[16];     /* "minimal", "standard" or "detailed" */
-	bool process;         /* process starts */
-	bool process_cmdline; /* … with their command lines */
-	bool process_hash;    /* … with the executable's SHA-256 */
-	uint64_t hash_rate;   /* bytes per second hashed at most */
-	bool files;           /* file operations in watched folders */
-	char **folders;       /* absolute paths, shell globs allowed; NULL-terminated */
-	char **exclude;       /* fnmatch patterns; NULL-terminated */
-	bool removable;       /* files written on removable media */
-	bool login;           /* logins, logouts, failures, sudo and su */
-	bool network;         /* Wi-Fi joins, VPN up/down, default route and DNS changes */
-};
-
-#define COLLECTION_HASH_RATE_DEFAULT ((uint64_t) 32 * 1024 * 1024)
-
-/* Fills c with the "standard" profile's settings (what applies before any policy). */
-int collection_init_default(struct collection *c) _wur_;
-void collection_done(struct collection *c);
-
-/*
- * Reads the policy's "collection" object (policy may be NULL or lack it: the standard
- * profile applies). Every error (unknown profile, wrong type, a relative folder, a list
- * over its limit) is recorded in d, all in one pass; unknown keys are warnings, so an
- * older agent accepts a newer server's policy. Returns 0 and fills *ret (the caller's,
- * released with collection_done()), -EINVAL when d holds errors, or -ENOMEM.
- */
-int collection_parse(const json_t *policy, struct collection *ret, struct diag *d) _wur_;
+/* struct collection, collection_parse() and friends: lib/collection.h (shared with the
+ * server and mamorictl, which check a profile with the same code). */
 
 /*
  * Writes, in plain words for the person using the machine, what is and is not collected

@@ -96,6 +96,9 @@ int ctl_cmd_store(struct ctl *c, int argc, char **argv);
 /* `policy check FILE` needs no server: main() calls it before loading the configuration. */
 int ctl_cmd_policy_check(int argc, char **argv);
 int ctl_cmd_policy(struct ctl *c, int argc, char **argv);
+/* `collection check FILE` needs no server either (cmd_collection.c). */
+int ctl_cmd_collection_check(int argc, char **argv);
+int ctl_cmd_collection(struct ctl *c, int argc, char **argv);
 int ctl_cmd_devices(struct ctl *c, int argc, char **argv);
 int ctl_cmd_grants(struct ctl *c, int argc, char **argv);
 

@@ -45,6 +45,10 @@ static void print_help(void)
 	       "  policy set --scope all|group:G|host:ID FILE [--comment C]\n"
 	       "  policy show [--scope all|group:G|host:ID | --host ID]\n"
 	       "  policy history [--scope S] [--limit N] [--offset N]\n"
+	       "  collection check FILE          (offline: every error with its place)\n"
+	       "  collection set --scope all|group:G|host:ID FILE [--comment C]\n"
+	       "  collection list [--scope S | --all] [--limit N] [--offset N]\n"
+	       "  collection show ID | --host ID\n"
 	       "  devices list [--tag T] [--search S] [--serial S] [--limit N] [--offset N]\n"
 	       "  devices add --serial S [--vendor VVVV --product PPPP] --owner O [--tag T]...\n"
 	       "              [--note N]\n"
@@ -131,8 +135,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "mamorictl: a command is needed: hosts, events, tokens, policy, "
-				"devices, grants, compliance, attest, attestations, catalog, "
-				"advisor or store (see --help)\n");
+				"collection, devices, grants, compliance, attest, attestations, "
+				"catalog, advisor or store (see --help)\n");
 		ctl_done(&c);
 		return EXIT_USAGE;
 	}
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
 	if (!streq(cmd, "hosts") && !streq(cmd, "tokens") && !streq(cmd, "policy") &&
 	    !streq(cmd, "devices") && !streq(cmd, "grants") && !streq(cmd, "compliance") &&
 	    !streq(cmd, "attest") && !streq(cmd, "attestations") && !streq(cmd, "advisor") &&
-	    !streq(cmd, "events")) {
+	    !streq(cmd, "events") && !streq(cmd, "collection")) {
 		fprintf(stderr, "mamorictl: unknown command '%s' (see --help)\n", cmd);
 		ctl_done(&c);
 		return EXIT_USAGE;
@@ -160,6 +164,11 @@ int main(int argc, char **argv)
 	/* checking a policy file needs no server, no token and no configuration */
 	if (streq(cmd, "policy") && optind + 1 < argc && streq(argv[optind + 1], "check")) {
 		r = ctl_cmd_policy_check(argc - optind, argv + optind);
+		ctl_done(&c);
+		return r;
+	}
+	if (streq(cmd, "collection") && optind + 1 < argc && streq(argv[optind + 1], "check")) {
+		r = ctl_cmd_collection_check(argc - optind, argv + optind);
 		ctl_done(&c);
 		return r;
 	}
@@ -187,6 +196,8 @@ int main(int argc, char **argv)
 		r = ctl_cmd_tokens(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "policy"))
 		r = ctl_cmd_policy(&c, argc - optind, argv + optind);
+	else if (streq(cmd, "collection"))
+		r = ctl_cmd_collection(&c, argc - optind, argv + optind);
 	else if (streq(cmd, "devices"))
 		r = ctl_cmd_devices(&c, argc - optind, argv + optind);
 	else

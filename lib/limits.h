@@ -77,6 +77,9 @@
 #define LIMIT_HASH_FILE        ((unsigned long long) 1 << 30) /* larger ones are not hashed */
 #define LIMIT_LOGIN_SESSIONS   1024u /* open sessions remembered, to name who logged out */
 
+/* A collection profile as the server stores and sends it (compact JSON). */
+#define LIMIT_COLLECTION_PROFILE ((size_t) 64 * 1024)
+
 /* The agent's daemon (docs/agent.md). */
 #define LIMIT_EVENT_TYPE 64u   /* an event type name, "usb.device_blocked" */
 #define LIMIT_HOST_ID    64u   /* a host id as the server assigns it */

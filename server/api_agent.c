@@ -181,6 +181,20 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
+	/* the USB document alone, which compliance (E-4) reads: an agent without USB control
+	 * (not root) holds a policy but enforces none; "" when none */
+	if (json_object_get(body, "usb_policy_version") &&
+	    !json_is_null(json_object_get(body, "usb_policy_version"))) {
+		const char *usb;
+
+		if ((r = get_text(body, "usb_policy_version", false, POLICY_VERSION_MAX - 1, &usb,
+				  err)) < 0)
+			return r;
+		if (strspn(usb, POLICY_VERSION_CHARS) != strlen(usb))
+			return refuse(err,
+				      "field 'usb_policy_version': expected the version of the "
+				      "USB policy document held ([A-Za-z0-9._-]) or \"\"");
+	}
 	r = jsonw_get_int(body, "last_seq", false, 0, INT64_MAX, &v, err);
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -206,6 +220,7 @@ int api_agent_parse_checkin(json_t *body, struct api_agent_checkin *ret, struct 
 	}
 	if (copy_field(state, body, "agent_version") < 0 || copy_field(state, body, "time") < 0 ||
 	    copy_field(state, body, "policy_version") < 0 ||
+	    copy_field(state, body, "usb_policy_version") < 0 ||
 	    copy_field(state, body, "last_seq") < 0 ||
 	    copy_field(state, body, "inventory_digest") < 0)
 		return -ENOMEM;
@@ -408,16 +423,17 @@ static int handle_enroll(struct http_request *req)
 }
 
 /*
- * The policy part of a check-in answer: "policy_version" is the version the host should
- * hold (null when no policy applies), and "policy" the policy itself when the agent
- * reported another version: {"version", "usb": the USB policy document}, each monitor of
- * the agent taking its own member (docs/usb-control.md). A policy that cannot be built
- * (the store failed, or it is over the agent's limits) is left out and logged: the
- * check-in itself still succeeds, and the agent keeps the policy it has.
+ * The policy part of a check-in answer: "policy_version" is the version of the whole policy
+ * the host should hold (null when none applies), and "policy" the policy itself when the
+ * agent reported another version: {"version", "usb"?: the USB policy document,
+ * "collection"?: the collection profile in force}, each part of the agent taking its own
+ * member (docs/usb-control.md, docs/events.md). A policy that cannot be built (the store
+ * failed, or it is over the agent's limits) is left out and logged: the check-in itself
+ * still succeeds, and the agent keeps the policy it has.
  */
 static int checkin_policy(struct http_request *req, const char *held, json_t *answer)
 {
-	_cleanup_(json_decrefp) json_t *doc = NULL;
+	_cleanup_(json_decrefp) json_t *policy = NULL;
 	char current[POLICY_VERSION_MAX];
 	const char *version;
 	int r;
@@ -431,25 +447,24 @@ static int checkin_policy(struct http_request *req, const char *held, json_t *an
 		return 0;
 	}
 	if (r >= 0)
-		r = policy_document(req->srv->store, req->host_id, req->now, &doc, NULL);
+		r = policy_answer(req->srv->store, req->host_id, req->now, &policy);
 	if (r == -ENOMEM)
 		return http_fail(req, r, NULL, "the server is short of memory");
 	if (r < 0) {
 		if (r != -E2BIG)
-			log_error("(M4300) cannot build the USB policy document of host %s: %s",
-				  req->host_id, strerror(-r));
+			log_error("(M4300) cannot build the policy of host %s: %s", req->host_id,
+				  strerror(-r));
 		return 0;
 	}
-	/* the document's own version: the store may have changed between the two reads */
-	version = json_string_value(json_object_get(doc, "version"));
+	/* the policy's own version: the store may have changed between the two reads */
+	version = json_string_value(json_object_get(policy, "version"));
 	if (jsonw_set(answer, "policy_version", version ? json_string(version) : json_null()) < 0)
 		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
 	if (!version || streq(version, held))
 		return 0;
-	log_info("(M4302) host %s holds USB policy '%s': sending %s", req->host_id,
+	log_info("(M4302) host %s holds policy '%s': sending %s", req->host_id,
 		 *held ? held : "none", version);
-	if (jsonw_set(answer, "policy", json_pack("{s:s, s:O}", "version", version, "usb", doc)) <
-	    0)
+	if (jsonw_set(answer, "policy", json_incref(policy)) < 0)
 		return http_fail(req, -ENOMEM, NULL, "the server is short of memory");
 	return 0;
 }

@@ -217,6 +217,7 @@ static int handle_host_policy(struct http_request *req)
 {
 	_cleanup_(json_decrefp) json_t *host = NULL, *doc = NULL, *inputs = NULL, *out = NULL;
 	_cleanup_(freep) char *why = NULL;
+	char effective[POLICY_VERSION_MAX];
 	json_t *status = NULL;
 	int r;
 
@@ -234,12 +235,16 @@ static int handle_host_policy(struct http_request *req)
 				 "M4301 in the server's log)");
 	if (r < 0)
 		return http_fail_store(req, r, "policy");
+	/* what the agent reports is the whole policy's version (USB document and collection
+	 * profile), so that is what it is compared with */
+	r = policy_current(req->srv->store, req->param, req->now, effective);
+	if (r == -ENOMEM)
+		return http_fail(req, r, NULL, "the server is short of memory");
+	if (r < 0)
+		return http_fail_store(req, r, "policy");
 	r = policy_why(inputs, &why);
 	if (r >= 0)
-		r = policy_status(json_string_value(json_object_get(doc, "version"))
-					  ? json_string_value(json_object_get(doc, "version"))
-					  : "",
-				  json_object_get(host, "state"), &status);
+		r = policy_status(effective, json_object_get(host, "state"), &status);
 	if (r < 0)
 		return http_fail(req, r, NULL, "the server is short of memory");
 	out = json_pack("{s:O, s:O, s:O, s:O, s:s, s:O, s:O, s:o}", "host_id",

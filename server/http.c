@@ -398,6 +398,7 @@ static const struct http_route *find_route(enum http_api api, const char *method
 		{api_hosts_routes, api == HTTP_API_ADMIN ? api_hosts_n_routes : 0},
 		{api_tokens_routes, api == HTTP_API_ADMIN ? api_tokens_n_routes : 0},
 		{api_policies_routes, api == HTTP_API_ADMIN ? api_policies_n_routes : 0},
+		{api_collection_routes, api == HTTP_API_ADMIN ? api_collection_n_routes : 0},
 		{api_devices_routes, api == HTTP_API_ADMIN ? api_devices_n_routes : 0},
 		{api_grants_routes, api == HTTP_API_ADMIN ? api_grants_n_routes : 0},
 		{api_compliance_routes, api == HTTP_API_ADMIN ? api_compliance_n_routes : 0},

@@ -29,6 +29,15 @@
  * live ones for this host, and every live grant for a user, since a user may log in
  * anywhere. Limits are the agent's: LIMIT_POLICY_DOC_SENT bytes, LIMIT_POLICY_REGISTRY
  * devices, LIMIT_POLICY_GRANTS grants; a larger document is not sent (-E2BIG, logged).
+ *
+ * The policy an agent receives at check-in is {"version", "usb"?, "collection"?}: the USB
+ * document above and the collection profile in force for the host (host's own over its
+ * group's over all's, latest version in a scope; docs/events.md). Its version is the USB
+ * document's when no collection profile applies (so what agents already hold stays
+ * current), and "U.C-DIGEST12" when one does: U the USB policy version (0 for none), C the
+ * profile version, DIGEST12 of the USB document's version and C. Profile versions are one
+ * sequence and never edited, so C names the profile's content; the version changes
+ * whenever either part does, and costs three more index reads at a check-in.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +51,7 @@
 #include "lib/log.h"
 #include "lib/mm.h"
 #include "lib/str.h"
+#include "lib/collection.h"
 #include "lib/usbpolicy.h"
 #include "server/server.h"
 
@@ -286,20 +296,6 @@ int policy_document(struct store *st, const char *host_id, int64_t now, json_t *
 	return 0;
 }
 
-int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
-{
-	_cleanup_(json_decrefp) json_t *inputs = NULL;
-	int r;
-
-	r = store_policy_inputs(st, host_id, now, false, &inputs);
-	if (r < 0)
-		return r;
-	r = policy_version_build(inputs, ret);
-	if (r == -E2BIG)
-		log_too_big(host_id);
-	return r;
-}
-
 /* ", which overrides group:sales (version 7) and all (version 3)" for the candidates
  * after the first. */
 static int overridden(json_t *candidates, struct buf *b)
@@ -383,5 +379,137 @@ int policy_status(const char *effective, json_t *state, json_t **ret)
 	*ret = json_pack("{s:o, s:s?, s:b, s:O?}", "in_force", in_force, "effective",
 			 *effective ? effective : NULL, "current", current, "reported",
 			 json_object_get(state, "time"));
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* ---- the whole policy: USB document and collection profile ---- */
+
+/* The version of the profile in force in store_collection_inputs()'s answer; 0: none. */
+static int64_t collection_in_force(json_t *cinputs)
+{
+	json_t *first = json_array_get(json_object_get(cinputs, "candidates"), 0);
+
+	return json_integer_value(json_object_get(first, "version"));
+}
+
+int policy_combine_version(const char *usb_version, int64_t collection_version,
+			   char ret[POLICY_VERSION_MAX])
+{
+	_cleanup_(freep) char *basis = NULL;
+	uint8_t digest[32];
+	char hex[65];
+	int64_t usb = 0;
+
+	if (collection_version <= 0) {
+		(void) snprintf(ret, POLICY_VERSION_MAX, "%s", usb_version);
+		return 0;
+	}
+	/* the USB policy's number leads, as an agent's report was always read (E-4) */
+	for (const char *p = usb_version; *p >= '0' && *p <= '9' && usb < INT64_MAX / 10 - 9; p++)
+		usb = usb * 10 + (*p - '0');
+	basis = mm_asprintf("usb=%s\ncollection=%" PRId64, usb_version, collection_version);
+	if (!basis)
+		return -ENOMEM;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, basis, strlen(basis), digest) < 0)
+		return -EIO;
+	str_hex(digest, sizeof(digest), hex);
+	(void) snprintf(ret, POLICY_VERSION_MAX, "%" PRId64 ".%" PRId64 "-%.12s", usb,
+			collection_version, hex);
+	return 0;
+}
+
+int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
+{
+	_cleanup_(json_decrefp) json_t *inputs = NULL, *cinputs = NULL;
+	char usb[POLICY_VERSION_MAX];
+	int r;
+
+	r = store_policy_inputs(st, host_id, now, false, &inputs);
+	if (r < 0)
+		return r;
+	r = policy_version_build(inputs, usb);
+	if (r == -E2BIG)
+		log_too_big(host_id);
+	if (r < 0)
+		return r;
+	r = store_collection_inputs(st, host_id, false, &cinputs);
+	if (r < 0)
+		return r;
+	return policy_combine_version(usb, collection_in_force(cinputs), ret);
+}
+
+int policy_answer(struct store *st, const char *host_id, int64_t now, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *usb = NULL, *cinputs = NULL, *out = NULL;
+	json_t *profile, *text;
+	char version[POLICY_VERSION_MAX];
+	const char *usb_version;
+	int r;
+
+	r = policy_document(st, host_id, now, &usb, NULL);
+	if (r < 0)
+		return r;
+	r = store_collection_inputs(st, host_id, true, &cinputs);
+	if (r < 0)
+		return r;
+	profile = json_object_get(cinputs, "profile");
+	usb_version = json_string_value(json_object_get(usb, "version"));
+	r = policy_combine_version(usb_version ? usb_version : "",
+				   json_integer_value(json_object_get(profile, "version")),
+				   version);
+	if (r < 0)
+		return r;
+	if (!*version) {
+		*ret = json_null();
+		return 0;
+	}
+	out = json_pack("{s:s}", "version", version);
+	if (!out || (json_is_object(usb) && jsonw_set(out, "usb", json_incref(usb)) < 0))
+		return -ENOMEM;
+	text = json_object_get(profile, "profile");
+	if (json_is_object(text) && jsonw_set(out, "collection", json_incref(text)) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+int policy_collection_view(struct store *st, const char *host_id, json_t **ret)
+{
+	_cleanup_(json_decrefp) json_t *cinputs = NULL, *policy = NULL, *effective = NULL;
+	json_t *profile, *first;
+	struct collection c;
+	struct diag d;
+	int r;
+
+	r = store_collection_inputs(st, host_id, true, &cinputs);
+	if (r < 0)
+		return r;
+	profile = json_object_get(cinputs, "profile");
+	/* what the agent makes of it: the stored profile was checked with the same parser */
+	policy = json_pack("{s:O?}", "collection", json_object_get(profile, "profile"));
+	if (!policy)
+		return -ENOMEM;
+	diag_init(&d);
+	r = collection_parse(policy, &c, &d);
+	diag_done(&d);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EIO;
+	effective = collection_to_json(&c);
+	collection_done(&c);
+	if (!effective)
+		return -ENOMEM;
+	first = json_array_get(json_object_get(cinputs, "candidates"), 0);
+	*ret = json_pack(
+		"{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "host_id",
+		json_object_get(cinputs, "host_id"), "hostname",
+		json_object_get(cinputs, "hostname"), "group", json_object_get(cinputs, "group"),
+		"candidates", json_object_get(cinputs, "candidates"), "profile", profile,
+		"effective", effective, "why",
+		!first ? "no collection profile applies: the agent uses the standard profile"
+		: str_startswith(json_string_value(json_object_get(first, "scope")), "host:")
+			? "the host has a collection profile of its own"
+		: str_startswith(json_string_value(json_object_get(first, "scope")), "group:")
+			? "the host's group has a collection profile, the host none of its own"
+			: "the collection profile for all hosts applies");
 	return *ret ? 0 : -ENOMEM;
 }

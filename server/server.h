@@ -323,7 +323,7 @@ const char *http_header(struct http_request *req, const char *name);
 int http_body_text(struct http_request *req, const char **ret, size_t *ret_len) _wur_;
 
 /* The routes of each API (api_agent.c, api_hosts.c, api_tokens.c, api_policies.c,
- * api_devices.c, api_grants.c, api_events.c, api_compliance.c). */
+ * api_devices.c, api_grants.c, api_events.c, api_compliance.c, api_collection.c). */
 extern const struct http_route api_agent_routes[];
 extern const size_t api_agent_n_routes;
 extern const struct http_route api_hosts_routes[];
@@ -332,6 +332,8 @@ extern const struct http_route api_tokens_routes[];
 extern const size_t api_tokens_n_routes;
 extern const struct http_route api_policies_routes[];
 extern const size_t api_policies_n_routes;
+extern const struct http_route api_collection_routes[];
+extern const size_t api_collection_n_routes;
 extern const struct http_route api_devices_routes[];
 extern const size_t api_devices_n_routes;
 extern const struct http_route api_grants_routes[];
@@ -485,10 +487,31 @@ int policy_version_build(json_t *inputs, char ret[POLICY_VERSION_MAX]) _wur_;
  * store errors. */
 int policy_document(struct store *st, const char *host_id, int64_t now, json_t **ret_doc,
 		    json_t **ret_inputs) _wur_;
-/* The version of host_id's document at now ("" when no policy applies), without reading
- * the registry: what a check-in compares with the agent's. Errors as policy_document(). */
+/* The version of the whole policy host_id should hold at now (USB document and collection
+ * profile, policy_combine_version(); "" when neither applies), without reading the
+ * registry: what a check-in compares with the agent's. Errors as policy_document(). */
 int policy_current(struct store *st, const char *host_id, int64_t now, char ret[POLICY_VERSION_MAX])
 	_wur_;
+/*
+ * The whole policy's version from the USB document's ("" for none) and the version of the
+ * collection profile in force (0 for none): the USB document's when no profile applies,
+ * else "U.C-DIGEST12" (U the USB policy version or 0). -ENOMEM, -EIO.
+ */
+int policy_combine_version(const char *usb_version, int64_t collection_version,
+			   char ret[POLICY_VERSION_MAX]) _wur_;
+/*
+ * The policy of a check-in answer for host_id at now: a new object {"version", "usb"?: the
+ * USB document, "collection"?: the collection profile in force}, or JSON null when neither
+ * applies. Errors as policy_document().
+ */
+int policy_answer(struct store *st, const char *host_id, int64_t now, json_t **ret) _wur_;
+/*
+ * The collection profile in force for host_id: *ret = {"host_id", "hostname", "group",
+ * "candidates", "profile": the stored version in force or null, "effective": the settings
+ * an agent applies (collection_to_json(); the standard profile when none applies), "why"}.
+ * -ENOENT for an unknown host, store errors.
+ */
+int policy_collection_view(struct store *st, const char *host_id, json_t **ret) _wur_;
 /* Why the inputs' policy applies, in words, as a new string (mm_free). -ENOMEM. */
 int policy_why(json_t *inputs, char **ret) _wur_;
 /*
@@ -550,3 +573,21 @@ struct api_policies_create {
  */
 int api_policies_parse_create(json_t *body, struct api_policies_create *ret, struct diag *d,
 			      struct jsonw_error *err) _wur_;
+
+/* ---- api_collection.c: validation of the collection profile API's body ---- */
+
+struct api_collection_create {
+	const char *scope;   /* borrowed from the body */
+	json_t *profile;     /* borrowed: the "collection" object */
+	const char *comment; /* NULL when absent */
+	char name[16];       /* the profile it starts from: "minimal", "standard", "detailed" */
+};
+
+/*
+ * Validates a POST /api/v1/collection-profiles body {scope, profile, comment}. A malformed
+ * body is -EBADMSG with err naming the field; a profile the agent would refuse is -EINVAL
+ * with every error (and warning) in d, each message opening with the member's path.
+ * Warnings of a good profile are in d too.
+ */
+int api_collection_parse_create(json_t *body, struct api_collection_create *ret, struct diag *d,
+				struct jsonw_error *err) _wur_;

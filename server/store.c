@@ -443,6 +443,28 @@ int store_grant_revoke(struct store *st, const char *id, int64_t now, const char
 	return st->ops->grant_revoke(st, id, now, actor);
 }
 
+int store_collection_create(struct store *st, const struct store_collection *p,
+			    int64_t *ret_version)
+{
+	return st->ops->collection_create(st, p, ret_version);
+}
+
+int store_collection_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			  json_t **ret)
+{
+	return st->ops->collection_list(st, scope, limit, offset, ret);
+}
+
+int store_collection_get(struct store *st, int64_t version, json_t **ret)
+{
+	return st->ops->collection_get(st, version, ret);
+}
+
+int store_collection_inputs(struct store *st, const char *host_id, bool full, json_t **ret)
+{
+	return st->ops->collection_inputs(st, host_id, full, ret);
+}
+
 /* ---- compliance and attestations: a backend without them answers -EOPNOTSUPP ---- */
 
 void store_compliance_host_done(struct store_compliance_host *h)

@@ -461,6 +461,52 @@ int store_grants_list(struct store *st, int64_t now, bool all, size_t limit, siz
 		      json_t **ret) _wur_;
 /* Revokes a grant at now; revoking twice is not an error. -ENOENT for an unknown id. */
 int store_grant_revoke(struct store *st, const char *id, int64_t now, const char *actor) _wur_;
+/* ---- collection profiles (docs/events.md, "Collection profiles") ---- */
+
+/*
+ * A collection profile version to store. The caller has checked the profile with
+ * collection_parse() (lib/collection.h): the store never sees one an agent would refuse.
+ */
+struct store_collection {
+	const char *scope;      /* "all", "group:NAME" or "host:ID" */
+	json_t *profile;        /* the policy's "collection" object, as the agent takes it */
+	const char *name;       /* the profile it starts from: "minimal", "standard", "detailed" */
+	const char *comment;    /* may be NULL */
+	int64_t created;        /* Unix seconds */
+	const char *created_by; /* "token:ID" */
+};
+
+/*
+ * Stores a new collection profile version for p->scope and gives its version number: one
+ * sequence over every scope (apart from USB policies'), never changed or deleted
+ * afterwards. -ENOENT when the scope names a host that does not exist (or was deleted).
+ */
+int store_collection_create(struct store *st, const struct store_collection *p,
+			    int64_t *ret_version) _wur_;
+/*
+ * The profiles: *ret = {"current": [{"scope", "version", "name", "created", "created_by",
+ * "comment"}] — the latest version of each scope, "all" first, then groups and hosts by
+ * name — "history": [the same], newest first, of `scope` only when not NULL, paged by limit
+ * (1..1000) and offset, "total": versions in the history}.
+ */
+int store_collection_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			  json_t **ret) _wur_;
+/* One version: the list's members and "profile" (the object), "current" (no later
+ * version of its scope exists), "superseded_by" (the next version of its scope, or null).
+ * -ENOENT. */
+int store_collection_get(struct store *st, int64_t version, json_t **ret) _wur_;
+/*
+ * Which profile is in force for a host, read in one transaction from the scopes' indexes:
+ * *ret = {"host_id", "hostname", "group",
+ *   "candidates": [{"scope", "version"}] — the latest version of the host's own scope, its
+ *                 group's and "all", those that exist, most specific first (the first is
+ *                 in force),
+ *   "profile": store_collection_get()'s answer for the first candidate, or null when none
+ *              exists; only when `full` (a check-in compares versions first)}.
+ * -ENOENT for an unknown host.
+ */
+int store_collection_inputs(struct store *st, const char *host_id, bool full, json_t **ret) _wur_;
+
 /* ---- compliance: the guideline scorecard (server/compliance.c, docs/internals/store.md) ---- */
 
 /* Sets (or with NULL clears) the person responsible for a host. -ENOENT when unknown. */

@@ -98,6 +98,12 @@ struct store_ops {
 	int (*grants_list)(struct store *st, int64_t now, bool all, size_t limit, size_t offset,
 			   json_t **ret);
 	int (*grant_revoke)(struct store *st, const char *id, int64_t now, const char *actor);
+	int (*collection_create)(struct store *st, const struct store_collection *p,
+				 int64_t *ret_version);
+	int (*collection_list)(struct store *st, const char *scope, size_t limit, size_t offset,
+			       json_t **ret);
+	int (*collection_get)(struct store *st, int64_t version, json_t **ret);
+	int (*collection_inputs)(struct store *st, const char *host_id, bool full, json_t **ret);
 
 	int (*maintain)(struct store *st, int64_t now);
 	int (*job_try_lock)(struct store *st, const char *name, bool *ret_held);
@@ -185,6 +191,7 @@ enum store_table {
 	STORE_T_DEVICE_TAGS,
 	STORE_T_TAG_REVISIONS,
 	STORE_T_GRANTS,
+	STORE_T_COLLECTION_PROFILES,
 	STORE_T_COUNT,
 };
 

@@ -98,6 +98,9 @@ static const char *const grants_cols[] = {
 	"id",      "serial",     "host_id", "user_name",  "reason", "created",
 	"expires", "created_by", "revoked", "revoked_by", NULL,
 };
+static const char *const collection_profiles_cols[] = {
+	"version", "scope", "profile", "name", "comment", "created", "created_by", NULL,
+};
 static const char *const audit_cols[] = {
 	"id", "time", "actor", "action", "target", "details", "remote", "prev_hash", "hash", NULL,
 };
@@ -146,6 +149,8 @@ const struct store_table_desc store_tables[STORE_T_COUNT] = {
 	[STORE_T_DEVICE_TAGS] = {"device_tags", "tt", device_tags_cols, false},
 	[STORE_T_TAG_REVISIONS] = {"tag_revisions", "ti", tag_revisions_cols, false},
 	[STORE_T_GRANTS] = {"grants", "tttttiitit", grants_cols, false},
+	[STORE_T_COLLECTION_PROFILES] = {"collection_profiles", "ittttit", collection_profiles_cols,
+					 false},
 };
 
 /* What one side of the copy saw: rows per table, and per host a digest per table. */

@@ -227,6 +227,15 @@ int store_pg_bulk_write(struct store *st, void *session, int t, json_t *rows) _w
 int store_pg_bulk_clear(struct store *st, void *session) _wur_;
 int store_pg_bulk_end(struct store *st, void *session, int r) _wur_;
 
+/* Operations in store_pg_collection.c. */
+int store_pg_collection_create(struct store *st, const struct store_collection *p,
+			       int64_t *ret_version) _wur_;
+int store_pg_collection_list(struct store *st, const char *scope, size_t limit, size_t offset,
+			     json_t **ret) _wur_;
+int store_pg_collection_get(struct store *st, int64_t version, json_t **ret) _wur_;
+int store_pg_collection_inputs(struct store *st, const char *host_id, bool full, json_t **ret)
+	_wur_;
+
 /* Operations in store_pg_compliance.c. */
 int store_pg_compliance_set_owner(struct store *st, const char *host_id, const char *owner) _wur_;
 int store_pg_compliance_host_get(struct store *st, const char *host_id,

@@ -89,6 +89,8 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
 	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
 			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
+	[STORE_T_COLLECTION_PROFILES] = "SELECT version, scope, profile, name, comment, created,"
+					"   created_by FROM collection_profiles ORDER BY version",
 };
 
 /* … the INSERT of a chunk ($1… are the columns as arrays) … */
@@ -237,6 +239,11 @@ static const char *const inserts[STORE_T_COUNT] = {
 		"   created_by, revoked, revoked_by)"
 		" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
 		"   $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::text[])",
+	[STORE_T_COLLECTION_PROFILES] =
+		"INSERT INTO collection_profiles (version, scope, profile, name, comment, created,"
+		"   created_by)"
+		" SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+		"   $5::text[], $6::bigint[], $7::text[])",
 };
 
 /* … and what runs after each INSERT, if anything. */
@@ -256,6 +263,9 @@ static const char *const afters[STORE_T_COUNT] = {
 		"   greatest((SELECT max(id) FROM compliance_changes), 1))",
 	[STORE_T_POLICIES] = "SELECT setval(pg_get_serial_sequence('policies', 'version'),"
 			     "   greatest((SELECT max(version) FROM policies), 1))",
+	[STORE_T_COLLECTION_PROFILES] =
+		"SELECT setval(pg_get_serial_sequence('collection_profiles', 'version'),"
+		"   greatest((SELECT max(version) FROM collection_profiles), 1))",
 };
 
 int store_pg_bulk_begin(struct store *st, bool write, void **ret)
@@ -465,14 +475,16 @@ int store_pg_bulk_clear(struct store *st, void *session)
 		session,
 		"ALTER TABLE audit DISABLE TRIGGER USER;"
 		"ALTER TABLE policies DISABLE TRIGGER USER;"
+		"ALTER TABLE collection_profiles DISABLE TRIGGER USER;"
 		"TRUNCATE audit, events, event_seqs, event_gaps, chain_evidence,"
 		"  cursors, software, inventory_changes, inventory_items, token_uses,"
 		"  hosts, ca_serials, enroll_tokens, api_tokens, compliance_facts,"
 		"  compliance_results, compliance_changes, compliance_rollup,"
 		"  compliance_daily, attestations, grants, device_tags, tag_revisions,"
-		"  devices, policies;"
+		"  devices, policies, collection_profiles;"
 		"UPDATE counters SET value = 0;"
 		"ALTER TABLE audit ENABLE TRIGGER USER;"
-		"ALTER TABLE policies ENABLE TRIGGER USER",
+		"ALTER TABLE policies ENABLE TRIGGER USER;"
+		"ALTER TABLE collection_profiles ENABLE TRIGGER USER",
 		"emptying the store");
 }

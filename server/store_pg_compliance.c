@@ -63,20 +63,22 @@ static const char lock_rollups[] = "SELECT pg_advisory_xact_lock(1835101551, 4)"
 /*
  * Hosts with their facts and the items the checks read, in one statement: the CTE hs picks
  * the hosts; each gets one row of its own (item ordinal 0: id, last inventory, owner,
- * policy version — an integer, or the leading number of the agent's "P-DIGEST" text (0
- * when it has none), as SQLite's CAST gives them; a fraction is not one — and event
- * summary), followed by the values of the items named by ($1 sections, $2
- * lists), by item, then key.
+ * USB policy version — an integer, or the leading number of the agent's "P-DIGEST" text (0
+ * when it has none), as SQLite's CAST gives them; a fraction is not one; read from
+ * usb_policy_version when the agent reports it apart, since an agent without USB control
+ * holds a policy but enforces none — and event summary), followed by the values of the
+ * items named by ($1 sections, $2 lists), by item, then key.
  */
-#define HOST_FACTS                                                             \
-	" h.num, h.id, h.inventory_time, h.owner,"                             \
-	"   CASE json_typeof(h.last_state::json -> 'policy_version')"          \
-	"     WHEN 'number' THEN h.last_state::json ->> 'policy_version'"      \
-	"     WHEN 'string' THEN coalesce(substring("                          \
-	"       h.last_state::json ->> 'policy_version' from '^[0-9]+'), '0')" \
-	"   END AS policy,"                                                    \
-	"   f.events"                                                          \
-	" FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"         \
+#define HOST_FACTS                                                                         \
+	" h.num, h.id, h.inventory_time, h.owner,"                                         \
+	"   CASE json_typeof(pv.v)"                                                        \
+	"     WHEN 'number' THEN pv.v #>> '{}'"                                            \
+	"     WHEN 'string' THEN coalesce(substring(pv.v #>> '{}' from '^[0-9]+'), '0')"   \
+	"   END AS policy,"                                                                \
+	"   f.events"                                                                      \
+	" FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"                     \
+	" CROSS JOIN LATERAL (SELECT coalesce(h.last_state::json -> 'usb_policy_version'," \
+	"   h.last_state::json -> 'policy_version') AS v) pv"                              \
 	" WHERE h.deleted IS NULL AND h.revoked_at IS NULL"
 #define WITH_ITEMS                                                                              \
 	" SELECT hs.ord, 0::bigint, NULL::text, hs.id, hs.inventory_time, hs.owner, hs.policy," \

@@ -398,6 +398,23 @@ static const char *const migrations[] = {
 	") STRICT;"
 	"CREATE INDEX grants_live ON grants(expires) WHERE revoked IS NULL;"
 	"CREATE INDEX grants_created ON grants(created, id);",
+
+	/* 5: collection profiles (store_sqlite_collection.c) */
+	"CREATE TABLE collection_profiles ("
+	"  version INTEGER PRIMARY KEY,"
+	"  scope TEXT NOT NULL CHECK (scope = 'all' OR scope LIKE 'group:_%'"
+	"                              OR scope LIKE 'host:_%'),"
+	"  profile TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  comment TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  created_by TEXT NOT NULL"
+	") STRICT;"
+	"CREATE INDEX collection_profiles_scope ON collection_profiles(scope, version);"
+	"CREATE TRIGGER collection_profiles_no_update BEFORE UPDATE ON collection_profiles"
+	"  BEGIN SELECT RAISE(ABORT, 'a collection profile version is never changed'); END;"
+	"CREATE TRIGGER collection_profiles_no_delete BEFORE DELETE ON collection_profiles"
+	"  BEGIN SELECT RAISE(ABORT, 'a collection profile version is never deleted'); END;",
 };
 
 /* ---- connections ---- */
@@ -1517,6 +1534,10 @@ static const struct store_ops sqlite_ops = {
 	.grant_create = store_sqlite_policy_grant_create,
 	.grants_list = store_sqlite_policy_grants_list,
 	.grant_revoke = store_sqlite_policy_grant_revoke,
+	.collection_create = store_sqlite_collection_create,
+	.collection_list = store_sqlite_collection_list,
+	.collection_get = store_sqlite_collection_get,
+	.collection_inputs = store_sqlite_collection_inputs,
 	.maintain = sqlite_maintain,
 	.job_try_lock = sqlite_job_try_lock,
 	.job_unlock = sqlite_job_unlock,

@@ -187,6 +187,15 @@ int store_sqlite_policy_grants_list(struct store *st, int64_t now, bool all, siz
 int store_sqlite_policy_grant_revoke(struct store *st, const char *id, int64_t now,
 				     const char *actor) _wur_;
 
+/* Operations in store_sqlite_collection.c. */
+int store_sqlite_collection_create(struct store *st, const struct store_collection *p,
+				   int64_t *ret_version) _wur_;
+int store_sqlite_collection_list(struct store *st, const char *scope, size_t limit, size_t offset,
+				 json_t **ret) _wur_;
+int store_sqlite_collection_get(struct store *st, int64_t version, json_t **ret) _wur_;
+int store_sqlite_collection_inputs(struct store *st, const char *host_id, bool full, json_t **ret)
+	_wur_;
+
 /* Operations in store_sqlite_compliance.c. */
 int store_sqlite_compliance_set_owner(struct store *st, const char *host_id, const char *owner)
 	_wur_;

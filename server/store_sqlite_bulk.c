@@ -82,6 +82,8 @@ static const char *const selects[STORE_T_COUNT] = {
 	[STORE_T_TAG_REVISIONS] = "SELECT tag, rev FROM tag_revisions ORDER BY tag",
 	[STORE_T_GRANTS] = "SELECT id, serial, host_id, user_name, reason, created, expires,"
 			   "   created_by, revoked, revoked_by FROM grants ORDER BY id",
+	[STORE_T_COLLECTION_PROFILES] = "SELECT version, scope, profile, name, comment, created,"
+					"   created_by FROM collection_profiles ORDER BY version",
 };
 
 /* … and the INSERT of one row. */
@@ -165,6 +167,9 @@ static const char *const inserts[STORE_T_COUNT] = {
 	[STORE_T_GRANTS] = "INSERT INTO grants (id, serial, host_id, user_name, reason, created,"
 			   "   expires, created_by, revoked, revoked_by)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[STORE_T_COLLECTION_PROFILES] = "INSERT INTO collection_profiles (version, scope, profile,"
+					"   name, comment, created, created_by)"
+					" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
 int store_sqlite_bulk_begin(struct store *st, bool write, void **ret)
@@ -380,6 +385,7 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 {
 	static const char *const clear =
 		"DROP TRIGGER audit_no_delete; DROP TRIGGER policies_no_delete;"
+		"DROP TRIGGER collection_profiles_no_delete;"
 		"DELETE FROM audit; DELETE FROM events; DELETE FROM event_gaps;"
 		"DELETE FROM compliance_facts; DELETE FROM compliance_results;"
 		"DELETE FROM compliance_changes; DELETE FROM compliance_rollup;"
@@ -390,11 +396,14 @@ int store_sqlite_bulk_clear(struct store *st, void *session)
 		"DELETE FROM enroll_tokens; DELETE FROM api_tokens;"
 		"DELETE FROM grants; DELETE FROM device_tags; DELETE FROM devices;"
 		"DELETE FROM tag_revisions;"
-		"DELETE FROM policies;"
+		"DELETE FROM policies; DELETE FROM collection_profiles;"
 		"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 		"  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
 		"CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies"
-		"  BEGIN SELECT RAISE(ABORT, 'a policy version is never deleted'); END;";
+		"  BEGIN SELECT RAISE(ABORT, 'a policy version is never deleted'); END;"
+		"CREATE TRIGGER collection_profiles_no_delete BEFORE DELETE ON collection_profiles"
+		"  BEGIN SELECT RAISE(ABORT, 'a collection profile version is never deleted');"
+		"  END;";
 	struct store_sqlite_conn *c = session;
 	int rc;
 

@@ -126,14 +126,18 @@ static int fill_host(struct store_sqlite_conn *c, int64_t host, const char *host
 	r = load_items(c, host, items, &h->doc);
 	if (r < 0)
 		return r;
-	/* The agent reports the policy document it holds as "P-DIGEST", P the policy's version
-	 * (CAST keeps the leading integer), or 0 for none (protocol.md); an integer is taken as
-	 * it is. */
+	/* The agent reports the USB policy document it holds as "P-DIGEST", P the policy's
+	 * version (CAST keeps the leading integer), or 0 / "" for none (protocol.md); an
+	 * integer is taken as it is. usb_policy_version when the agent reports it apart from
+	 * the whole policy's version: an agent without USB control holds a policy but
+	 * enforces none. */
 	r = store_sqlite_stmt(
 		c,
 		"SELECT h.inventory_time, h.owner,"
-		"   CAST(json_extract(h.last_state, '$.policy_version') AS INTEGER),"
-		"   json_type(h.last_state, '$.policy_version') IN ('integer', 'text'),"
+		"   CAST(coalesce(json_extract(h.last_state, '$.usb_policy_version'),"
+		"                 json_extract(h.last_state, '$.policy_version')) AS INTEGER),"
+		"   coalesce(json_type(h.last_state, '$.usb_policy_version'),"
+		"            json_type(h.last_state, '$.policy_version')) IN ('integer', 'text'),"
 		"   f.events"
 		" FROM hosts h LEFT JOIN compliance_facts f ON f.host = h.num"
 		" WHERE h.num = ?1",

@@ -51,8 +51,8 @@ host=$(sed -n 's/^host_id = //p' "$WORK/st/agent.conf")
 start_agent "$WORK/st" --root "$root"
 ok $? "and runs as root, privilege-separated: $([ -n "$(agent_worker)" ] && echo yes || echo no)"
 
-sent() { grep "(M4302) host $host holds USB policy" "$WORK/server.log" | sed 's/.*: sending //'; }
-wait_until 30 sh -c "grep -q '(M4302) host $host holds USB policy .none.: sending ' '$WORK/server.log'"
+sent() { grep "(M4302) host $host holds policy" "$WORK/server.log" | sed 's/.*: sending //'; }
+wait_until 30 sh -c "grep -q '(M4302) host $host holds policy .none.: sending ' '$WORK/server.log'"
 ok $? "at its first check-in the agent holds none, and the server sends the policy"
 v1=$(sent | tail -1)
 [[ $v1 == 1-* ]]
@@ -92,7 +92,7 @@ ok $? "the agent's usb.policy record reaches the server: $v1 from the server, 1 
 printf 'default block\nblock class mtp,ptp\n' >"$WORK/sales2.rules"
 "$CTL" policy set --scope group:sales "$WORK/sales2.rules" --comment "no more sticks" >/dev/null
 ok $? "the group's policy changes"
-wait_until 30 sh -c "grep '(M4302) host $host holds USB policy .$v1.: sending 2-' '$WORK/server.log'"
+wait_until 30 sh -c "grep '(M4302) host $host holds policy .$v1.: sending 2-' '$WORK/server.log'"
 ok $? "the agent's next check-in, holding $v1, is sent version 2: $(sent | tail -1)"
 v2=$(sent | tail -1)
 "$CTL" --json policy show --host "$host" | python3 -c '
@@ -108,7 +108,7 @@ ok $? "and reports $v2 in force"
 "$CTL" grants create --serial 4C530001230405117283 --host "$host" --hours 1 \
 	--reason "one last copy" >/dev/null
 ok $? "the stick is granted to this host for an hour"
-wait_until 30 sh -c "grep -q '(M4302) host $host holds USB policy .$v2.: sending 2-' '$WORK/server.log'"
+wait_until 30 sh -c "grep -q '(M4302) host $host holds policy .$v2.: sending 2-' '$WORK/server.log'"
 ok $? "the grant changes the document: the next check-in is sent $(sent | tail -1)"
 "$CTL" --json policy show --host "$host" | python3 -c "
 import json, sys

@@ -285,7 +285,7 @@ static void test_open_faults(void)
 			tap_diag("open: fault %lu did not stop it (a write SQLite retries)", n);
 		}
 		r = store_open(tmp.url, &st);
-		if (r < 0 || store_schema_version(st, &version) < 0 || version != 4) {
+		if (r < 0 || store_schema_version(st, &version) < 0 || version != 5) {
 			if (!bad)
 				tap_diag("open: after fault %lu the file does not reopen: %d", n,
 					 r);

@@ -332,11 +332,19 @@ static void test_facts(void)
 	struct store_compliance_host h = {.doc = NULL};
 	struct store_checkin_result cr;
 	json_t *state;
-	/* an integer, or the agent's "P-DIGEST" text (protocol.md): P; a fraction is none */
-	const char *states[] = {"{\"policy_version\": 3}", "{\"policy_version\": \"3\"}",
-				"{\"policy_version\": \"7-4f3a9c0b\"}", "{\"policy_version\": 3.5}",
-				"{}"};
-	const int64_t want[] = {3, 3, 7, -1, -1};
+	/* an integer, or the agent's "P-DIGEST" text (protocol.md): P; a fraction is none;
+	 * the USB document's version when the agent reports it apart from the whole
+	 * policy's (a policy with a collection profile, an agent without USB control) */
+	const char *states[] = {
+		"{\"policy_version\": 3}",
+		"{\"policy_version\": \"3\"}",
+		"{\"policy_version\": \"7-4f3a9c0b\"}",
+		"{\"policy_version\": 3.5}",
+		"{}",
+		"{\"policy_version\": \"7.2-4f3a9c0b1d2e\", \"usb_policy_version\": \"\"}",
+		"{\"policy_version\": \"0.2-4f3a9c0b1d2e\", \"usb_policy_version\": \"9-4f3a\"}",
+	};
+	const int64_t want[] = {3, 3, 7, -1, -1, 0, 9};
 
 	CHECK_INT(commit(ids[3], doc, NOW - 3600), 0, "an inventory");
 	CHECK_INT(store_compliance_host_get(st, ids[3], checks_inventory_items, &h), 0,

@@ -151,6 +151,31 @@ static int populate_scorecard(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 	return r;
 }
 
+/* Collection profiles: one for all hosts, a later one for all, and a host's own. */
+static int populate_collection(struct store *st, char ids[HOSTS][STORE_ID_MAX])
+{
+	_cleanup_(json_decrefp) json_t *minimal = json_pack("{s:s}", "profile", "minimal");
+	_cleanup_(json_decrefp) json_t *watched =
+		json_pack("{s:s, s:{s:b, s:[s]}}", "profile", "standard", "files", "enabled", true,
+			  "folders", "/srv/経理");
+	struct store_collection p = {"all", minimal, "minimal", NULL, NOW, "token:at_x"};
+	char scope[STORE_ID_MAX + 8];
+	int64_t v;
+	int r = 0;
+
+	r |= store_collection_create(st, &p, &v);
+	p.profile = watched;
+	p.name = "standard";
+	p.comment = "watch the accounts folder";
+	r |= store_collection_create(st, &p, &v);
+	(void) snprintf(scope, sizeof(scope), "host:%s", ids[1]);
+	p.scope = scope;
+	p.profile = minimal;
+	p.name = "minimal";
+	r |= store_collection_create(st, &p, &v);
+	return r;
+}
+
 /* USB control: two policy versions and a host's own, three devices, two grants (one
  * revoked). */
 static int populate_usb(struct store *st, char ids[HOSTS][STORE_ID_MAX])
@@ -185,7 +210,7 @@ static int populate_usb(struct store *st, char ids[HOSTS][STORE_ID_MAX])
 	g.user = "hanako";
 	r |= store_grant_create(st, &g, gid);
 	r |= store_grant_revoke(st, gid, NOW + 5, "token:at_x");
-	return r;
+	return r | populate_collection(st, ids);
 }
 
 /* Fills st: 6 hosts with inventories, history and events; one revoked, one deleted. */
@@ -378,6 +403,14 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 	diffs += (store_grants_list(a, NOW + 10, true, 1000, 0, &x) < 0) +
 		 (store_grants_list(b, NOW + 10, true, 1000, 0, &y) < 0);
 	diffs += !same(x, y, "the grants");
+	diffs += (store_collection_list(a, NULL, 1000, 0, &x) < 0) +
+		 (store_collection_list(b, NULL, 1000, 0, &y) < 0);
+	diffs += !same(x, y, "the collection profiles");
+	for (int64_t v = 1; v <= 3; v++) {
+		diffs +=
+			(store_collection_get(a, v, &x) < 0) + (store_collection_get(b, v, &y) < 0);
+		diffs += !same(x, y, "a collection profile version");
+	}
 	for (int i = 0; i < HOSTS; i++) {
 		char da[STORE_DIGEST_HEX] = "", db[STORE_DIGEST_HEX] = "-";
 		int ra = store_host_get(a, ids[i], &x), rb = store_host_get(b, ids[i], &y);
@@ -409,6 +442,9 @@ static int compare_stores(struct store *a, struct store *b, char ids[HOSTS][STOR
 		diffs += (store_policy_inputs(a, ids[i], NOW + 10, true, &x) < 0) +
 			 (store_policy_inputs(b, ids[i], NOW + 10, true, &y) < 0);
 		diffs += !same(x, y, "the inputs of a host's USB policy");
+		diffs += (store_collection_inputs(a, ids[i], true, &x) < 0) +
+			 (store_collection_inputs(b, ids[i], true, &y) < 0);
+		diffs += !same(x, y, "the collection profile in force for a host");
 	}
 	{
 		struct store_event_query eq = {.limit = 1000, .text = "経理部"};
@@ -495,6 +531,9 @@ int main(void)
 	CHECK_INT(json_integer_value(
 			  json_object_get(json_object_get(report, "tables"), "compliance_results")),
 		  13, "and the results (none of the revoked or deleted hosts')");
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(report, "tables"),
+						     "collection_profiles")),
+		  3, "and the collection profiles");
 	CHECK_INT(json_integer_value(
 			  json_object_get(json_object_get(report, "tables"), "compliance_changes")),
 		  7, "and the status changes (the revoked host's too, not the deleted one's)");
@@ -579,6 +618,17 @@ int main(void)
 			int64_t v = 0;
 
 			CHECK_INT(store_policy_create(dst, &p, &v), 0, "a policy on the copy");
+			CHECK_INT(v, 4, "takes the version after the copied ones");
+		}
+		{
+			_cleanup_(json_decrefp) json_t *prof =
+				json_pack("{s:s}", "profile", "detailed");
+			struct store_collection p = {"all", prof,      "detailed",
+						     NULL,  NOW + 100, "token:at_x"};
+			int64_t v = 0;
+
+			CHECK_INT(store_collection_create(dst, &p, &v), 0,
+				  "a collection profile on the copy");
 			CHECK_INT(v, 4, "takes the version after the copied ones");
 		}
 		json_decref(h);

@@ -646,7 +646,7 @@ static void test_since_and_cursors(struct store *st)
 }
 
 /* A store written by schema version 1 with events in it migrates to the chain's schema (3),
- * and on to the latest (4). */
+ * and on to the latest (5). */
 static void test_migration(void)
 {
 	struct tmpstore t;
@@ -679,7 +679,7 @@ static void test_migration(void)
 	sqlite3_close(db);
 	CHECK_INT(store_open(t.url, &st), 0, "opens and migrates");
 	CHECK_INT(store_schema_version(st, &v), 0, "version");
-	CHECK_INT(v, 4, "version 4, the latest");
+	CHECK_INT(v, 5, "version 5, the latest");
 	CHECK_INT(search_n(st, &q, NULL), 1, "old events are searchable by text");
 	q.text = NULL;
 	q.user = "taro";

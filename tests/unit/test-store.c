@@ -42,9 +42,9 @@ static void test_open(void)
 
 	CHECK_INT(store_open(tmp.url, &st), 0, "a new store opens");
 	CHECK_INT(store_schema_version(st, &first), 0, "schema version readable");
-	/* SQLite: base, compliance, events, USB control; PostgreSQL: base, compliance, USB
-	 * control, events */
-	CHECK_INT(first, 4, "and at the latest version");
+	/* SQLite: base, compliance, events, USB control, collection profiles; PostgreSQL:
+	 * base, compliance, USB control, events, collection profiles */
+	CHECK_INT(first, 5, "and at the latest version");
 	st = store_free(st);
 	CHECK_INT(store_open(tmp.url, &st), 0, "the store reopens");
 	CHECK_INT(store_schema_version(st, &v), 0, "schema version readable again");
