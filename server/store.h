@@ -137,13 +137,14 @@ int store_host_by_serial(struct store *st, uint64_t serial, struct store_host_au
 struct store_checkin_result {
 	char inventory_digest[STORE_DIGEST_HEX]; /* "" when the server holds no inventory */
 	uint64_t acked_seq;                      /* highest event seq held, 0 for none */
-	bool policy_changed; /* the state's policy_version differs from the last check-in's */
+	bool policy_changed; /* the state's policy versions differ from the last check-in's */
 };
 
 /* Records a check-in: last seen at `now`, from `remote`, and the agent's reported `state`
  * (agent_version, policy_version, spool figures — stored as given). `policy_changed` tells
- * the caller whether the one member of the state the scorecard reads (policy_version, for
- * 管理者E-4) moved, so that a check-in that changes nothing else re-scores nothing. */
+ * the caller whether the members of the state the scorecard reads (policy_version and
+ * usb_policy_version, for 管理者E-4) moved, so that a check-in that changes nothing else
+ * re-scores nothing. */
 int store_checkin(struct store *st, const char *host_id, int64_t now, const char *remote,
 		  json_t *state, struct store_checkin_result *ret) _wur_;
 

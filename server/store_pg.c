@@ -1522,8 +1522,10 @@ static int checkin(struct store_pg_conn *c, const char *host_id, int64_t now, co
 			  " FROM hosts old"
 			  " WHERE h.id = $1 AND h.deleted IS NULL AND old.id = h.id"
 			  " RETURNING h.inventory_digest, h.max_seq,"
-			  "   old.last_state::jsonb -> 'policy_version'"
-			  "     IS DISTINCT FROM $4::jsonb -> 'policy_version'",
+			  "   (old.last_state::jsonb -> 'policy_version',"
+			  "    old.last_state::jsonb -> 'usb_policy_version')"
+			  "     IS DISTINCT FROM ($4::jsonb -> 'policy_version',"
+			  "                       $4::jsonb -> 'usb_policy_version')",
 			  &p, "recording a check-in", &q);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;

@@ -211,86 +211,97 @@ int store_pg_collection_get(struct store *st, int64_t version, json_t **ret)
 	return 0;
 }
 
-static int candidate(struct store_pg_conn *c, const char *scope, json_t *candidates)
-{
-	struct store_pg_params p = {.n = 0};
-	_cleanup_(store_pg_clearp) PGresult *q = NULL;
-	int r;
+struct profile_args {
+	const char *host_id;
+	bool full;
+	json_t *out;
+};
 
-	store_pg_text(&p, scope);
-	r = store_pg_exec(c, "SELECT max(version) FROM collection_profiles WHERE scope = $1", &p,
-			  "finding a collection profile", &q);
-	if (r < 0)
-		return r;
-	if (r == 0 || store_pg_is_null(q, 0, 0))
-		return 0;
-	return jsonw_append(candidates, json_pack("{s:s, s:I}", "scope", scope, "version",
-						  (json_int_t) store_pg_get_int(q, 0, 0)));
-}
-
-static int profile_inputs(struct store_pg_conn *c, const char *host_id, bool full, json_t **ret)
+/* The host and the latest profile version in each scope that may apply to it, in one
+ * statement; with `full`, the profile in force too (in the caller's snapshot). */
+static int profile_inputs(struct store_pg_conn *c, void *userdata)
 {
+	struct profile_args *a = userdata;
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *h = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();
 	_cleanup_(freep) char *host_scope = NULL, *group_scope = NULL;
+	const char *scopes[3];
 	json_t *profile = NULL;
 	int r;
 
+	json_decref(a->out); /* a second try starts afresh */
+	a->out = NULL;
 	if (!candidates)
 		return -ENOMEM;
-	store_pg_text(&p, host_id);
-	r = store_pg_exec(c,
-			  "SELECT hostname, group_name FROM hosts"
-			  " WHERE id = $1 AND deleted IS NULL",
-			  &p, "reading a host", &h);
+	store_pg_text(&p, a->host_id);
+	r = store_pg_exec(
+		c,
+		"SELECT h.hostname, h.group_name,"
+		"   (SELECT max(version) FROM collection_profiles WHERE scope = 'host:' || $1),"
+		"   (SELECT max(version) FROM collection_profiles"
+		"     WHERE scope = 'group:' || h.group_name),"
+		"   (SELECT max(version) FROM collection_profiles WHERE scope = 'all')"
+		" FROM hosts h WHERE h.id = $1 AND h.deleted IS NULL",
+		&p, "reading a host's collection profile", &h);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
-	host_scope = mm_asprintf("host:%s", host_id);
+	host_scope = mm_asprintf("host:%s", a->host_id);
 	if (!store_pg_is_null(h, 0, 1))
 		group_scope = mm_asprintf("group:%s", store_pg_get(h, 0, 1));
 	if (!host_scope || (!store_pg_is_null(h, 0, 1) && !group_scope))
 		return -ENOMEM;
 	/* most specific first: the host's own, its group's, everyone's */
-	if ((r = candidate(c, host_scope, candidates)) < 0 ||
-	    (group_scope && (r = candidate(c, group_scope, candidates)) < 0) ||
-	    (r = candidate(c, "all", candidates)) < 0)
-		return r;
-	out = json_pack("{s:s, s:o, s:o, s:O}", "host_id", host_id, "hostname",
+	scopes[0] = host_scope;
+	scopes[1] = group_scope;
+	scopes[2] = "all";
+	for (int i = 0; i < 3; i++)
+		if (scopes[i] && !store_pg_is_null(h, 0, 2 + i) &&
+		    jsonw_append(candidates,
+				 json_pack("{s:s, s:I}", "scope", scopes[i], "version",
+					   (json_int_t) store_pg_get_int(h, 0, 2 + i))) < 0)
+			return -ENOMEM;
+	out = json_pack("{s:s, s:o, s:o, s:O}", "host_id", a->host_id, "hostname",
 			store_pg_json_string(h, 0, 0), "group", store_pg_json_string(h, 0, 1),
 			"candidates", candidates);
 	if (!out)
 		return -ENOMEM;
-	if (full && json_array_size(candidates) > 0) {
+	if (a->full && json_array_size(candidates) > 0) {
 		json_t *first = json_array_get(candidates, 0);
 
 		r = profile_get(c, json_integer_value(json_object_get(first, "version")), &profile);
 		if (r < 0)
 			return r;
 	}
-	if (full && jsonw_set(out, "profile", profile ? profile : json_null()) < 0)
+	if (a->full && jsonw_set(out, "profile", profile ? profile : json_null()) < 0)
 		return -ENOMEM;
-	*ret = TAKE_PTR(out);
+	a->out = TAKE_PTR(out);
 	return 0;
 }
 
+/* At every check-in (not `full`): one statement outside a transaction. With `full`, the
+ * profile is read in the same snapshot as the versions. */
 int store_pg_collection_inputs(struct store *st, const char *host_id, bool full, json_t **ret)
 {
 	struct store_pg *s = store_pg_of(st);
+	struct profile_args a = {.host_id = host_id, .full = full};
 	struct store_pg_conn *c;
-	json_t *v = NULL;
 	int r;
 
 	if (!host_id)
 		return -EINVAL;
-	r = store_pg_begin(s, STORE_PG_READ, &c);
-	if (r < 0)
-		return r;
-	r = store_pg_end(s, c, profile_inputs(c, host_id, full, &v));
+	if (!full) {
+		r = store_pg_one(s, profile_inputs, &a);
+	} else {
+		r = store_pg_begin(s, STORE_PG_READ, &c);
+		if (r < 0)
+			return r;
+		r = store_pg_end(s, c, profile_inputs(c, &a));
+	}
 	if (r < 0) {
-		json_decref(v);
+		json_decref(a.out);
 		return r;
 	}
-	*ret = v;
+	*ret = a.out;
 	return 0;
 }

@@ -1373,6 +1373,8 @@ static int checkin(struct store_sqlite_conn *c, const char *host_id, int64_t now
 	r = store_sqlite_stmt(c,
 			      "SELECT json_extract(last_state, '$.policy_version') IS"
 			      "   json_extract(?2, '$.policy_version')"
+			      " AND json_extract(last_state, '$.usb_policy_version') IS"
+			      "   json_extract(?2, '$.usb_policy_version')"
 			      " FROM hosts WHERE id = ?1 AND deleted IS NULL",
 			      &q);
 	if (r < 0)

@@ -274,6 +274,12 @@ static void test_checkin(struct store *st, const char *host)
 		CHECK_INT(store_checkin(st, host, NOW + 50, "198.51.100.7", moved, &res), 0,
 			  "the same again");
 		CHECK(!res.policy_changed, "moves nothing");
+		CHECK(json_object_set_new(moved, "usb_policy_version",
+					  json_string("4-0123456789ab")) == 0,
+		      "(the USB document's version apart)");
+		CHECK_INT(store_checkin(st, host, NOW + 55, "198.51.100.7", moved, &res), 0,
+			  "a check-in reporting the USB document's version");
+		CHECK(res.policy_changed, "moves it (E-4 reads that one)");
 		CHECK_INT(store_checkin(st, host, NOW + 60, "198.51.100.7", state, &res), 0,
 			  "back to none held");
 		CHECK(res.policy_changed, "moves it back");
