@@ -65,6 +65,10 @@ echo '{"collection": {"profile": "minimal"}}' >"$T/agent/policy.json"
 # The server goes down; the agent tries and fails; events wait in its spool.
 stop_server
 start_agent
+# emit writes into the spool the daemon opens as it starts: once it has started, so the
+# test does not depend on how the two meet (the daemon's own spool writes are its own).
+wait_for 60 grep -q '(M2058)' "$T/agent.log" ||
+	{ diag "the agent did not start:"; tail -20 "$T/agent.log" | sed 's/^/#   /'; }
 out=$("$AGENT" emit --state-dir "$T/agent" --type file.copy --count 8 \
 	--data '{"user": "taro", "path": "/home/taro/給与明細.xlsx"}')
 ok $? "eight events spooled while the server is down ($out)"
@@ -72,7 +76,9 @@ first=$(printf '%s' "$out" | sed -n 's/.*seq \([0-9]*\)-.*/\1/p')
 # Whichever request comes first fails: the check-in, or the upload of the events `emit`
 # spooled just as the daemon started (a race the test must not depend on).
 wait_for 60 grep -qE '\(M2040\) (check-in|events|inventory)[^;]*; retrying' "$T/agent.log"
-ok $? "the agent's upload attempts fail meanwhile"
+r=$?
+ok $r "the agent's upload attempts fail meanwhile"
+[ $r -eq 0 ] || tail -20 "$T/agent.log" | sed 's/^/# /'
 stop_agent
 
 # Between attempts the spool is edited: event n=3 altered, n=6 deleted.
