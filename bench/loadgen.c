@@ -413,6 +413,17 @@ static void machine_cpu(double *busy, double *total)
 	mm_free(text);
 }
 
+/* CPU seconds (user + system) the servers have used so far, from /proc/PID/stat. */
+static double servers_cpu(void)
+{
+	double sum = 0;
+
+	for (unsigned k = 0; k < SERVERS_MAX; k++)
+		if (server_pid[k] > 0)
+			sum += proc_cpu(server_pid[k], NULL);
+	return sum;
+}
+
 /* What the CPU did over a stretch of the run: the servers, PostgreSQL, the load processes
  * (the simulated agents' TLS and HTTP), and the whole machine (anything else too). */
 struct cpu_mark {
@@ -429,8 +440,6 @@ static double load_cpu(void)
 	return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 +
 	       (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
 }
-
-static double servers_cpu(void);
 
 static void cpu_mark(struct cpu_mark *m, pid_t *load_pids, unsigned n_load)
 {
@@ -455,17 +464,6 @@ static void cpu_print(const char *what, const struct cpu_mark *a, const struct c
 	       what, checkins, wall, b->total > a->total ? (b->busy - a->busy) / wall : 0,
 	       sysconf(_SC_NPROCESSORS_ONLN), 1e3 * (b->servers - a->servers) / n,
 	       1e3 * (b->pg - a->pg) / n, 1e3 * (b->load - a->load) / n);
-}
-
-/* CPU seconds (user + system) the servers have used so far, from /proc/PID/stat. */
-static double servers_cpu(void)
-{
-	double sum = 0;
-
-	for (unsigned k = 0; k < SERVERS_MAX; k++)
-		if (server_pid[k] > 0)
-			sum += proc_cpu(server_pid[k], NULL);
-	return sum;
 }
 
 static void stop_servers(void)

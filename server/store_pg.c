@@ -843,6 +843,24 @@ int store_pg_one(struct store_pg *s, store_pg_one_fn fn, void *userdata)
 
 /* ---- small helpers shared by the operations ---- */
 
+int store_pg_scope_candidates(const PGresult *q, int row, int col, const char *host_id,
+			      const char *group, json_t *candidates)
+{
+	_cleanup_(freep) char *host_scope = mm_asprintf("host:%s", host_id);
+	_cleanup_(freep) char *group_scope = group ? mm_asprintf("group:%s", group) : NULL;
+	const char *scopes[3] = {host_scope, group_scope, "all"};
+
+	if (!host_scope || (group && !group_scope))
+		return -ENOMEM;
+	for (int i = 0; i < 3; i++)
+		if (scopes[i] && !store_pg_is_null(q, row, col + i) &&
+		    jsonw_append(candidates,
+				 json_pack("{s:s, s:I}", "scope", scopes[i], "version",
+					   (json_int_t) store_pg_get_int(q, row, col + i))) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int store_pg_host_num(struct store_pg_conn *c, const char *host_id, bool lock, int64_t *ret)
 {
 	struct store_pg_params p = {.n = 0};

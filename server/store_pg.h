@@ -61,6 +61,15 @@ enum store_pg_tx {
 };
 
 /*
+ * Appends {"scope", "version"} to candidates for each scope that may apply to a host, most
+ * specific first — "host:ID", "group:GROUP" (when group is not NULL), "all" — whose latest
+ * version is in row's columns col, col + 1 and col + 2 (NULL: none in that scope). The
+ * first candidate is the document in force. 0 or -ENOMEM.
+ */
+int store_pg_scope_candidates(const PGresult *q, int row, int col, const char *host_id,
+			      const char *group, json_t *candidates) _wur_;
+
+/*
  * Runs fn — one statement, safe to run twice (a read, or a write that sets rather than
  * adds) — on a pooled connection outside any transaction (STORE_PG_ONE), and once more on
  * a new session when the idle one had died under it. fn's result, or the first error.

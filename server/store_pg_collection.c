@@ -225,8 +225,6 @@ static int profile_inputs(struct store_pg_conn *c, void *userdata)
 	struct store_pg_params p = {.n = 0};
 	_cleanup_(store_pg_clearp) PGresult *h = NULL;
 	_cleanup_(json_decrefp) json_t *out = NULL, *candidates = json_array();
-	_cleanup_(freep) char *host_scope = NULL, *group_scope = NULL;
-	const char *scopes[3];
 	json_t *profile = NULL;
 	int r;
 
@@ -246,21 +244,12 @@ static int profile_inputs(struct store_pg_conn *c, void *userdata)
 		&p, "reading a host's collection profile", &h);
 	if (r <= 0)
 		return r < 0 ? r : -ENOENT;
-	host_scope = mm_asprintf("host:%s", a->host_id);
-	if (!store_pg_is_null(h, 0, 1))
-		group_scope = mm_asprintf("group:%s", store_pg_get(h, 0, 1));
-	if (!host_scope || (!store_pg_is_null(h, 0, 1) && !group_scope))
-		return -ENOMEM;
 	/* most specific first: the host's own, its group's, everyone's */
-	scopes[0] = host_scope;
-	scopes[1] = group_scope;
-	scopes[2] = "all";
-	for (int i = 0; i < 3; i++)
-		if (scopes[i] && !store_pg_is_null(h, 0, 2 + i) &&
-		    jsonw_append(candidates,
-				 json_pack("{s:s, s:I}", "scope", scopes[i], "version",
-					   (json_int_t) store_pg_get_int(h, 0, 2 + i))) < 0)
-			return -ENOMEM;
+	r = store_pg_scope_candidates(h, 0, 2, a->host_id,
+				      store_pg_is_null(h, 0, 1) ? NULL : store_pg_get(h, 0, 1),
+				      candidates);
+	if (r < 0)
+		return r;
 	out = json_pack("{s:s, s:o, s:o, s:O}", "host_id", a->host_id, "hostname",
 			store_pg_json_string(h, 0, 0), "group", store_pg_json_string(h, 0, 1),
 			"candidates", candidates);

@@ -274,13 +274,25 @@ static int host_get(struct store_pg_conn *c, const char *host_id, const struct i
 	return each_host(res, n, ip, take_host, ret, NULL, NULL);
 }
 
+struct host_get_args {
+	const char *host_id;
+	const struct item_params *ip;
+	struct store_compliance_host h;
+};
+
+static int host_get_one(struct store_pg_conn *c, void *userdata)
+{
+	struct host_get_args *a = userdata;
+
+	store_compliance_host_done(&a->h); /* a second try starts afresh */
+	return host_get(c, a->host_id, a->ip, &a->h);
+}
+
 int store_pg_compliance_host_get(struct store *st, const char *host_id,
 				 const struct checks_item *items, struct store_compliance_host *ret)
 {
-	struct store_pg *s = store_pg_of(st);
-	struct store_compliance_host h = {.doc = NULL};
+	struct host_get_args a = {.host_id = host_id, .h = {.doc = NULL}};
 	struct item_params ip;
-	struct store_pg_conn *c;
 	int r;
 
 	if (!host_id || !ret)
@@ -291,25 +303,14 @@ int store_pg_compliance_host_get(struct store *st, const char *host_id,
 		return r;
 	}
 	/* one statement, one snapshot: no transaction (a round trip each way) around it */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool broken;
-
-		r = store_pg_begin(s, STORE_PG_ONE, &c);
-		if (r < 0)
-			break;
-		r = host_get(c, host_id, &ip, &h);
-		broken = c->broken;
-		r = store_pg_end(s, c, r);
-		if (r >= 0 || !broken)
-			break;
-		store_compliance_host_done(&h); /* the session had died: once more */
-	}
+	a.ip = &ip;
+	r = store_pg_one(store_pg_of(st), host_get_one, &a);
 	item_params_done(&ip);
 	if (r < 0) {
-		store_compliance_host_done(&h);
+		store_compliance_host_done(&a.h);
 		return r;
 	}
-	*ret = h;
+	*ret = a.h;
 	return 0;
 }
 

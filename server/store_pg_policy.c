@@ -331,8 +331,6 @@ static int host_inputs(struct store_pg_conn *c, void *userdata)
 {
 	struct host_inputs *hi = userdata;
 	struct store_pg_params p = {.n = 0};
-	_cleanup_(freep) char *group_scope = NULL;
-	const char *scopes[3] = {NULL, NULL, "all"};
 	int r;
 
 	host_inputs_done(hi); /* a second try starts afresh */
@@ -347,20 +345,9 @@ static int host_inputs(struct store_pg_conn *c, void *userdata)
 	hi->grants = store_pg_json_value(hi->h, 0, 6);
 	if (!json_is_array(hi->grants))
 		return -EIO; /* store_pg_json_value() logged it */
-	scopes[0] = mm_asprintf("host:%s", hi->host_id);
-	if (!store_pg_is_null(hi->h, 0, 2))
-		scopes[1] = group_scope = mm_asprintf("group:%s", store_pg_get(hi->h, 0, 2));
-	r = 0;
-	if (!scopes[0] || (!store_pg_is_null(hi->h, 0, 2) && !group_scope))
-		r = -ENOMEM;
-	/* most specific first: the first candidate is the policy in force */
-	for (int i = 0; r >= 0 && i < 3; i++)
-		if (scopes[i] && !store_pg_is_null(hi->h, 0, 3 + i))
-			r = jsonw_append(hi->candidates,
-					 json_pack("{s:s, s:I}", "scope", scopes[i], "version",
-						   (json_int_t) store_pg_get_int(hi->h, 0, 3 + i)));
-	mm_free((char *) scopes[0]);
-	return r;
+	return store_pg_scope_candidates(
+		hi->h, 0, 3, hi->host_id,
+		store_pg_is_null(hi->h, 0, 2) ? NULL : store_pg_get(hi->h, 0, 2), hi->candidates);
 }
 
 static int policy_inputs(struct store_pg_conn *c, struct host_inputs *hi, bool with_registry,
